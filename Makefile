@@ -1,0 +1,38 @@
+# hartalloc: the front door.
+#
+#   make run      boot the Rust kernel in QEMU (4 harts, 256 MiB) and show the allocator at work
+#   make run-c    the same for the C-only kernel
+#   make test     everything: C host suite (plain, ASan+UBSan, valgrind, checked),
+#                 cargo test, clippy, header check, kernels in QEMU; ends "N passed, M failed"
+#   make lib      libhartalloc.a for the host and for riscv64 (C users link this)
+#   make headers  regenerate the cbindgen header of the Rust-exported hooks
+#   make bench    benchmarks against other allocators (not part of make test)
+#
+# Each area keeps its rules in mk/*.mk and adds its test steps to TEST_STEPS.
+
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+TOP := $(CURDIR)
+BUILD := $(TOP)/build
+CHECK := $(TOP)/scripts/check.sh
+SETUP := $(TOP)/scripts/setup.sh
+
+TEST_STEPS :=
+
+include $(sort $(wildcard mk/*.mk))
+
+.PHONY: help test test-steps clean
+help:
+	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
+
+# Every step runs (check.sh records and never stops the build); the summary
+# prints "N passed, M failed" and sets the exit status.
+test:
+	@rm -f $(BUILD)/test-results.txt; mkdir -p $(BUILD)
+	@$(MAKE) --no-print-directory -k test-steps || true
+	@$(TOP)/scripts/summary.sh
+
+test-steps: $(TEST_STEPS)
+
+clean:
+	rm -rf $(BUILD) target kernel/rust/target

@@ -1,0 +1,263 @@
+/*
+ * hartalloc internals: what the modules share, and the interfaces between
+ * them.  Nothing here is public.
+ *
+ *   early.c   early_*   bump allocator over the boot range
+ *   page.c    page_*    regions, buddy free lists, page bitmap, kind map
+ *   slab.c    slab_*, cache_*  size classes, slabs, per-CPU caches
+ *   tlsf.c    tlsf_*, arena_*  TLSF over page-backed arenas; huge blocks
+ *   facade.c  ha_*      public API: routing, checks, stats, faults
+ *   hooks.c             weak default platform hooks
+ *
+ * Lock order (outer first): cache lock -> slab class lock -> page lock;
+ * tlsf lock -> page lock; early lock on its own.  Every lock is taken with
+ * interrupts disabled (lock_acquire does it).
+ */
+#ifndef HA_INTERNAL_H
+#define HA_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hartalloc.h"
+
+/* ---------------------------------------------------------------- config */
+
+/* HA_CHECKED=1 adds red zones with canaries, poisoning of freed memory and a
+ * full ha_check() on every API call.  Default off. */
+#ifndef HA_CHECKED
+#define HA_CHECKED 0
+#endif
+
+#define HA_PAGE_SHIFT 12
+#define HA_MIN_ALIGN 16 /* every block is at least this aligned */
+
+#define HA_MAX_REGIONS 32  /* discontiguous RAM regions; ha_add_region beyond: HA_ENOSPC */
+#define HA_MAX_RESERVED 32 /* reserved ranges kept for regions added later */
+
+/* Byte allocator size tiers. */
+#define HA_SMALL_MAX 1024               /* <= this: slab size classes */
+#define HA_MID_MAX (128u * 1024)        /* <= this: TLSF in shared arenas */
+#define HA_CHUNK_SIZE (64u * 1024)      /* slab chunk: size and alignment */
+#define HA_CHUNK_PAGES (HA_CHUNK_SIZE / HA_PAGE_SIZE)
+
+/* Checked build: every byte block carries a trailer at its usable end. */
+#define HA_TRAILER_SIZE (HA_CHECKED ? 8u : 0u)
+#define HA_POISON_FREE 0xDFu  /* freed memory, checked build */
+#define HA_POISON_SLACK 0xFDu /* between requested end and trailer */
+
+/* ----------------------------------------------------------- attributes */
+
+#define HA_LIKELY(x) __builtin_expect(!!(x), 1)
+#define HA_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define HA_INLINE static inline __attribute__((always_inline))
+#define HA_NOINLINE __attribute__((noinline))
+#define HA_COLD __attribute__((cold, noinline))
+#define HA_CACHELINE 64
+#define HA_STATIC_ASSERT(c, m) _Static_assert(c, m)
+
+/* -------------------------------------------------------------- bit ops */
+/* clz/ctz resolve on every target we build for (compiler_builtins has them);
+ * popcount does not (__popcountdi2), hence the SWAR version. */
+
+HA_INLINE unsigned ha_ctz(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
+HA_INLINE unsigned ha_clz(uint64_t x) { return (unsigned)__builtin_clzll(x); }
+/* Index of the highest set bit; x != 0. */
+HA_INLINE unsigned ha_fls(uint64_t x) { return 63u - ha_clz(x); }
+HA_INLINE unsigned ha_popcount(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
+HA_INLINE bool ha_is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+HA_INLINE uintptr_t ha_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
+HA_INLINE uintptr_t ha_align_down(uintptr_t x, uintptr_t a) { return x & ~(a - 1); }
+/* ceil(log2(x)) for x >= 1 */
+HA_INLINE unsigned ha_log2_ceil(uint64_t x) { return x <= 1 ? 0 : ha_fls(x - 1) + 1; }
+
+/* ------------------------------------------------------------ spinlocks */
+
+typedef struct {
+    atomic_uint held;
+} ha_lock_t;
+
+#define HA_LOCK_INIT { 0 }
+
+HA_INLINE void ha_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("pause" ::: "memory");
+#elif defined(__riscv)
+    /* "pause" (Zihintpause) is encoded as a FENCE hint: a no-op where absent. */
+    __asm__ volatile(".insn i 0x0F, 0, x0, x0, 0x010" ::: "memory");
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#else
+    __asm__ volatile("" ::: "memory");
+#endif
+}
+
+/* Disable interrupts, then spin.  Returns the interrupt state to restore. */
+HA_INLINE uintptr_t lock_acquire(ha_lock_t *l)
+{
+    uintptr_t irq = ha_platform_irq_save();
+    while (atomic_exchange_explicit(&l->held, 1u, memory_order_acquire)) {
+        while (atomic_load_explicit(&l->held, memory_order_relaxed))
+            ha_cpu_relax();
+    }
+    return irq;
+}
+
+HA_INLINE void lock_release(ha_lock_t *l, uintptr_t irq)
+{
+    atomic_store_explicit(&l->held, 0u, memory_order_release);
+    ha_platform_irq_restore(irq);
+}
+
+/* ----------------------------------------------------------- memory ops */
+/* The environment provides these (see hartalloc.h). */
+#define ha_memset __builtin_memset
+#define ha_memcpy __builtin_memcpy
+#define ha_memmove __builtin_memmove
+
+/* ---------------------------------------------------------------- faults */
+
+/* What a validation found wrong with a pointer handed back to us.  The
+ * facade turns a code into the message passed to ha_platform_fatal. */
+enum ha_fault {
+    FAULT_NONE = 0,
+    FAULT_DOUBLE_FREE,     /* block or pages already free */
+    FAULT_NOT_ALLOCATED,   /* inside the heap but not a live block */
+    FAULT_INTERIOR,        /* points inside a live block, not at its start */
+    FAULT_FOREIGN,         /* outside every region and the early range */
+    FAULT_PAGES_NOT_BYTES, /* pages from ha_alloc_pages handed to a byte call */
+    FAULT_BYTES_NOT_PAGES, /* byte-allocator memory handed to ha_free_pages */
+    FAULT_RESERVED,        /* reserved or metadata pages handed to ha_free_pages */
+    FAULT_SIZE_MISMATCH,   /* ha_free_sized size does not fit the block */
+    FAULT_ALIGN_MISMATCH,  /* ha_free_sized alignment does not fit the block */
+    FAULT_UNALIGNED,       /* ha_free_pages pointer not page aligned, or bad count */
+    FAULT_CORRUPT,         /* allocator metadata damaged (header, free list) */
+    FAULT_OVERFLOW,        /* checked build: red zone past the block written */
+    FAULT_USE_AFTER_FREE,  /* checked build: freed memory written */
+    FAULT_BAD_CPU,         /* impossible CPU id / per-CPU state damaged */
+    FAULT_COUNT
+};
+
+/* Report a fault through ha_platform_fatal.  Never returns. */
+_Noreturn void ha_fault(enum ha_fault fault, const void *addr);
+
+/* ha_check helpers: record the first inconsistency (message and address) and
+ * return -1, so a checker can write `return check_fail("...", p);`. */
+int check_fail(const char *what, const void *addr);
+
+/* Internal invariant: cheap, always on.  Failing means allocator metadata is
+ * corrupt (usually a wild write by the kernel). */
+#define HA_ASSERT(cond, addr)                                                  \
+    do {                                                                       \
+        if (HA_UNLIKELY(!(cond)))                                              \
+            ha_fault(FAULT_CORRUPT, (const void *)(addr));                     \
+    } while (0)
+
+/* ========================================================== page.c */
+/*
+ * Regions, each with (inside the region, at its first free pages):
+ *   - an allocation bitmap, 1 bit per page (1 = not free);
+ *   - a kind map, 2 bits per page, saying who holds an allocated page.
+ * Free runs live in buddy free lists (one per order), their headers inside
+ * the free pages themselves.  Orders are relative to absolute addresses, so
+ * a block of order k is aligned to HA_PAGE_SIZE << k.
+ */
+
+enum page_kind {
+    PAGE_KIND_USER = 0,   /* free, or handed out by ha_alloc_pages */
+    PAGE_KIND_SLAB = 1,   /* slab chunk of the byte allocator */
+    PAGE_KIND_ARENA = 2,  /* TLSF arena of the byte allocator */
+    PAGE_KIND_SYSTEM = 3, /* reserved, region metadata, or early range */
+    PAGE_KIND_NONE = -1   /* not inside any region */
+};
+
+/* Before page_start(): remember the range; after: build/carve at once. */
+int page_add_region(uintptr_t start, uintptr_t end, unsigned flags);
+int page_reserve(uintptr_t start, uintptr_t end);
+/* The early range: kept out of every region (kind SYSTEM) until released. */
+void page_set_early_range(uintptr_t start, uintptr_t end);
+/* Build every recorded region; the page allocator is live afterwards. */
+int page_start(void);
+bool page_is_live(void);
+/* Hand [start, end) (page aligned, inside the early range) to the page
+ * allocator: freed in the region that holds it, or made a region of its own. */
+int page_release_early(uintptr_t start, uintptr_t end);
+
+/* count pages at align bytes (a power of two >= HA_PAGE_SIZE), marked with
+ * kind.  *zeroed (may be NULL) says whether all of it is known to be zero. */
+void *page_alloc(size_t count, size_t align, enum page_kind kind, bool *zeroed);
+/* Free pages the caller owns (validated with page_validate for user pages).
+ * Any run of allocated pages of one kind inside one region. */
+void page_free(void *p, size_t count);
+/* Take exactly [p, p + count pages) if every page is free; mark with kind. */
+bool page_claim(void *p, size_t count, enum page_kind kind);
+/* Would page_free(p, count) be valid for pages of `kind`?  FAULT_NONE or
+ * the fault (FAULT_UNALIGNED, FAULT_FOREIGN, FAULT_DOUBLE_FREE, FAULT_RESERVED,
+ * FAULT_BYTES_NOT_PAGES ...). */
+enum ha_fault page_validate(const void *p, size_t count, enum page_kind kind);
+/* Kind of the page holding addr, PAGE_KIND_NONE outside every region.
+ * Cheap: used on every free. */
+int page_kind_of(uintptr_t addr);
+/* Is the page holding addr allocated (bitmap bit set)?  addr in a region. */
+bool page_is_allocated(uintptr_t addr);
+
+/* pages_total/used/free/peak/largest_run and the bitmap part of bytes_meta
+ * (added to what *out holds). */
+void page_stats(struct ha_stats *out);
+int page_check(void);
+
+/* ========================================================== early.c */
+
+int early_init(uintptr_t base, size_t len);
+bool early_owns(uintptr_t addr);            /* inside the early range */
+void *early_alloc(size_t size, size_t align);
+void *early_alloc_pages(size_t count, size_t align);
+enum ha_fault early_validate(const void *p, size_t size, size_t align, bool sized);
+void early_free(void *p);                   /* validated by early_validate */
+enum ha_fault early_validate_pages(const void *p, size_t count);
+void early_free_pages(void *p, size_t count);
+size_t early_usable(const void *p);
+bool early_resize_in_place(void *p, size_t new_size);
+/* Called by ha_final_init: stop bump allocation and hand the unused middle
+ * of the range to the page allocator. */
+int early_finish(void);
+void early_stats(struct ha_stats *out);
+int early_check(void);
+
+/* ========================================================== slab.c */
+
+/* Size class for (size, align), or -1 when the request is not small. */
+int slab_class_for(size_t size, size_t align);
+size_t slab_class_size(unsigned cls);
+void *cache_alloc(unsigned cls);            /* per-CPU fast path */
+void cache_free(void *p, unsigned cls);     /* p validated by slab_validate */
+/* For p inside a slab chunk: FAULT_NONE and *cls, or the fault. */
+enum ha_fault slab_validate(const void *p, unsigned *cls);
+void slab_trim(void);                       /* drain every cache, free empty slabs */
+void slab_stats(struct ha_stats *out);
+int slab_check(void);
+
+/* ========================================================== tlsf.c */
+
+/* Mid (<= HA_MID_MAX, align <= HA_PAGE_SIZE) blocks come from shared arenas;
+ * larger or more aligned ones get an arena of their own. */
+void *tlsf_alloc(size_t size, size_t align, bool *zeroed);
+enum ha_fault tlsf_validate(const void *p);
+void tlsf_free(void *p);                    /* validated by tlsf_validate */
+size_t tlsf_usable(const void *p);
+/* Grow or shrink p's block in place to hold new_size; false if it can't. */
+bool tlsf_resize_in_place(void *p, size_t new_size);
+void tlsf_trim(void);
+void tlsf_stats(struct ha_stats *out);
+int tlsf_check(void);
+
+#endif /* HA_INTERNAL_H */

@@ -1,0 +1,77 @@
+# The C library (c-alloc/) and its host test suite (tests/c/).
+#
+# Library variants: host plain (-O2), host asan (ASan+UBSan), host checked
+# (HA_CHECKED=1), riscv64 (freestanding, what the kernels link).
+# Every tests/c/test_*.c is a program; each runs plain, under ASan+UBSan,
+# under valgrind and against the checked build.
+
+C_SRCS   := $(sort $(wildcard c-alloc/src/*.c))
+C_HDRS   := c-alloc/include/hartalloc.h $(wildcard c-alloc/src/*.h)
+C_WARN   := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wcast-align -Wundef
+C_CORE   := $(C_WARN) -ffreestanding -Ic-alloc/include -Ic-alloc/src
+HOST_CC  ?= gcc
+RV_CC    ?= riscv64-unknown-elf-gcc
+RV_AR    ?= riscv64-unknown-elf-ar
+RV_FLAGS := -march=rv64gc -mabi=lp64d -mcmodel=medany -mno-save-restore -O2 -g
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+C_VARIANT_FLAGS_plain   := -O2 -g
+C_VARIANT_FLAGS_asan    := -O1 -g $(SAN_FLAGS)
+C_VARIANT_FLAGS_checked := -O1 -g -DHA_CHECKED=1
+
+C_TESTS  := $(patsubst tests/c/%.c,%,$(sort $(wildcard tests/c/test_*.c)))
+C_TEST_SUPPORT := $(filter-out $(wildcard tests/c/test_*.c),$(wildcard tests/c/*.c))
+C_TEST_HDRS := $(wildcard tests/c/*.h)
+
+.PHONY: lib lib-host lib-riscv test-c test-c-build c-warnings
+
+lib: lib-host lib-riscv
+lib-host: $(BUILD)/host/plain/libhartalloc.a
+lib-riscv: $(BUILD)/riscv64/libhartalloc.a
+
+# --- host library variants ------------------------------------------------
+define C_VARIANT
+$(BUILD)/host/$(1)/obj/%.o: c-alloc/src/%.c $(C_HDRS)
+	@mkdir -p $$(@D)
+	$(HOST_CC) $(C_CORE) $(C_VARIANT_FLAGS_$(1)) -c $$< -o $$@
+
+$(BUILD)/host/$(1)/libhartalloc.a: $(patsubst c-alloc/src/%.c,$(BUILD)/host/$(1)/obj/%.o,$(C_SRCS))
+	@rm -f $$@; ar rcs $$@ $$^
+
+$(BUILD)/host/$(1)/tests/%: tests/c/%.c $(C_TEST_SUPPORT) $(C_TEST_HDRS) $(BUILD)/host/$(1)/libhartalloc.a
+	@mkdir -p $$(@D)
+	$(HOST_CC) -std=gnu11 -Wall -Wextra -Werror -Ic-alloc/include -Ic-alloc/src -Itests/c \
+	    $(C_VARIANT_FLAGS_$(1)) $$< $(C_TEST_SUPPORT) $(BUILD)/host/$(1)/libhartalloc.a -lpthread -o $$@
+endef
+$(foreach v,plain asan checked,$(eval $(call C_VARIANT,$(v))))
+
+# --- riscv64 library (freestanding, no libc) ---------------------------------
+$(BUILD)/riscv64/obj/%.o: c-alloc/src/%.c $(C_HDRS)
+	@$(SETUP) riscv
+	@mkdir -p $(@D)
+	$(RV_CC) $(C_CORE) $(RV_FLAGS) -nostdlib -c $< -o $@
+
+$(BUILD)/riscv64/libhartalloc.a: $(patsubst c-alloc/src/%.c,$(BUILD)/riscv64/obj/%.o,$(C_SRCS))
+	@rm -f $@; $(RV_AR) rcs $@ $^
+
+# --- test steps ------------------------------------------------------------
+# HA_TEST_SCALE (percent) shrinks the randomised tests where they run slower.
+VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+
+test-c-build:
+	@$(SETUP) host
+	@$(MAKE) --no-print-directory $(foreach t,$(C_TESTS),$(foreach v,plain asan checked,$(BUILD)/host/$(v)/tests/$(t)))
+
+test-c: test-c-build
+	@$(CHECK) c-build-host-warnings $(MAKE) --no-print-directory -B $(BUILD)/host/plain/libhartalloc.a
+	@$(CHECK) c-build-riscv64-freestanding $(MAKE) --no-print-directory -B $(BUILD)/riscv64/libhartalloc.a
+	@$(CHECK) c-riscv64-no-libc-symbols $(TOP)/scripts/check-undefined.sh $(BUILD)/riscv64/libhartalloc.a
+	@$(foreach t,$(C_TESTS), \
+	    $(CHECK) c-$(t) $(BUILD)/host/plain/tests/$(t); \
+	    $(CHECK) c-$(t)-asan-ubsan $(BUILD)/host/asan/tests/$(t); \
+	    $(CHECK) c-$(t)-checked env HA_TEST_SCALE=10 $(BUILD)/host/checked/tests/$(t); \
+	    $(CHECK) c-$(t)-valgrind env HA_TEST_SCALE=5 $(VALGRIND) $(BUILD)/host/plain/tests/$(t);)
+
+TEST_STEPS += test-c

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# setup.sh GROUP...: install what a build step needs, once, saying what it
+# installs.  Idempotent: a group whose tools are present costs nothing.
+#
+#   host     C compiler and valgrind for the host test suite
+#   riscv    riscv64 cross gcc, QEMU, OpenSBI, and a Rust toolchain that can
+#            build core/alloc for riscv64gc-unknown-none-elf
+#   cbindgen cbindgen, to regenerate and verify the hooks header
+#   clang    clang with libFuzzer and the sanitizer runtimes
+set -euo pipefail
+
+need=()
+want() { # want COMMAND-OR-PATH PACKAGE...
+    local probe=$1; shift
+    if [[ $probe == /* ]]; then [ -e "$probe" ] && return 0
+    else command -v "$probe" >/dev/null 2>&1 && return 0; fi
+    need+=("$@")
+}
+
+for group in "$@"; do
+    case $group in
+    host)
+        want gcc gcc
+        want make make
+        want bc bc
+        want valgrind valgrind
+        ;;
+    riscv)
+        want riscv64-unknown-elf-gcc gcc-riscv64-unknown-elf
+        want qemu-system-riscv64 qemu-system-misc
+        want /usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin opensbi
+        # Debian's Rust builds core/alloc for the kernel target with
+        # -Zbuild-std; not needed where rustup already has the target.
+        if ! rustup target list --installed 2>/dev/null | grep -qx riscv64gc-unknown-none-elf; then
+            want /usr/bin/rustc rustc-web
+            want /usr/bin/cargo cargo-web
+            want /usr/lib/rustlib/src/rust/library/Cargo.lock rust-web-src
+        fi
+        ;;
+    cbindgen)
+        want cbindgen cbindgen
+        ;;
+    clang)
+        want clang clang
+        ;;
+    *)
+        echo "setup.sh: unknown group '$group'" >&2; exit 2 ;;
+    esac
+done
+
+if [ ${#need[@]} -gt 0 ]; then
+    # shellcheck disable=SC2207
+    pkgs=($(printf '%s\n' "${need[@]}" | sort -u))
+    echo "setup: installing ${pkgs[*]}"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+fi
