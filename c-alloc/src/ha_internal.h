@@ -243,6 +243,12 @@ void cache_free(void *p, unsigned cls);     /* p validated by slab_validate */
 /* For p inside a slab chunk: FAULT_NONE and *cls, or the fault. */
 enum ha_fault slab_validate(const void *p, unsigned *cls);
 void slab_trim(void);                       /* drain every cache, free empty slabs */
+/* Per-CPU byte statistics, kept under the CPU's cache lock (cache_alloc and
+ * cache_free account for themselves; the facade calls these for the other
+ * paths).  Before ha_final_init they go to a boot-time record. */
+void cache_account_alloc(size_t usable);
+void cache_account_free(size_t usable);
+void cache_account_resize(size_t old_usable, size_t new_usable);
 void slab_stats(struct ha_stats *out);
 int slab_check(void);
 
