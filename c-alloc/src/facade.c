@@ -1,0 +1,617 @@
+/*
+ * The public API: routes each request to the early, slab, TLSF or page
+ * allocator, validates every pointer handed back before anything changes,
+ * reports faults, keeps the counters that are not per-CPU, and in the
+ * checked build arms and verifies red zones.
+ *
+ * Routing of a byte request (size, align) once ha_final_init has run:
+ *   slab_class_for() finds a class   -> per-CPU cache  (O(1))
+ *   otherwise                        -> TLSF            (O(1), bounded)
+ *     (TLSF itself gives sizes > HA_MID_MAX and alignments > a page an
+ *      arena of their own, straight from the page allocator)
+ * Routing of a pointer: early range -> early; else the page kind map says
+ * SLAB, ARENA, USER (pages) or SYSTEM; anything outside every region is
+ * foreign.
+ */
+#include "ha_internal.h"
+
+enum phase { PHASE_NONE = 0, PHASE_EARLY = 1, PHASE_FINAL = 2 };
+
+static atomic_int phase;
+static ha_lock_t life_lock = HA_LOCK_INIT; /* serialises the life-cycle calls */
+static _Atomic(ha_oom_handler_fn) oom_handler;
+
+/* Counters of the rarer events: atomics are cheap enough there. */
+static atomic_ullong n_failures;
+static atomic_ullong n_page_allocs;
+static atomic_ullong n_page_frees;
+
+/* How often the OOM hook may ask for a retry of one request. */
+#define OOM_RETRIES 8
+
+/* ------------------------------------------------------------- faults */
+
+static const char *const fault_text[FAULT_COUNT] = {
+    [FAULT_NONE] = "hartalloc: no fault",
+    [FAULT_DOUBLE_FREE] = "hartalloc: double free (block already freed)",
+    [FAULT_NOT_ALLOCATED] = "hartalloc: free of a pointer that is not a live block",
+    [FAULT_INTERIOR] = "hartalloc: free of an interior pointer (not the start of a block)",
+    [FAULT_FOREIGN] = "hartalloc: free of a pointer hartalloc never handed out",
+    [FAULT_PAGES_NOT_BYTES] = "hartalloc: byte free of pages from ha_alloc_pages",
+    [FAULT_BYTES_NOT_PAGES] = "hartalloc: ha_free_pages of memory that belongs to the byte allocator",
+    [FAULT_RESERVED] = "hartalloc: ha_free_pages of reserved or metadata pages",
+    [FAULT_SIZE_MISMATCH] = "hartalloc: ha_free_sized size does not match the block",
+    [FAULT_ALIGN_MISMATCH] = "hartalloc: ha_free_sized alignment does not match the block",
+    [FAULT_UNALIGNED] = "hartalloc: ha_free_pages of a pointer or count that is not whole pages",
+    [FAULT_CORRUPT] = "hartalloc: heap metadata corrupted",
+    [FAULT_OVERFLOW] = "hartalloc: heap buffer overflow (red zone past the block written)",
+    [FAULT_USE_AFTER_FREE] = "hartalloc: write to freed memory (use after free)",
+    [FAULT_BAD_CPU] = "hartalloc: per-CPU state corrupted",
+};
+
+_Noreturn void ha_fault(enum ha_fault fault, const void *addr)
+{
+    const char *msg = (unsigned)fault < FAULT_COUNT ? fault_text[fault] : fault_text[FAULT_CORRUPT];
+    ha_platform_fatal(msg, addr);
+    for (;;) /* a platform hook that returns gets no second chance */
+        ha_cpu_relax();
+}
+
+/* ------------------------------------------------------------ checking */
+
+static const char *check_what;
+static const void *check_addr;
+static char check_text[160];
+
+int check_fail(const char *what, const void *addr)
+{
+    if (!check_what) {
+        check_what = what;
+        check_addr = addr;
+    }
+    return -1;
+}
+
+static void text_append(char **at, const char *end, const char *s)
+{
+    while (*s && *at < end)
+        *(*at)++ = *s++;
+}
+
+const char *ha_check_message(void)
+{
+    if (!check_what)
+        return "consistent";
+    char *at = check_text, *end = check_text + sizeof check_text - 1;
+    text_append(&at, end, check_what);
+    text_append(&at, end, " at 0x");
+    uintptr_t a = (uintptr_t)check_addr;
+    for (int shift = (int)sizeof a * 8 - 4; shift >= 0; shift -= 4) {
+        char digit[2] = { "0123456789abcdef"[(a >> shift) & 15], 0 };
+        text_append(&at, end, digit);
+    }
+    *at = 0;
+    return check_text;
+}
+
+int ha_check(void)
+{
+    check_what = 0;
+    int p = atomic_load_explicit(&phase, memory_order_acquire);
+    if (p == PHASE_NONE)
+        return 0;
+    int r = early_check();
+    if (r == 0 && p == PHASE_FINAL) {
+        r = page_check();
+        if (r == 0)
+            r = slab_check();
+        if (r == 0)
+            r = tlsf_check();
+    }
+    return r;
+}
+
+/* Checked build: a full walk on every API call. */
+#if HA_CHECKED
+#define CHECKED_WALK()                                                         \
+    do {                                                                       \
+        if (ha_check() != 0)                                                   \
+            ha_platform_fatal(ha_check_message(), check_addr);                 \
+    } while (0)
+#else
+#define CHECKED_WALK() ((void)0)
+#endif
+
+/* ------------------------------------------------------------ red zones */
+/*
+ * Checked build: every byte block ends in an 8-byte trailer at its usable
+ * end: the slack between the requested size and the trailer (32 bits) and a
+ * canary mixing the block address with that slack.  Bytes between the
+ * requested end and the trailer hold HA_POISON_SLACK.  A write one byte past
+ * the request changes a slack byte or the trailer: found on free.
+ */
+#if HA_CHECKED
+static uint32_t redzone_canary(const void *p, uint32_t slack)
+{
+    uint64_t x = (uint64_t)(uintptr_t)p * 0x9E3779B97F4A7C15ull ^ slack;
+    return (uint32_t)(x >> 29) ^ 0x5AFEC0DEu;
+}
+
+static void redzone_arm(void *p, size_t req, size_t usable)
+{
+    unsigned char *b = p;
+    size_t tail = usable - HA_TRAILER_SIZE;
+    uint32_t t[2] = { (uint32_t)(tail - req), 0 };
+    t[1] = redzone_canary(p, t[0]);
+    ha_memset(b + req, HA_POISON_SLACK, tail - req);
+    ha_memcpy(b + tail, t, sizeof t);
+}
+
+/* The requested size recorded for p; faults if the red zone was written. */
+static size_t redzone_verify(const void *p, size_t usable)
+{
+    const unsigned char *b = p;
+    size_t tail = usable - HA_TRAILER_SIZE;
+    uint32_t t[2];
+    ha_memcpy(t, b + tail, sizeof t);
+    if (t[0] > tail || t[1] != redzone_canary(p, t[0]))
+        ha_fault(FAULT_OVERFLOW, b + tail);
+    size_t req = tail - t[0];
+    for (size_t i = req; i < tail; i++)
+        if (b[i] != HA_POISON_SLACK)
+            ha_fault(FAULT_OVERFLOW, b + i);
+    return req;
+}
+#endif
+
+/* ------------------------------------------------------------- life cycle */
+
+static bool range_ok(const void *base, size_t len)
+{
+    return base != 0 && len != 0 && (uintptr_t)base + len > (uintptr_t)base;
+}
+
+int ha_early_init(void *base, size_t len)
+{
+    if (!range_ok(base, len))
+        return HA_EINVAL;
+    uintptr_t irq = lock_acquire(&life_lock);
+    int r = HA_ESTATE;
+    if (atomic_load_explicit(&phase, memory_order_relaxed) == PHASE_NONE) {
+        r = early_init((uintptr_t)base, len);
+        if (r == HA_OK) {
+            uintptr_t start = (uintptr_t)base;
+            page_set_early_range(ha_align_down(start, HA_PAGE_SIZE),
+                                 ha_align_up(start + len, HA_PAGE_SIZE));
+            atomic_store_explicit(&phase, PHASE_EARLY, memory_order_release);
+        }
+    }
+    lock_release(&life_lock, irq);
+    return r;
+}
+
+int ha_add_region_flags(void *base, size_t len, unsigned flags)
+{
+    if (!range_ok(base, len) || (flags & ~HA_REGION_ZEROED))
+        return HA_EINVAL;
+    uintptr_t irq = lock_acquire(&life_lock);
+    int r = page_add_region((uintptr_t)base, (uintptr_t)base + len, flags);
+    lock_release(&life_lock, irq);
+    return r;
+}
+
+int ha_add_region(void *base, size_t len)
+{
+    return ha_add_region_flags(base, len, 0);
+}
+
+int ha_reserve(void *base, size_t len)
+{
+    if (!range_ok(base, len))
+        return HA_EINVAL;
+    uintptr_t irq = lock_acquire(&life_lock);
+    int r = page_reserve((uintptr_t)base, (uintptr_t)base + len);
+    lock_release(&life_lock, irq);
+    return r;
+}
+
+int ha_final_init(void)
+{
+    uintptr_t irq = lock_acquire(&life_lock);
+    int r = HA_ESTATE;
+    int p = atomic_load_explicit(&phase, memory_order_relaxed);
+    if (p != PHASE_FINAL) {
+        r = page_start();
+        if (r == HA_OK && p == PHASE_EARLY)
+            r = early_finish();
+        if (r == HA_OK)
+            atomic_store_explicit(&phase, PHASE_FINAL, memory_order_release);
+    }
+    lock_release(&life_lock, irq);
+    return r;
+}
+
+void ha_set_oom_handler(ha_oom_handler_fn handler)
+{
+    atomic_store_explicit(&oom_handler, handler, memory_order_release);
+}
+
+/* Ask the OOM hook for more memory; true means try again. */
+static bool oom_retry(size_t bytes, size_t align, int *tries)
+{
+    ha_oom_handler_fn h = atomic_load_explicit(&oom_handler, memory_order_acquire);
+    if (!h || ++*tries > OOM_RETRIES)
+        return false;
+    return h(bytes, align) != 0;
+}
+
+static void *fail(void)
+{
+    atomic_fetch_add_explicit(&n_failures, 1, memory_order_relaxed);
+    return 0;
+}
+
+/* ------------------------------------------------------ routing a pointer */
+
+enum owner { OWNER_EARLY, OWNER_SLAB, OWNER_TLSF };
+
+struct block {
+    enum owner owner;
+    unsigned cls;  /* OWNER_SLAB */
+    size_t usable; /* bytes the block holds, trailer included */
+};
+
+/* Identify the live byte block at p, or report the fault.  Nothing has been
+ * changed when this faults. */
+static void block_of(const void *p, struct block *b)
+{
+    uintptr_t a = (uintptr_t)p;
+    enum ha_fault f;
+    if (early_owns(a)) {
+        f = early_validate(p, 0, 0, false);
+        if (f != FAULT_NONE)
+            ha_fault(f, p);
+        b->owner = OWNER_EARLY;
+        b->usable = early_usable(p);
+        return;
+    }
+    switch (page_kind_of(a)) {
+    case PAGE_KIND_SLAB:
+        f = slab_validate(p, &b->cls);
+        if (f != FAULT_NONE)
+            ha_fault(f, p);
+        b->owner = OWNER_SLAB;
+        b->usable = slab_class_size(b->cls);
+        return;
+    case PAGE_KIND_ARENA:
+        f = tlsf_validate(p);
+        if (f != FAULT_NONE)
+            ha_fault(f, p);
+        b->owner = OWNER_TLSF;
+        b->usable = tlsf_usable(p);
+        return;
+    case PAGE_KIND_USER:
+        /* Free pages: most likely a large block freed before (its arena
+         * went back to the page allocator). */
+        ha_fault(page_is_allocated(a) ? FAULT_PAGES_NOT_BYTES : FAULT_DOUBLE_FREE, p);
+    default:
+        ha_fault(FAULT_FOREIGN, p);
+    }
+}
+
+/* What ha_free_sized(p, size, align) promises must fit block b: the class
+ * the request maps to, or (TLSF, early) a usable size the request explains. */
+static void block_check_sized(const void *p, const struct block *b, size_t size, size_t align)
+{
+    if (!ha_is_pow2(align) || (uintptr_t)p % align != 0)
+        ha_fault(FAULT_ALIGN_MISMATCH, p);
+    size_t need = size + HA_TRAILER_SIZE;
+    if (need < size)
+        ha_fault(FAULT_SIZE_MISMATCH, p);
+    switch (b->owner) {
+    case OWNER_SLAB:
+        if (slab_class_for(need, align) != (int)b->cls) {
+            bool size_alone_fits = slab_class_for(need, HA_MIN_ALIGN) == (int)b->cls;
+            ha_fault(size_alone_fits ? FAULT_ALIGN_MISMATCH : FAULT_SIZE_MISMATCH, p);
+        }
+        return;
+    case OWNER_TLSF: {
+        /* A TLSF block holds its request rounded up by less than a minimum
+         * block; a dedicated arena by less than a page plus headers. */
+        size_t slack_max = b->usable > HA_MID_MAX ? HA_PAGE_SIZE + 128 : 128;
+        if (need > b->usable || b->usable - need >= slack_max)
+            ha_fault(FAULT_SIZE_MISMATCH, p);
+        return;
+    }
+    case OWNER_EARLY: {
+        enum ha_fault f = early_validate(p, need, align, true);
+        if (f != FAULT_NONE)
+            ha_fault(f, p);
+        return;
+    }
+    }
+}
+
+/* --------------------------------------------------------------- bytes */
+
+/* One attempt, no OOM hook.  size > 0, align a power of two. */
+static void *alloc_once(size_t size, size_t align, bool *zeroed)
+{
+    *zeroed = false;
+    size_t need = size + HA_TRAILER_SIZE;
+    if (need < size)
+        return 0;
+    int p = atomic_load_explicit(&phase, memory_order_acquire);
+    void *ptr;
+    size_t usable;
+    if (HA_LIKELY(p == PHASE_FINAL)) {
+        int cls = slab_class_for(need, align);
+        if (HA_LIKELY(cls >= 0)) {
+            ptr = cache_alloc((unsigned)cls);
+            if (!ptr)
+                return 0;
+            usable = slab_class_size((unsigned)cls);
+        } else {
+            ptr = tlsf_alloc(need, align, zeroed);
+            if (!ptr)
+                return 0;
+            usable = tlsf_usable(ptr);
+            cache_account_alloc(usable);
+        }
+    } else if (p == PHASE_EARLY) {
+        ptr = early_alloc(need, align);
+        if (!ptr)
+            return 0;
+        usable = early_usable(ptr);
+        cache_account_alloc(usable);
+    } else {
+        return 0;
+    }
+#if HA_CHECKED
+    redzone_arm(ptr, size, usable);
+#else
+    (void)usable;
+#endif
+    return ptr;
+}
+
+static void *alloc_any(size_t size, size_t align, bool *zeroed)
+{
+    CHECKED_WALK();
+    if (HA_UNLIKELY(!ha_is_pow2(align)))
+        return fail();
+    if (HA_UNLIKELY(size == 0))
+        size = 1;
+    int tries = 0;
+    for (;;) {
+        void *p = alloc_once(size, align, zeroed);
+        if (HA_LIKELY(p != 0))
+            return p;
+        if (!oom_retry(size, align, &tries))
+            return fail();
+    }
+}
+
+void *ha_alloc(size_t size, size_t align)
+{
+    bool zeroed;
+    return alloc_any(size, align, &zeroed);
+}
+
+void *ha_alloc_zeroed(size_t size, size_t align)
+{
+    bool zeroed;
+    void *p = alloc_any(size, align, &zeroed);
+    if (p && !zeroed)
+        ha_memset(p, 0, size ? size : 1);
+    return p;
+}
+
+/* Give block b at p back to its allocator. */
+static void block_release(void *p, const struct block *b)
+{
+#if HA_CHECKED
+    redzone_verify(p, b->usable);
+#endif
+    switch (b->owner) {
+    case OWNER_SLAB:
+        cache_free(p, b->cls);
+        return;
+    case OWNER_TLSF:
+        tlsf_free(p);
+        cache_account_free(b->usable);
+        return;
+    case OWNER_EARLY:
+        early_free(p);
+        cache_account_free(b->usable);
+        return;
+    }
+}
+
+void ha_free(void *p)
+{
+    CHECKED_WALK();
+    if (!p)
+        return;
+    struct block b;
+    block_of(p, &b);
+    block_release(p, &b);
+}
+
+void ha_free_sized(void *p, size_t size, size_t align)
+{
+    CHECKED_WALK();
+    if (!p)
+        return;
+    struct block b;
+    block_of(p, &b);
+    block_check_sized(p, &b, size, align);
+    block_release(p, &b);
+}
+
+size_t ha_usable_size(const void *p)
+{
+    CHECKED_WALK();
+    if (!p)
+        return 0;
+    struct block b;
+    block_of(p, &b);
+#if HA_CHECKED
+    /* The red zone is not the caller's to use. */
+    return redzone_verify(p, b.usable);
+#else
+    return b.usable;
+#endif
+}
+
+/* Resize b at p in place to hold need bytes, if its allocator can. */
+static bool block_resize_in_place(void *p, struct block *b, size_t need, size_t align)
+{
+    if ((uintptr_t)p % align != 0)
+        return false;
+    size_t old = b->usable;
+    switch (b->owner) {
+    case OWNER_SLAB:
+        /* Only within the class: a sized free must still find it. */
+        return slab_class_for(need, align) == (int)b->cls;
+    case OWNER_TLSF:
+        if (!tlsf_resize_in_place(p, need))
+            return false;
+        b->usable = tlsf_usable(p);
+        break;
+    case OWNER_EARLY:
+        if (!early_resize_in_place(p, need))
+            return false;
+        b->usable = early_usable(p);
+        break;
+    }
+    if (b->usable != old)
+        cache_account_resize(old, b->usable);
+    return true;
+}
+
+void *ha_realloc(void *p, size_t new_size, size_t align)
+{
+    if (!p)
+        return ha_alloc(new_size, align);
+    if (new_size == 0) {
+        ha_free(p);
+        return 0;
+    }
+    CHECKED_WALK();
+    if (!ha_is_pow2(align))
+        return fail();
+    struct block b;
+    block_of(p, &b);
+#if HA_CHECKED
+    size_t old_size = redzone_verify(p, b.usable);
+#else
+    size_t old_size = b.usable;
+#endif
+    size_t need = new_size + HA_TRAILER_SIZE;
+    if (need < new_size)
+        return fail();
+    if (block_resize_in_place(p, &b, need, align)) {
+#if HA_CHECKED
+        redzone_arm(p, new_size, b.usable);
+#endif
+        return p;
+    }
+    bool zeroed;
+    void *q = alloc_any(new_size, align, &zeroed);
+    if (!q)
+        return 0;
+    ha_memcpy(q, p, old_size < new_size ? old_size : new_size);
+    /* The old block was validated above and nothing freed it since: the
+     * caller owns it until this returns. */
+    block_release(p, &b);
+    return q;
+}
+
+/* --------------------------------------------------------------- pages */
+
+static void *pages_alloc(size_t count, size_t align, bool *zeroed)
+{
+    CHECKED_WALK();
+    *zeroed = false;
+    if (align < HA_PAGE_SIZE)
+        align = HA_PAGE_SIZE;
+    if (count == 0 || !ha_is_pow2(align) || count > SIZE_MAX / HA_PAGE_SIZE)
+        return fail();
+    int tries = 0;
+    for (;;) {
+        int p = atomic_load_explicit(&phase, memory_order_acquire);
+        void *r = 0;
+        if (p == PHASE_FINAL)
+            r = page_alloc(count, align, PAGE_KIND_USER, zeroed);
+        else if (p == PHASE_EARLY)
+            r = early_alloc_pages(count, align);
+        if (r) {
+            atomic_fetch_add_explicit(&n_page_allocs, 1, memory_order_relaxed);
+            return r;
+        }
+        if (!oom_retry(count * HA_PAGE_SIZE, align, &tries))
+            return fail();
+    }
+}
+
+void *ha_alloc_pages(size_t count, size_t align)
+{
+    bool zeroed;
+    return pages_alloc(count, align, &zeroed);
+}
+
+void *ha_alloc_pages_zeroed(size_t count, size_t align)
+{
+    bool zeroed;
+    void *p = pages_alloc(count, align, &zeroed);
+    if (p && !zeroed)
+        ha_memset(p, 0, count * HA_PAGE_SIZE);
+    return p;
+}
+
+void ha_free_pages(void *p, size_t count)
+{
+    CHECKED_WALK();
+    if (!p)
+        return;
+    enum ha_fault f;
+    if (early_owns((uintptr_t)p)) {
+        f = early_validate_pages(p, count);
+        if (f != FAULT_NONE)
+            ha_fault(f, p);
+        early_free_pages(p, count);
+    } else {
+        f = page_validate(p, count, PAGE_KIND_USER);
+        if (f != FAULT_NONE)
+            ha_fault(f, p);
+        page_free(p, count);
+    }
+    atomic_fetch_add_explicit(&n_page_frees, 1, memory_order_relaxed);
+}
+
+/* ----------------------------------------------------------- statistics */
+
+void ha_get_stats(struct ha_stats *out)
+{
+    ha_memset(out, 0, sizeof *out);
+    int p = atomic_load_explicit(&phase, memory_order_acquire);
+    if (p != PHASE_NONE)
+        early_stats(out);
+    slab_stats(out); /* bytes_used, bytes_peak, allocs, frees: per-CPU sums */
+    if (p == PHASE_FINAL) {
+        page_stats(out);
+        tlsf_stats(out);
+    }
+    out->page_allocs = atomic_load_explicit(&n_page_allocs, memory_order_relaxed);
+    out->page_frees = atomic_load_explicit(&n_page_frees, memory_order_relaxed);
+    out->failures = atomic_load_explicit(&n_failures, memory_order_relaxed);
+}
+
+void ha_trim(void)
+{
+    if (atomic_load_explicit(&phase, memory_order_acquire) != PHASE_FINAL)
+        return;
+    slab_trim();
+    tlsf_trim();
+}
