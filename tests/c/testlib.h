@@ -59,6 +59,28 @@ static inline bool pattern_sparse_ok(const void *p, size_t n, uint64_t id)
     return n == 0 || b[n - 1] == pattern_byte(id, n - 1);
 }
 
+/* Whole pattern up to 64 KiB, sparse beyond: keeps valgrind runs short. */
+static inline void pattern_fill_auto(void *p, size_t n, uint64_t id)
+{
+    if (n <= 65536)
+        pattern_fill(p, n, id);
+    else
+        pattern_fill_sparse(p, n, id);
+}
+
+/* Check the first `keep` bytes of a block pattern_fill_auto filled with
+ * `filled` bytes (keep < filled after a shrink). */
+static inline bool pattern_auto_ok(const void *p, size_t keep, size_t filled, uint64_t id)
+{
+    if (filled <= 65536)
+        return pattern_find_bad(p, keep, id) == keep;
+    const uint8_t *b = p;
+    for (size_t i = 0; i < keep; i += 512)
+        if (b[i] != pattern_byte(id, i))
+            return false;
+    return keep < filled || b[filled - 1] == pattern_byte(id, filled - 1);
+}
+
 static inline bool all_zero(const void *p, size_t n)
 {
     const uint8_t *b = p;

@@ -1,0 +1,381 @@
+/*
+ * The byte API: ha_alloc, ha_alloc_zeroed, ha_realloc, ha_free,
+ * ha_free_sized, ha_usable_size over every size tier and alignment.
+ * Which internal path serves a size is left open; what is checked is what
+ * hartalloc.h promises for every size.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "harness.h"
+#include "testlib.h"
+
+#define KiB ((size_t)1024)
+#define MiB (1024 * KiB)
+
+/* Every size 0..4 KiB at every alignment 1..4 KiB, all live at once per
+ * alignment, each filled to its usable size and read back. */
+static void every_small_size_and_alignment(void)
+{
+    heap_setup(96 * MiB);
+    /* Scaled runs (valgrind, checked) step over sizes; the plain run sees all. */
+    size_t step = (size_t)(100 / harness_scale(100));
+    if (step == 0)
+        step = 1;
+    enum { MAXSZ = 4096 };
+    void **blk = calloc(MAXSZ + 1, sizeof(void *));
+    CHECK(blk != NULL);
+    for (size_t align = 1; align <= 4096; align <<= 1) {
+        for (size_t sz = 0; sz <= MAXSZ; sz += step) {
+            void *p = ha_alloc(sz, align);
+            CHECK(p != NULL);
+            CHECK(is_aligned(p, align));
+            size_t u = ha_usable_size(p);
+            CHECK(u >= sz);
+            pattern_fill(p, u, sz * 31 + align);
+            blk[sz] = p;
+        }
+        for (size_t sz = 0; sz <= MAXSZ; sz += step) {
+            size_t u = ha_usable_size(blk[sz]);
+            CHECK(u >= sz);
+            CHECK_PATTERN(blk[sz], u, sz * 31 + align);
+        }
+        CHECK_HEAP();
+        for (size_t sz = 0; sz <= MAXSZ; sz += step) {
+            if (sz % 2)
+                ha_free(blk[sz]);
+            else
+                ha_free_sized(blk[sz], sz, align);
+        }
+        CHECK_HEAP();
+    }
+    free(blk);
+    ha_trim();
+    CHECK_EQ(stats_now().bytes_used, 0);
+    CHECK_HEAP();
+}
+
+/* Sizes from a page to 64 MiB, around powers of two, at alignments 1..4 KiB
+ * and at 8 KiB..2 MiB. */
+static void large_sizes_and_alignments(void)
+{
+    heap_setup(400 * MiB);
+    uint64_t id = 0;
+    for (size_t base = 4 * KiB; base <= 64 * MiB; base <<= 1) {
+        const long deltas[] = { -16, -1, 0, 1, 16, 3000 };
+        for (size_t d = 0; d < sizeof deltas / sizeof deltas[0]; d++) {
+            size_t sz = (size_t)((long)base + deltas[d]);
+            for (size_t align = 1; align <= 2 * MiB; align <<= 3) {
+                id++;
+                void *p = ha_alloc(sz, align);
+                CHECK(p != NULL);
+                CHECK(is_aligned(p, align));
+                size_t u = ha_usable_size(p);
+                CHECK(u >= sz);
+                pattern_fill_sparse(p, u, id);
+                CHECK(pattern_sparse_ok(p, u, id));
+                if (id % 2)
+                    ha_free(p);
+                else
+                    ha_free_sized(p, sz, align);
+            }
+        }
+        CHECK_HEAP();
+    }
+    /* The largest alignments with small sizes. */
+    for (size_t align = 8 * KiB; align <= 2 * MiB; align <<= 1) {
+        void *ps[4];
+        const size_t szs[] = { 1, 100, 5000, 300 * KiB };
+        for (int i = 0; i < 4; i++) {
+            ps[i] = ha_alloc(szs[i], align);
+            CHECK(ps[i] != NULL);
+            CHECK(is_aligned(ps[i], align));
+            CHECK(ha_usable_size(ps[i]) >= szs[i]);
+            memset(ps[i], 0x3C, szs[i]);
+        }
+        for (int i = 0; i < 4; i++)
+            for (int j = i + 1; j < 4; j++)
+                CHECK(!ranges_overlap((uintptr_t)ps[i], szs[i], (uintptr_t)ps[j], szs[j]));
+        for (int i = 0; i < 4; i++)
+            ha_free_sized(ps[i], szs[i], align);
+    }
+    ha_trim();
+    CHECK_EQ(stats_now().bytes_used, 0);
+    CHECK_HEAP();
+}
+
+static void zero_size_blocks_are_unique(void)
+{
+    heap_setup(8 * MiB);
+    enum { N = 300 };
+    void *p[N];
+    for (int i = 0; i < N; i++) {
+        p[i] = ha_alloc(0, (size_t)8 << (i % 4));
+        CHECK(p[i] != NULL);
+        CHECK(is_aligned(p[i], (size_t)8 << (i % 4)));
+        for (int j = 0; j < i; j++)
+            CHECK(p[i] != p[j]);
+    }
+    for (int i = 0; i < N; i++) {
+        if (i % 2)
+            ha_free(p[i]);
+        else
+            ha_free_sized(p[i], 0, (size_t)8 << (i % 4));
+    }
+    CHECK_EQ(stats_now().bytes_used, 0);
+    CHECK_HEAP();
+}
+
+static void bad_alignment_is_null_not_fault(void)
+{
+    heap_setup(8 * MiB);
+    const size_t bad[] = { 0, 3, 6, 24, 100, 4097, (size_t)1 << 63 | 1 };
+    struct ha_stats s0 = stats_now();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(ha_alloc(16, bad[i]) == NULL);
+        CHECK(ha_alloc_zeroed(16, bad[i]) == NULL);
+    }
+    struct ha_stats s1 = stats_now();
+    CHECK_EQ(s1.failures - s0.failures, 2 * (sizeof bad / sizeof bad[0]));
+    CHECK_EQ(s1.allocs, s0.allocs);
+    CHECK_EQ(s1.bytes_used, s0.bytes_used);
+    CHECK_HEAP();
+    void *p = ha_alloc(16, 16);
+    CHECK(p != NULL);
+    ha_free(p);
+}
+
+static void impossible_sizes_fail_cleanly(void)
+{
+    heap_setup(8 * MiB);
+    const size_t huge[] = { SIZE_MAX, SIZE_MAX - 4096, SIZE_MAX - 15, SIZE_MAX / 2 + 1,
+                            (size_t)1 << 40, 64 * MiB };
+    struct ha_stats s0 = stats_now();
+    uint64_t expect_fail = 0;
+    for (size_t i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+        for (size_t align = 1; align <= 4096; align <<= 6) {
+            CHECK(ha_alloc(huge[i], align) == NULL);
+            CHECK(ha_alloc_zeroed(huge[i], align) == NULL);
+            expect_fail += 2;
+        }
+    }
+    /* An alignment no run can satisfy. */
+    CHECK(ha_alloc(16, (size_t)1 << 40) == NULL);
+    expect_fail++;
+    struct ha_stats s1 = stats_now();
+    CHECK_EQ(s1.failures - s0.failures, expect_fail);
+    CHECK_EQ(s1.bytes_used, s0.bytes_used);
+    CHECK_EQ(s1.pages_used, s0.pages_used);
+    CHECK_HEAP();
+    void *p = ha_alloc(1 * MiB, 16);
+    CHECK(p != NULL);
+    memset(p, 1, 1 * MiB);
+    ha_free(p);
+    CHECK_HEAP();
+}
+
+/* ha_alloc_zeroed clears memory that was dirtied and freed before. */
+static void zeroed_after_dirty(void)
+{
+    heap_setup(128 * MiB);
+    const size_t sizes[] = { 1, 8, 16, 24, 100, 512, 1000, 1024, 1025, 4000, 4096, 20000,
+                             128 * KiB, 128 * KiB + 1, 300 * KiB, 2 * MiB, 9 * MiB };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t sz = sizes[i];
+        void *d[8];
+        for (int k = 0; k < 8; k++) {
+            d[k] = ha_alloc(sz, 16);
+            CHECK(d[k] != NULL);
+            memset(d[k], 0xA5, ha_usable_size(d[k]));
+        }
+        for (int k = 0; k < 8; k++)
+            ha_free(d[k]);
+        for (int k = 0; k < 8; k++) {
+            d[k] = ha_alloc_zeroed(sz, 16);
+            CHECK(d[k] != NULL);
+            CHECK(all_zero(d[k], sz));
+            memset(d[k], 0x5A, sz);
+        }
+        for (int k = 0; k < 8; k++)
+            ha_free(d[k]);
+    }
+    /* Dirty most of the heap through pages, then ask for zeroed blocks. */
+    ha_trim();
+    void *pg = ha_alloc_pages(8192, 0);
+    CHECK(pg != NULL);
+    memset(pg, 0xEE, 8192 * (size_t)HA_PAGE_SIZE);
+    ha_free_pages(pg, 8192);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        void *p = ha_alloc_zeroed(sizes[i], 64);
+        CHECK(p != NULL);
+        CHECK(all_zero(p, sizes[i]));
+        ha_free(p);
+    }
+    CHECK_HEAP();
+}
+
+static void realloc_keeps_contents(void)
+{
+    heap_setup(64 * MiB);
+    const size_t sizes[] = { 0, 1, 15, 16, 17, 100, 1000, 1024, 1025, 3000, 4096, 5000,
+                             60 * KiB, 128 * KiB, 128 * KiB + 1, 200 * KiB, 1 * MiB, 3 * MiB };
+    enum { NS = sizeof sizes / sizeof sizes[0] };
+    uint64_t id = 0;
+    for (size_t a = 0; a < NS; a++) {
+        for (size_t b = 0; b < NS; b++) {
+            id++;
+            size_t align = (size_t)1 << (id % 9);
+            char *p = ha_alloc(sizes[a], align);
+            CHECK(p != NULL);
+            pattern_fill_auto(p, sizes[a], id);
+            char *q = ha_realloc(p, sizes[b], align);
+            if (sizes[b] == 0) {
+                /* new_size 0 frees and returns NULL. */
+                CHECK(q == NULL);
+                continue;
+            }
+            CHECK(q != NULL);
+            CHECK(is_aligned(q, align));
+            CHECK(ha_usable_size(q) >= sizes[b]);
+            size_t keep = sizes[a] < sizes[b] ? sizes[a] : sizes[b];
+            CHECK(pattern_auto_ok(q, keep, sizes[a], id));
+            memset(q, 0x77, sizes[b]);
+            ha_free_sized(q, sizes[b], align);
+        }
+        CHECK_HEAP();
+    }
+    CHECK_EQ(stats_now().bytes_used, 0);
+}
+
+static void realloc_edge_cases(void)
+{
+    heap_setup(16 * MiB);
+    struct ha_stats s0 = stats_now();
+    /* NULL ptr: same as ha_alloc. */
+    char *p = ha_realloc(NULL, 300, 32);
+    CHECK(p != NULL);
+    CHECK(is_aligned(p, 32));
+    CHECK(ha_usable_size(p) >= 300);
+    struct ha_stats s1 = stats_now();
+    CHECK_EQ(s1.allocs - s0.allocs, 1);
+    CHECK_EQ(s1.bytes_used - s0.bytes_used, ha_usable_size(p));
+    pattern_fill(p, 300, 1);
+
+    /* Failure leaves the block valid and unchanged. */
+    const size_t huge[] = { SIZE_MAX, SIZE_MAX - 4096, (size_t)1 << 40 };
+    for (size_t i = 0; i < 3; i++) {
+        CHECK(ha_realloc(p, huge[i], 32) == NULL);
+        CHECK_PATTERN(p, 300, 1);
+        CHECK(ha_usable_size(p) >= 300);
+    }
+    struct ha_stats s2 = stats_now();
+    CHECK_EQ(s2.failures - s1.failures, 3);
+    CHECK_EQ(s2.bytes_used, s1.bytes_used);
+    CHECK_HEAP();
+
+    /* new_size 0: frees and returns NULL. */
+    CHECK(ha_realloc(p, 0, 32) == NULL);
+    struct ha_stats s3 = stats_now();
+    CHECK_EQ(s3.bytes_used, s0.bytes_used);
+    CHECK_HEAP();
+
+    /* Mid and large blocks failing to grow stay intact too. */
+    char *m = ha_alloc(50 * KiB, 16), *l = ha_alloc(3 * MiB, 16);
+    CHECK(m && l);
+    pattern_fill(m, 50 * KiB, 2);
+    pattern_fill_sparse(l, 3 * MiB, 3);
+    CHECK(ha_realloc(m, SIZE_MAX - 100, 16) == NULL);
+    CHECK(ha_realloc(l, 100 * MiB, 16) == NULL);
+    CHECK_PATTERN(m, 50 * KiB, 2);
+    CHECK(pattern_sparse_ok(l, 3 * MiB, 3));
+    ha_free(m);
+    ha_free(l);
+    CHECK_HEAP();
+}
+
+/* A large block with free memory after it grows where it is. */
+static void realloc_grows_in_place(void)
+{
+    heap_setup(32 * MiB);
+    char *p = ha_alloc(200 * KiB, 16);
+    CHECK(p != NULL);
+    pattern_fill(p, 200 * KiB, 9);
+    struct ha_stats s0 = stats_now();
+    char *q = ha_realloc(p, 300 * KiB, 16);
+    CHECK(q != NULL);
+    CHECK_PATTERN(q, 200 * KiB, 9);
+    CHECK_EQ(q, p);
+    CHECK(ha_usable_size(q) >= 300 * KiB);
+    struct ha_stats s1 = stats_now();
+    /* An in-place resize is not an allocation. */
+    CHECK_EQ(s1.allocs, s0.allocs);
+    /* Shrinking never has to move. */
+    char *r = ha_realloc(q, 100 * KiB, 16);
+    CHECK(r != NULL);
+    CHECK_PATTERN(r, 100 * KiB, 9);
+    ha_free(r);
+
+    /* A mid block whose neighbour is free: same promise. */
+    char *m = ha_alloc(10 * KiB, 16);
+    CHECK(m != NULL);
+    pattern_fill(m, 10 * KiB, 10);
+    char *m2 = ha_realloc(m, 12 * KiB, 16);
+    CHECK(m2 != NULL);
+    CHECK_PATTERN(m2, 10 * KiB, 10);
+    printf("mid grow %s\n", m2 == m ? "in place" : "moved");
+    ha_free(m2);
+    CHECK_HEAP();
+}
+
+/* Every usable byte can be written: nothing (red zone, header, neighbour)
+ * lives inside ha_usable_size. */
+static void usable_size_is_writable(void)
+{
+    heap_setup(32 * MiB);
+    enum { N = 600 };
+    void *p[N];
+    struct harness_rng r;
+    uint64_t seed = 0x5EED0001;
+    harness_seed_announce("usable_size_is_writable", seed);
+    harness_rng_seed(&r, seed);
+    for (int i = 0; i < N; i++) {
+        size_t sz = harness_rng_below(&r, 4) ? harness_rng_below(&r, 2000)
+                                              : harness_rng_below(&r, 300 * KiB);
+        size_t align = (size_t)1 << harness_rng_below(&r, 13);
+        p[i] = ha_alloc(sz, align);
+        CHECK(p[i] != NULL);
+        pattern_fill(p[i], ha_usable_size(p[i]), (uint64_t)i);
+    }
+    for (int i = 0; i < N; i++)
+        CHECK_PATTERN(p[i], ha_usable_size(p[i]), (uint64_t)i);
+    CHECK_HEAP();
+    for (int i = 0; i < N; i++)
+        ha_free(p[i]);
+    CHECK_HEAP();
+}
+
+static void free_null_is_noop(void)
+{
+    heap_setup(4 * MiB);
+    struct ha_stats s0 = stats_now();
+    ha_free(NULL);
+    struct ha_stats s1 = stats_now();
+    CHECK_EQ(s1.frees, s0.frees);
+    CHECK_HEAP();
+}
+
+int main(void)
+{
+    run_isolated("every_small_size_and_alignment", every_small_size_and_alignment);
+    run_isolated("large_sizes_and_alignments", large_sizes_and_alignments);
+    run_isolated("zero_size_blocks_are_unique", zero_size_blocks_are_unique);
+    run_isolated("bad_alignment_is_null_not_fault", bad_alignment_is_null_not_fault);
+    run_isolated("impossible_sizes_fail_cleanly", impossible_sizes_fail_cleanly);
+    run_isolated("zeroed_after_dirty", zeroed_after_dirty);
+    run_isolated("realloc_keeps_contents", realloc_keeps_contents);
+    run_isolated("realloc_edge_cases", realloc_edge_cases);
+    run_isolated("realloc_grows_in_place", realloc_grows_in_place);
+    run_isolated("usable_size_is_writable", usable_size_is_writable);
+    run_isolated("free_null_is_noop", free_null_is_noop);
+    return harness_done();
+}
