@@ -1,0 +1,1015 @@
+/*
+ * Page allocator: every RAM region the kernel adds, in 4 KiB pages.
+ *
+ * Each region keeps, inside itself (in the first stretch of pages that is
+ * neither reserved nor early and is large enough):
+ *   - an allocation bitmap, 1 bit per page (1 = not free);
+ *   - a kind map, 2 bits per page (enum page_kind; free pages are USER).
+ * Free runs are binary buddy blocks, one doubly-linked list per order, the
+ * list node written into the head page of the block.  Orders are absolute:
+ * a block of order k starts at a page frame number that is a multiple of
+ * 2^k, so alignment requests up to the block size are met by the order
+ * alone, and two blocks are buddies when their frame numbers differ only in
+ * bit k.
+ *
+ * Nothing is written to region memory before page_start(): until then the
+ * kernel may still be reserving its own image inside the RAM it just added,
+ * so regions and reserves are only recorded in small tables.
+ *
+ * Lookups from the free path (page_kind_of, page_is_allocated) take no lock:
+ * regions are never removed, and a region descriptor is complete before the
+ * release store that publishes the new region count.
+ */
+#include "ha_internal.h"
+
+/* Orders 0 .. PAGE_ORDERS-1.  2^51 pages is 8 EiB: no region gets there, and
+ * the non-empty mask fits one 64-bit word for ha_ctz. */
+#define PAGE_ORDERS 52
+
+#define PFN_ONE ((uintptr_t)1)
+#define PFN_OF(addr) ((uintptr_t)(addr) >> HA_PAGE_SHIFT)
+#define ADDR_OF(pfn) ((uintptr_t)(pfn) << HA_PAGE_SHIFT)
+
+/* Mixed with the block address into the check word: a free-block header is
+ * only believed when its check word matches where it sits, so a copy of a
+ * header (or user data) at another address never passes for one. */
+#define PAGE_BLOCK_MAGIC ((uintptr_t)0x6A09E667F3BCC908ull)
+
+#define KIND_LOW_BITS 0x5555555555555555ull /* bit 0 of every 2-bit kind */
+
+/*
+ * Free-block header, at the head page of every free block.
+ *
+ * Invariants (page_check verifies each):
+ *   F1 check == address ^ PAGE_BLOCK_MAGIC; order < PAGE_ORDERS; the block
+ *      is aligned to 2^order pages and lies inside one region;
+ *   F2 the block sits in free_head[order], prev/next consistent, and
+ *      bit `order` of nonempty is set exactly when that list is non-empty;
+ *   F3 every page of the block is free in the bitmap and of kind USER;
+ *   F4 its buddy (same order, inside the region) is not also a free block:
+ *      frees always merge;
+ *   F5 zero != 0: every byte of the block except this header is zero;
+ *   F6 pages that are not the head of a free block carry no valid header
+ *      (headers are cleared when a block is allocated or absorbed).
+ */
+struct page_block {
+    struct page_block *next;
+    struct page_block *prev;
+    uint32_t order;
+    uint32_t zero;
+    uintptr_t check;
+};
+
+/*
+ * A built region.  [base_pfn, base_pfn + npages) page frames.
+ *
+ * Invariants (page_check verifies each):
+ *   R1 bitmap bit i is 0 exactly when page i is inside a free block; the
+ *      bits of the last bitmap word past npages are 1 (scans stop there);
+ *   R2 SYSTEM pages (metadata, reserves, the unreleased early range) are
+ *      allocated in the bitmap, and there are system_pages of them;
+ *   R3 the metadata pages [meta_pfn, meta_pfn + meta_pages) are SYSTEM;
+ *   R4 summed over regions: zero bits == pages in the free lists ==
+ *      page_state.free_pages, and npages - free - system == used_pages.
+ */
+struct page_region {
+    uintptr_t base_pfn;
+    uintptr_t end_pfn;
+    size_t npages;
+    uint64_t *bitmap; /* ceil(npages / 64) words */
+    uint64_t *kinds;  /* ceil(npages / 32) words, right after the bitmap */
+    uintptr_t meta_pfn;
+    size_t meta_pages;
+    size_t system_pages;
+};
+
+/* A recorded range: a region waiting for page_start, or a reserve. */
+struct page_range {
+    uintptr_t start_pfn;
+    uintptr_t end_pfn;
+    unsigned flags;
+};
+
+static struct {
+    ha_lock_t lock;
+    struct page_block *free_head[PAGE_ORDERS];
+    uint64_t nonempty; /* bit k: free_head[k] != NULL */
+    size_t free_pages;
+    size_t used_pages; /* allocated and not SYSTEM */
+    size_t peak_pages;
+    struct page_range pending[HA_MAX_REGIONS];
+    unsigned npending;
+    struct page_range reserved[HA_MAX_RESERVED];
+    unsigned nreserved;
+    uintptr_t early_start_pfn, early_end_pfn; /* empty when equal */
+} page_state = { .lock = HA_LOCK_INIT };
+
+/* Written under the lock, read without it (see the file comment). */
+static struct page_region page_regions[HA_MAX_REGIONS];
+static atomic_uint page_region_count;
+static atomic_uint page_live;
+/* [lowest, highest) frame of every region: most foreign pointers stop here. */
+static atomic_uintptr_t page_lo_pfn = UINTPTR_MAX;
+static atomic_uintptr_t page_hi_pfn = 0;
+
+/* ------------------------------------------------------------ bitmaps */
+
+static inline bool bits_test(const uint64_t *bm, size_t i)
+{
+    return (bm[i / 64] >> (i % 64)) & 1u;
+}
+
+/* Mask of bits [i % 64, i % 64 + take) of a word, take <= 64 - i % 64. */
+static inline uint64_t bits_word_mask(size_t i, size_t take)
+{
+    uint64_t m = take == 64 ? ~0ull : (1ull << take) - 1;
+    return m << (i % 64);
+}
+
+static void bits_set(uint64_t *bm, size_t i, size_t n)
+{
+    while (n) {
+        size_t take = 64 - i % 64;
+        if (take > n)
+            take = n;
+        bm[i / 64] |= bits_word_mask(i, take);
+        i += take;
+        n -= take;
+    }
+}
+
+static void bits_clear(uint64_t *bm, size_t i, size_t n)
+{
+    while (n) {
+        size_t take = 64 - i % 64;
+        if (take > n)
+            take = n;
+        bm[i / 64] &= ~bits_word_mask(i, take);
+        i += take;
+        n -= take;
+    }
+}
+
+/* First index in [i, lim) whose bit equals `set`, or lim. */
+static size_t bits_find(const uint64_t *bm, size_t i, size_t lim, bool set)
+{
+    while (i < lim) {
+        uint64_t w = set ? bm[i / 64] : ~bm[i / 64];
+        w >>= i % 64;
+        if (w) {
+            size_t r = i + ha_ctz(w);
+            return r < lim ? r : lim;
+        }
+        i = (i | 63) + 1;
+    }
+    return lim;
+}
+
+static size_t bits_count_clear(const uint64_t *bm, size_t nbits)
+{
+    size_t n = 0;
+    for (size_t w = 0; w < (nbits + 63) / 64; w++)
+        n += 64 - ha_popcount(bm[w]);
+    return n; /* tail bits are 1 (R1), so they add nothing */
+}
+
+/* ---------------------------------------------------------- kind map */
+
+static inline unsigned kinds_get(const uint64_t *km, size_t i)
+{
+    return (unsigned)(km[i / 32] >> (2 * (i % 32))) & 3u;
+}
+
+static inline uint64_t kinds_word_mask(size_t i, size_t take)
+{
+    uint64_t m = take == 32 ? ~0ull : (1ull << (2 * take)) - 1;
+    return m << (2 * (i % 32));
+}
+
+static void kinds_set(uint64_t *km, size_t i, size_t n, unsigned kind)
+{
+    uint64_t pat = (uint64_t)kind * KIND_LOW_BITS;
+    while (n) {
+        size_t take = 32 - i % 32;
+        if (take > n)
+            take = n;
+        uint64_t m = kinds_word_mask(i, take);
+        km[i / 32] = (km[i / 32] & ~m) | (pat & m);
+        i += take;
+        n -= take;
+    }
+}
+
+/* First index in [i, i + n) whose kind is (equal ? == : !=) kind, or i + n. */
+static size_t kinds_find(const uint64_t *km, size_t i, size_t n, unsigned kind, bool equal)
+{
+    uint64_t pat = (uint64_t)kind * KIND_LOW_BITS;
+    size_t lim = i + n;
+    while (i < lim) {
+        size_t take = 32 - i % 32;
+        if (take > lim - i)
+            take = lim - i;
+        uint64_t diff = km[i / 32] ^ pat;
+        /* Fold each 2-bit field to its low bit: 1 when the kind differs. */
+        uint64_t hit = (diff | (diff >> 1)) & KIND_LOW_BITS;
+        if (equal)
+            hit = ~hit & KIND_LOW_BITS;
+        hit &= kinds_word_mask(i, take);
+        if (hit)
+            return (i & ~(size_t)31) + ha_ctz(hit) / 2;
+        i += take;
+    }
+    return lim;
+}
+
+static size_t kinds_count_system(const uint64_t *km, size_t npages)
+{
+    size_t n = 0;
+    for (size_t w = 0; w < (npages + 31) / 32; w++)
+        n += ha_popcount(km[w] & (km[w] >> 1) & KIND_LOW_BITS);
+    return n; /* pages past npages are kind 0 */
+}
+
+/* ----------------------------------------------------------- regions */
+
+static inline size_t region_bitmap_words(size_t npages) { return (npages + 63) / 64; }
+static inline size_t region_kind_words(size_t npages) { return (npages + 31) / 32; }
+
+static size_t region_meta_pages(size_t npages)
+{
+    size_t bytes = 8 * (region_bitmap_words(npages) + region_kind_words(npages));
+    return (bytes + HA_PAGE_SIZE - 1) / HA_PAGE_SIZE;
+}
+
+/* The region holding page frame pfn, or NULL.  Lock-free (see file comment). */
+static struct page_region *region_of_pfn(uintptr_t pfn)
+{
+    unsigned n = atomic_load_explicit(&page_region_count, memory_order_acquire);
+    if (pfn < atomic_load_explicit(&page_lo_pfn, memory_order_relaxed) ||
+        pfn >= atomic_load_explicit(&page_hi_pfn, memory_order_relaxed))
+        return NULL;
+    for (unsigned i = 0; i < n; i++) {
+        struct page_region *r = &page_regions[i];
+        if (pfn - r->base_pfn < r->npages)
+            return r;
+    }
+    return NULL;
+}
+
+static bool range_overlaps(uintptr_t a0, uintptr_t a1, uintptr_t b0, uintptr_t b1)
+{
+    return a0 < b1 && b0 < a1;
+}
+
+/* Does [s, e) overlap a built or pending region? */
+static bool region_overlaps_any(uintptr_t s, uintptr_t e)
+{
+    unsigned n = atomic_load_explicit(&page_region_count, memory_order_relaxed);
+    for (unsigned i = 0; i < n; i++)
+        if (range_overlaps(s, e, page_regions[i].base_pfn, page_regions[i].end_pfn))
+            return true;
+    for (unsigned i = 0; i < page_state.npending; i++)
+        if (range_overlaps(s, e, page_state.pending[i].start_pfn, page_state.pending[i].end_pfn))
+            return true;
+    return false;
+}
+
+/* --------------------------------------------------------- free lists */
+
+static inline struct page_block *block_at(uintptr_t pfn)
+{
+    return (struct page_block *)ADDR_OF(pfn);
+}
+
+static inline uintptr_t block_pfn(const struct page_block *b) { return PFN_OF(b); }
+
+static inline uintptr_t block_check_word(const struct page_block *b)
+{
+    return (uintptr_t)b ^ PAGE_BLOCK_MAGIC;
+}
+
+static void block_push(uintptr_t pfn, unsigned order, bool zero)
+{
+    struct page_block *b = block_at(pfn);
+    struct page_block *head = page_state.free_head[order];
+    b->next = head;
+    b->prev = NULL;
+    b->order = order;
+    b->zero = zero;
+    b->check = block_check_word(b);
+    if (head)
+        head->prev = b;
+    page_state.free_head[order] = b;
+    page_state.nonempty |= 1ull << order;
+}
+
+/* Take b off its list and clear its header (F6). */
+static void block_unlink(struct page_block *b)
+{
+    unsigned o = b->order;
+    HA_ASSERT(o < PAGE_ORDERS && b->check == block_check_word(b), b);
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        page_state.free_head[o] = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    if (!page_state.free_head[o])
+        page_state.nonempty &= ~(1ull << o);
+    ha_memset(b, 0, sizeof *b);
+}
+
+/* Largest order for a block at pfn that fits in n (> 0) pages. */
+static unsigned block_order_fit(uintptr_t pfn, uintptr_t n)
+{
+    unsigned a = pfn ? ha_ctz(pfn) : 63;
+    unsigned s = ha_fls(n);
+    unsigned o = a < s ? a : s;
+    return o < PAGE_ORDERS - 1 ? o : PAGE_ORDERS - 1;
+}
+
+/* Put the free pages [pfn, end) on the lists as maximal aligned blocks,
+ * without merging: for the leftovers of a split block and for runs between
+ * allocated pages none of these blocks has a free buddy. */
+static void blocks_insert_range(uintptr_t pfn, uintptr_t end, bool zero)
+{
+    while (pfn < end) {
+        unsigned o = block_order_fit(pfn, end - pfn);
+        block_push(pfn, o, zero);
+        pfn += PFN_ONE << o;
+    }
+}
+
+/* Free the block [pfn, pfn + 2^order) of r (bits already clear), merging
+ * with free buddies.  A buddy whose head page is free is necessarily the
+ * head of a free block of at most this order (a larger free block holding
+ * it would hold this block too), so its header is read only then. */
+static void block_free_merge(struct page_region *r, uintptr_t pfn, unsigned order, bool zero)
+{
+    while (order < PAGE_ORDERS - 1) {
+        uintptr_t size = PFN_ONE << order;
+        uintptr_t buddy = pfn ^ size;
+        if (buddy < r->base_pfn || buddy - r->base_pfn + size > r->npages)
+            break; /* never merge across a region boundary */
+        if (bits_test(r->bitmap, buddy - r->base_pfn))
+            break;
+        struct page_block *b = block_at(buddy);
+        HA_ASSERT(b->check == block_check_word(b) && b->order <= order, b);
+        if (b->order != order)
+            break;
+        zero = zero && b->zero;
+        block_unlink(b); /* the absorbed header, or the one rewritten below */
+        pfn &= ~size;
+        order++;
+    }
+    block_push(pfn, order, zero);
+}
+
+/* Free the allocated run [pfn, pfn + n) of r: maximal aligned blocks, each
+ * merged.  Bits are cleared one block at a time so that merging never sees
+ * a later part of the run as free before it has a header. */
+static void region_free_run(struct page_region *r, uintptr_t pfn, size_t n, bool zero)
+{
+    uintptr_t end = pfn + n;
+    while (pfn < end) {
+        unsigned o = block_order_fit(pfn, end - pfn);
+        bits_clear(r->bitmap, pfn - r->base_pfn, PFN_ONE << o);
+        block_free_merge(r, pfn, o, zero);
+        pfn += PFN_ONE << o;
+    }
+}
+
+/* The free block holding the free page x of r, or NULL if x is not free.
+ * Its head is x rounded down to its order; try orders upwards. */
+static struct page_block *region_block_holding(struct page_region *r, uintptr_t x)
+{
+    for (unsigned o = 0; o < PAGE_ORDERS; o++) {
+        uintptr_t h = x & ~((PFN_ONE << o) - 1);
+        if (h < r->base_pfn || bits_test(r->bitmap, h - r->base_pfn))
+            return NULL; /* a block from h or below would hold an allocated page */
+        struct page_block *b = block_at(h);
+        if (b->check == block_check_word(b) && b->order >= o && b->order < PAGE_ORDERS)
+            return b;
+    }
+    return NULL;
+}
+
+/* Remove the free run [pfn, pfn + n) of r from the free lists: unlink every
+ * block overlapping it and give back the parts outside it.  Returns whether
+ * the run is all zero.  Bits and kinds are the caller's. */
+static bool region_carve(struct page_region *r, uintptr_t pfn, size_t n)
+{
+    uintptr_t end = pfn + n;
+    bool zero = true;
+    for (uintptr_t x = pfn; x < end;) {
+        struct page_block *b = region_block_holding(r, x);
+        HA_ASSERT(b != NULL, ADDR_OF(x));
+        uintptr_t h = block_pfn(b);
+        uintptr_t bend = h + (PFN_ONE << b->order);
+        bool z = b->zero;
+        block_unlink(b);
+        if (h < pfn)
+            blocks_insert_range(h, pfn, z);
+        if (bend > end)
+            blocks_insert_range(end, bend, z);
+        zero = zero && z;
+        x = bend;
+    }
+    return zero;
+}
+
+/* Mark [pfn, pfn + n) of r allocated with kind. */
+static void region_take(struct page_region *r, uintptr_t pfn, size_t n, unsigned kind)
+{
+    bits_set(r->bitmap, pfn - r->base_pfn, n);
+    kinds_set(r->kinds, pfn - r->base_pfn, n, kind);
+}
+
+static void page_count_used(size_t n)
+{
+    page_state.free_pages -= n;
+    page_state.used_pages += n;
+    if (page_state.used_pages > page_state.peak_pages)
+        page_state.peak_pages = page_state.used_pages;
+}
+
+/* Mark the part of [s, e) inside r as SYSTEM and allocated (build time: no
+ * free lists yet). */
+static void region_mark_system(struct page_region *r, uintptr_t s, uintptr_t e)
+{
+    if (s < r->base_pfn)
+        s = r->base_pfn;
+    if (e > r->end_pfn)
+        e = r->end_pfn;
+    if (s >= e)
+        return;
+    region_take(r, s, e - s, PAGE_KIND_SYSTEM);
+}
+
+/* First pfn >= s where n pages avoid every excluded range (reserves, and the
+ * early range when exclude_early), or end if none inside [s, end). */
+static uintptr_t region_place_meta(uintptr_t s, uintptr_t end, size_t n, bool exclude)
+{
+    uintptr_t m = s;
+    for (bool moved = true; moved && m + n <= end;) {
+        moved = false;
+        if (!exclude)
+            break;
+        for (unsigned i = 0; i < page_state.nreserved; i++) {
+            const struct page_range *v = &page_state.reserved[i];
+            if (range_overlaps(m, m + n, v->start_pfn, v->end_pfn)) {
+                m = v->end_pfn;
+                moved = true;
+            }
+        }
+        if (range_overlaps(m, m + n, page_state.early_start_pfn, page_state.early_end_pfn)) {
+            m = page_state.early_end_pfn;
+            moved = true;
+        }
+    }
+    return m + n <= end ? m : end;
+}
+
+/*
+ * Build the region [s, e) (page frames) and publish it.  exclude: keep the
+ * reserves and the early range out (everything but a released part of the
+ * early range).  Writes region memory: only from page_start on.  Lock held.
+ */
+static int region_build(uintptr_t s, uintptr_t e, unsigned flags, bool exclude)
+{
+    unsigned idx = atomic_load_explicit(&page_region_count, memory_order_relaxed);
+    if (idx >= HA_MAX_REGIONS)
+        return HA_ENOSPC;
+    size_t npages = e - s;
+    size_t meta = region_meta_pages(npages);
+    if (npages < meta + 1)
+        return HA_ENOMEM;
+    uintptr_t m = region_place_meta(s, e, meta, exclude);
+    if (m == e)
+        return HA_ENOMEM;
+
+    struct page_region *r = &page_regions[idx];
+    r->base_pfn = s;
+    r->end_pfn = e;
+    r->npages = npages;
+    r->bitmap = (uint64_t *)ADDR_OF(m);
+    r->kinds = r->bitmap + region_bitmap_words(npages);
+    r->meta_pfn = m;
+    r->meta_pages = meta;
+    size_t bw = region_bitmap_words(npages);
+    ha_memset(r->bitmap, 0, 8 * (bw + region_kind_words(npages)));
+    if (npages % 64)
+        r->bitmap[bw - 1] |= ~0ull << (npages % 64); /* R1 */
+
+    region_mark_system(r, m, m + meta);
+    if (exclude) {
+        for (unsigned i = 0; i < page_state.nreserved; i++)
+            region_mark_system(r, page_state.reserved[i].start_pfn, page_state.reserved[i].end_pfn);
+        region_mark_system(r, page_state.early_start_pfn, page_state.early_end_pfn);
+    }
+    size_t nfree = bits_count_clear(r->bitmap, npages);
+    if (nfree == 0)
+        return HA_ENOMEM; /* nothing written outside our own pages: not published */
+    r->system_pages = npages - nfree;
+
+    bool zero = (flags & HA_REGION_ZEROED) != 0;
+    for (size_t i = bits_find(r->bitmap, 0, npages, false); i < npages;) {
+        size_t j = bits_find(r->bitmap, i, npages, true);
+        blocks_insert_range(s + i, s + j, zero);
+        i = bits_find(r->bitmap, j, npages, false);
+    }
+    page_state.free_pages += nfree;
+
+    if (s < atomic_load_explicit(&page_lo_pfn, memory_order_relaxed))
+        atomic_store_explicit(&page_lo_pfn, s, memory_order_relaxed);
+    if (e > atomic_load_explicit(&page_hi_pfn, memory_order_relaxed))
+        atomic_store_explicit(&page_hi_pfn, e, memory_order_relaxed);
+    atomic_store_explicit(&page_region_count, idx + 1, memory_order_release);
+    return HA_OK;
+}
+
+/* --------------------------------------------------------- life cycle */
+
+int page_add_region(uintptr_t start, uintptr_t end, unsigned flags)
+{
+    if (end < start)
+        return HA_EINVAL;
+    if (start > UINTPTR_MAX - (HA_PAGE_SIZE - 1))
+        return HA_ENOMEM;
+    uintptr_t s = PFN_OF(ha_align_up(start, HA_PAGE_SIZE));
+    uintptr_t e = PFN_OF(end);
+    if (e <= s || e - s < region_meta_pages(e - s) + 1)
+        return HA_ENOMEM;
+
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    int rc;
+    if (region_overlaps_any(s, e)) {
+        rc = HA_EOVERLAP;
+    } else if (!atomic_load_explicit(&page_live, memory_order_relaxed)) {
+        if (page_state.npending >= HA_MAX_REGIONS) {
+            rc = HA_ENOSPC;
+        } else {
+            page_state.pending[page_state.npending++] =
+                (struct page_range){ .start_pfn = s, .end_pfn = e, .flags = flags };
+            rc = HA_OK;
+        }
+    } else {
+        rc = region_build(s, e, flags, true);
+    }
+    lock_release(&page_state.lock, irq);
+    return rc;
+}
+
+/* Reserve [s, e) in the built region r: free pages become SYSTEM.  The
+ * caller checked that no page there is allocated other than as SYSTEM. */
+static void region_reserve_carve(struct page_region *r, uintptr_t s, uintptr_t e)
+{
+    size_t lo = s - r->base_pfn, hi = e - r->base_pfn;
+    for (size_t i = bits_find(r->bitmap, lo, hi, false); i < hi;) {
+        size_t j = bits_find(r->bitmap, i, hi, true);
+        region_carve(r, r->base_pfn + i, j - i);
+        region_take(r, r->base_pfn + i, j - i, PAGE_KIND_SYSTEM);
+        page_state.free_pages -= j - i;
+        r->system_pages += j - i;
+        i = bits_find(r->bitmap, j, hi, false);
+    }
+}
+
+/* Is any page of [s, e) in r allocated other than as SYSTEM? */
+static bool region_busy(const struct page_region *r, uintptr_t s, uintptr_t e)
+{
+    size_t hi = e - r->base_pfn;
+    for (size_t i = bits_find(r->bitmap, s - r->base_pfn, hi, true); i < hi;
+         i = bits_find(r->bitmap, i + 1, hi, true))
+        if (kinds_get(r->kinds, i) != PAGE_KIND_SYSTEM)
+            return true;
+    return false;
+}
+
+int page_reserve(uintptr_t start, uintptr_t end)
+{
+    if (end <= start || end > UINTPTR_MAX - (HA_PAGE_SIZE - 1))
+        return HA_EINVAL;
+    uintptr_t s = PFN_OF(start);
+    uintptr_t e = PFN_OF(ha_align_up(end, HA_PAGE_SIZE));
+
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    int rc = HA_OK;
+    if (page_state.nreserved >= HA_MAX_RESERVED) {
+        rc = HA_ENOSPC;
+        goto out;
+    }
+    if (atomic_load_explicit(&page_live, memory_order_relaxed)) {
+        unsigned n = atomic_load_explicit(&page_region_count, memory_order_relaxed);
+        /* Check every region before changing any: all or nothing. */
+        for (unsigned i = 0; i < n; i++) {
+            struct page_region *r = &page_regions[i];
+            uintptr_t a = s > r->base_pfn ? s : r->base_pfn;
+            uintptr_t b = e < r->end_pfn ? e : r->end_pfn;
+            if (a < b && region_busy(r, a, b)) {
+                rc = HA_EBUSY;
+                goto out;
+            }
+        }
+        for (unsigned i = 0; i < n; i++) {
+            struct page_region *r = &page_regions[i];
+            uintptr_t a = s > r->base_pfn ? s : r->base_pfn;
+            uintptr_t b = e < r->end_pfn ? e : r->end_pfn;
+            if (a < b)
+                region_reserve_carve(r, a, b);
+        }
+    }
+    page_state.reserved[page_state.nreserved++] =
+        (struct page_range){ .start_pfn = s, .end_pfn = e, .flags = 0 };
+out:
+    lock_release(&page_state.lock, irq);
+    return rc;
+}
+
+void page_set_early_range(uintptr_t start, uintptr_t end)
+{
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    if (end > start && end <= UINTPTR_MAX - (HA_PAGE_SIZE - 1)) {
+        page_state.early_start_pfn = PFN_OF(start);
+        page_state.early_end_pfn = PFN_OF(ha_align_up(end, HA_PAGE_SIZE));
+    } else {
+        page_state.early_start_pfn = page_state.early_end_pfn = 0;
+    }
+    lock_release(&page_state.lock, irq);
+}
+
+/* Regions that cannot be built (all reserved, no room for metadata) are
+ * dropped; that is an error only when every recorded region was. */
+int page_start(void)
+{
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    int rc = HA_OK;
+    if (atomic_load_explicit(&page_live, memory_order_relaxed)) {
+        rc = HA_ESTATE;
+    } else {
+        unsigned built = 0;
+        for (unsigned i = 0; i < page_state.npending; i++) {
+            const struct page_range *p = &page_state.pending[i];
+            if (region_build(p->start_pfn, p->end_pfn, p->flags, true) == HA_OK)
+                built++;
+        }
+        if (page_state.npending && !built)
+            rc = HA_ENOMEM;
+        page_state.npending = 0;
+        atomic_store_explicit(&page_live, 1u, memory_order_release);
+    }
+    lock_release(&page_state.lock, irq);
+    return rc;
+}
+
+bool page_is_live(void)
+{
+    return atomic_load_explicit(&page_live, memory_order_acquire) != 0;
+}
+
+/* Lowest region base in (x, e), or e. */
+static uintptr_t region_next_base(uintptr_t x, uintptr_t e)
+{
+    unsigned n = atomic_load_explicit(&page_region_count, memory_order_relaxed);
+    uintptr_t next = e;
+    for (unsigned i = 0; i < n; i++)
+        if (page_regions[i].base_pfn > x && page_regions[i].base_pfn < next)
+            next = page_regions[i].base_pfn;
+    return next;
+}
+
+int page_release_early(uintptr_t start, uintptr_t end)
+{
+    if ((start | end) & (HA_PAGE_SIZE - 1) || end <= start)
+        return HA_EINVAL;
+    uintptr_t s = PFN_OF(start), e = PFN_OF(end);
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    int rc = HA_OK;
+    if (!atomic_load_explicit(&page_live, memory_order_relaxed)) {
+        rc = HA_ESTATE;
+    } else if (s < page_state.early_start_pfn || e > page_state.early_end_pfn) {
+        rc = HA_EINVAL;
+    } else {
+        for (uintptr_t x = s; x < e;) {
+            struct page_region *r = region_of_pfn(x);
+            if (r) {
+                uintptr_t lim = e < r->end_pfn ? e : r->end_pfn;
+                size_t i = x - r->base_pfn, n = lim - x;
+                HA_ASSERT(bits_find(r->bitmap, i, i + n, false) == i + n &&
+                              kinds_find(r->kinds, i, n, PAGE_KIND_SYSTEM, false) == i + n,
+                          ADDR_OF(x));
+                kinds_set(r->kinds, i, n, PAGE_KIND_USER);
+                r->system_pages -= n;
+                page_state.free_pages += n;
+                region_free_run(r, x, n, false);
+                x = lim;
+            } else {
+                /* Outside every region: the released part becomes one.  A
+                 * reserve does not apply to the early range. */
+                uintptr_t lim = region_next_base(x, e);
+                int brc = region_build(x, lim, 0, false);
+                if (brc != HA_OK && rc == HA_OK)
+                    rc = brc;
+                x = lim;
+            }
+        }
+    }
+    lock_release(&page_state.lock, irq);
+    return rc;
+}
+
+/* ------------------------------------------------------- alloc / free */
+
+/* Slow path: the first run of n free pages starting at a multiple of 2^aorder
+ * pages, found in the bitmaps.  Only when no buddy block is big enough, i.e.
+ * the free pages are split across buddy boundaries. */
+static struct page_region *region_find_run(size_t n, unsigned aorder, uintptr_t *out)
+{
+    uintptr_t step = PFN_ONE << aorder;
+    unsigned nr = atomic_load_explicit(&page_region_count, memory_order_relaxed);
+    for (unsigned k = 0; k < nr; k++) {
+        struct page_region *r = &page_regions[k];
+        if (r->npages < n)
+            continue;
+        size_t i = ha_align_up(r->base_pfn, step) - r->base_pfn;
+        while (i <= r->npages - n) {
+            size_t j = bits_find(r->bitmap, i, i + n, true);
+            if (j == i + n) {
+                *out = r->base_pfn + i;
+                return r;
+            }
+            size_t f = bits_find(r->bitmap, j, r->npages, false);
+            if (f >= r->npages)
+                break;
+            i = ha_align_up(r->base_pfn + f, step) - r->base_pfn;
+        }
+    }
+    return NULL;
+}
+
+void *page_alloc(size_t count, size_t align, enum page_kind kind, bool *zeroed)
+{
+    if (zeroed)
+        *zeroed = false;
+    if (count == 0 || count > (SIZE_MAX >> HA_PAGE_SHIFT) || !ha_is_pow2(align) ||
+        align < HA_PAGE_SIZE)
+        return NULL;
+    unsigned aorder = ha_fls(align) - HA_PAGE_SHIFT;
+    unsigned order = ha_log2_ceil(count);
+    if (order < aorder)
+        order = aorder;
+    if (order >= PAGE_ORDERS)
+        return NULL;
+
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    struct page_region *r = NULL;
+    uintptr_t pfn = 0;
+    bool zero = false;
+    uint64_t fit = page_state.nonempty & (~0ull << order);
+    if (HA_LIKELY(fit)) {
+        unsigned o = ha_ctz(fit);
+        struct page_block *b = page_state.free_head[o];
+        pfn = block_pfn(b);
+        r = region_of_pfn(pfn);
+        HA_ASSERT(r != NULL, b);
+        zero = b->zero;
+        block_unlink(b);
+        /* Give back the tail beyond count: no more pages taken than asked. */
+        blocks_insert_range(pfn + count, pfn + (PFN_ONE << o), zero);
+    } else if (count <= page_state.free_pages) {
+        r = region_find_run(count, aorder, &pfn);
+        if (r)
+            zero = region_carve(r, pfn, count);
+    }
+    if (r) {
+        region_take(r, pfn, count, (unsigned)kind);
+        page_count_used(count);
+    }
+    lock_release(&page_state.lock, irq);
+    if (!r)
+        return NULL;
+    if (zeroed)
+        *zeroed = zero;
+    return (void *)ADDR_OF(pfn);
+}
+
+void page_free(void *p, size_t count)
+{
+    uintptr_t pfn = PFN_OF(p);
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    struct page_region *r = region_of_pfn(pfn);
+    HA_ASSERT(r != NULL && count != 0 && count <= r->end_pfn - pfn, p);
+    size_t i = pfn - r->base_pfn;
+    HA_ASSERT(bits_test(r->bitmap, i) && bits_test(r->bitmap, i + count - 1), p);
+    if (kinds_get(r->kinds, i) == PAGE_KIND_SYSTEM) {
+        HA_ASSERT(r->system_pages >= count, p);
+        r->system_pages -= count;
+    } else {
+        HA_ASSERT(page_state.used_pages >= count, p);
+        page_state.used_pages -= count;
+    }
+    kinds_set(r->kinds, i, count, PAGE_KIND_USER);
+    page_state.free_pages += count;
+    region_free_run(r, pfn, count, false);
+    lock_release(&page_state.lock, irq);
+}
+
+bool page_claim(void *p, size_t count, enum page_kind kind)
+{
+    uintptr_t pfn = PFN_OF(p);
+    if (((uintptr_t)p & (HA_PAGE_SIZE - 1)) || count == 0)
+        return false;
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    struct page_region *r = region_of_pfn(pfn);
+    bool ok = r && count <= r->end_pfn - pfn &&
+              bits_find(r->bitmap, pfn - r->base_pfn, pfn - r->base_pfn + count, true) ==
+                  pfn - r->base_pfn + count;
+    if (ok) {
+        region_carve(r, pfn, count);
+        region_take(r, pfn, count, (unsigned)kind);
+        page_count_used(count);
+    }
+    lock_release(&page_state.lock, irq);
+    return ok;
+}
+
+enum ha_fault page_validate(const void *p, size_t count, enum page_kind kind)
+{
+    uintptr_t a = (uintptr_t)p;
+    if ((a & (HA_PAGE_SIZE - 1)) || count == 0 || count > (SIZE_MAX >> HA_PAGE_SHIFT) ||
+        (count << HA_PAGE_SHIFT) - 1 > UINTPTR_MAX - a)
+        return FAULT_UNALIGNED;
+    uintptr_t pfn = PFN_OF(a);
+    enum ha_fault f = FAULT_NONE;
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    struct page_region *r = region_of_pfn(pfn);
+    if (!r || count > r->end_pfn - pfn) {
+        f = FAULT_FOREIGN;
+    } else {
+        size_t i = pfn - r->base_pfn;
+        if (bits_find(r->bitmap, i, i + count, false) != i + count)
+            f = FAULT_DOUBLE_FREE;
+        else if (kinds_find(r->kinds, i, count, PAGE_KIND_SYSTEM, true) != i + count)
+            f = FAULT_RESERVED;
+        else if (kinds_find(r->kinds, i, count, (unsigned)kind, false) != i + count)
+            f = kind == PAGE_KIND_USER ? FAULT_BYTES_NOT_PAGES : FAULT_NOT_ALLOCATED;
+    }
+    lock_release(&page_state.lock, irq);
+    return f;
+}
+
+int page_kind_of(uintptr_t addr)
+{
+    uintptr_t pfn = PFN_OF(addr);
+    struct page_region *r = region_of_pfn(pfn);
+    if (!r)
+        return PAGE_KIND_NONE;
+    size_t i = pfn - r->base_pfn;
+    uint64_t w = __atomic_load_n(&r->kinds[i / 32], __ATOMIC_RELAXED);
+    return (int)((w >> (2 * (i % 32))) & 3u);
+}
+
+bool page_is_allocated(uintptr_t addr)
+{
+    uintptr_t pfn = PFN_OF(addr);
+    struct page_region *r = region_of_pfn(pfn);
+    if (!r)
+        return false;
+    size_t i = pfn - r->base_pfn;
+    return (__atomic_load_n(&r->bitmap[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1u;
+}
+
+/* ------------------------------------------------------- stats, check */
+
+/* Longest run of free pages in r (not a hot path: a bitmap scan). */
+static size_t region_largest_run(const struct page_region *r)
+{
+    size_t best = 0;
+    for (size_t i = bits_find(r->bitmap, 0, r->npages, false); i < r->npages;) {
+        size_t j = bits_find(r->bitmap, i, r->npages, true);
+        if (j - i > best)
+            best = j - i;
+        i = bits_find(r->bitmap, j, r->npages, false);
+    }
+    return best;
+}
+
+/* Adds the counters to *out; pages_largest_run becomes the larger of what
+ * *out holds and ours (a run does not add up across allocators). */
+void page_stats(struct ha_stats *out)
+{
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    unsigned n = atomic_load_explicit(&page_region_count, memory_order_relaxed);
+    size_t largest = 0;
+    for (unsigned i = 0; i < n; i++) {
+        const struct page_region *r = &page_regions[i];
+        size_t run = region_largest_run(r);
+        if (run > largest)
+            largest = run;
+        out->bytes_meta += r->meta_pages * HA_PAGE_SIZE;
+        out->bytes_total += r->npages * HA_PAGE_SIZE;
+    }
+    out->pages_total += page_state.free_pages + page_state.used_pages;
+    out->pages_used += page_state.used_pages;
+    out->pages_free += page_state.free_pages;
+    out->pages_peak += page_state.peak_pages;
+    out->bytes_free += page_state.free_pages * HA_PAGE_SIZE;
+    if (largest > out->pages_largest_run)
+        out->pages_largest_run = largest;
+    lock_release(&page_state.lock, irq);
+}
+
+/* One free block against F1..F4. */
+static int check_block(const struct page_block *b, unsigned o, const struct page_block *prev)
+{
+    if (b->check != block_check_word(b))
+        return check_fail("page: free block check word wrong", b);
+    if (b->order != o)
+        return check_fail("page: free block on the list of another order", b);
+    if (b->prev != prev)
+        return check_fail("page: free list prev link broken", b);
+    uintptr_t pfn = block_pfn(b), size = PFN_ONE << o;
+    if (pfn & (size - 1))
+        return check_fail("page: free block not aligned to its order", b);
+    struct page_region *r = region_of_pfn(pfn);
+    if (!r || size > r->end_pfn - pfn)
+        return check_fail("page: free block outside every region", b);
+    size_t i = pfn - r->base_pfn;
+    if (bits_find(r->bitmap, i, i + size, true) != i + size)
+        return check_fail("page: free block has pages allocated in the bitmap", b);
+    if (kinds_find(r->kinds, i, size, PAGE_KIND_USER, false) != i + size)
+        return check_fail("page: free block has pages of a kind other than USER", b);
+    uintptr_t buddy = pfn ^ size;
+    if (buddy >= r->base_pfn && buddy - r->base_pfn + size <= r->npages &&
+        !bits_test(r->bitmap, buddy - r->base_pfn)) {
+        const struct page_block *bb = block_at(buddy);
+        if (bb->check == block_check_word(bb) && bb->order == o)
+            return check_fail("page: free buddies not merged", b);
+    }
+    return 0;
+}
+
+static int page_check_locked(void)
+{
+    size_t listed = 0;
+    uint64_t mask = 0;
+    for (unsigned o = 0; o < PAGE_ORDERS; o++) {
+        const struct page_block *prev = NULL;
+        for (const struct page_block *b = page_state.free_head[o]; b; prev = b, b = b->next) {
+            if (listed + (PFN_ONE << o) > page_state.free_pages)
+                return check_fail("page: free lists hold more than the free counter", b);
+            if (check_block(b, o, prev))
+                return -1;
+            listed += PFN_ONE << o;
+            mask |= 1ull << o;
+        }
+    }
+    if (mask != page_state.nonempty)
+        return check_fail("page: non-empty order mask wrong", NULL);
+
+    size_t clear = 0, system = 0, total = 0;
+    unsigned n = atomic_load_explicit(&page_region_count, memory_order_relaxed);
+    for (unsigned k = 0; k < n; k++) {
+        const struct page_region *r = &page_regions[k];
+        const void *at = (const void *)ADDR_OF(r->base_pfn);
+        size_t bw = region_bitmap_words(r->npages);
+        if (r->npages % 64 && (~r->bitmap[bw - 1] >> (r->npages % 64)))
+            return check_fail("page: bitmap bits past the region end clear", at);
+        size_t mi = r->meta_pfn - r->base_pfn;
+        if (r->meta_pfn < r->base_pfn || r->meta_pages > r->npages - mi ||
+            bits_find(r->bitmap, mi, mi + r->meta_pages, false) != mi + r->meta_pages ||
+            kinds_find(r->kinds, mi, r->meta_pages, PAGE_KIND_SYSTEM, false) != mi + r->meta_pages)
+            return check_fail("page: region metadata pages not SYSTEM", at);
+        size_t sys = kinds_count_system(r->kinds, r->npages);
+        if (sys != r->system_pages)
+            return check_fail("page: SYSTEM page count wrong", at);
+        for (size_t w = 0; w < region_kind_words(r->npages); w++) {
+            for (uint64_t s = r->kinds[w] & (r->kinds[w] >> 1) & KIND_LOW_BITS; s; s &= s - 1) {
+                size_t i = w * 32 + ha_ctz(s) / 2;
+                if (!bits_test(r->bitmap, i))
+                    return check_fail("page: SYSTEM page free in the bitmap",
+                                      (const void *)ADDR_OF(r->base_pfn + i));
+            }
+        }
+        clear += bits_count_clear(r->bitmap, r->npages);
+        system += sys;
+        total += r->npages;
+    }
+    if (listed != page_state.free_pages)
+        return check_fail("page: free lists and free counter disagree", NULL);
+    if (clear != page_state.free_pages)
+        return check_fail("page: free bits in the bitmaps and free counter disagree", NULL);
+    if (total - clear - system != page_state.used_pages)
+        return check_fail("page: used counter disagrees with the bitmaps", NULL);
+    if (page_state.peak_pages < page_state.used_pages)
+        return check_fail("page: peak below used", NULL);
+    return 0;
+}
+
+int page_check(void)
+{
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    int rc = page_check_locked();
+    lock_release(&page_state.lock, irq);
+    return rc;
+}
