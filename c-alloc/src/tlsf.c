@@ -1,0 +1,970 @@
+/*
+ * tlsf.c: the mid and large byte allocator.
+ *
+ * Mid requests (HA_SMALL_MAX < size <= HA_MID_MAX, align <= HA_PAGE_SIZE)
+ * are served by a two-level segregated fit (TLSF, after M. Masmano et al.
+ * and Matt Conte's implementation) over shared 256 KiB arenas taken from the
+ * page allocator.  Larger or more aligned requests get an arena of their own
+ * ("dedicated"), sized to the request, that goes back to the page allocator
+ * as soon as its block is freed.
+ *
+ * Every operation is O(1): a size maps to a (first, second) level list by
+ * two shifts, a suitable non-empty list is found with one ctz on each level's
+ * bitmap, and neighbours are found through the block sizes and footers.
+ * Nothing walks a list whose length grows with the heap, except tlsf_check.
+ *
+ * Memory layout
+ *
+ *   arena:   [arena header 48 B][block][block]...[block][sentinel 16 B]
+ *   block:   [size|flags 8 B][check 8 B][payload ........................]
+ *   free:    [size|flags][check][next][prev][ poisoned ...... ][footer]
+ *
+ * A block header sits right before its payload.  The check word mixes the
+ * header address, the size word and a key that differs for used and free
+ * blocks, so that a stray pointer, a header overwritten by the kernel and a
+ * block already freed are told apart cheaply on every free.  A free block
+ * keeps a pointer to its own header in the last word of its payload (the
+ * footer): the next block finds its free predecessor there, which is why
+ * only free blocks need it and why the minimum payload is 32 bytes (links,
+ * footer, rounded to 16).  The sentinel is a used block of size 0 at the
+ * arena end, so that a walk or a merge stops there without a bounds check.
+ *
+ * In a dedicated arena the arena header is placed right before the block
+ * header (after a gap, when the payload needs more than 64-byte alignment)
+ * and the payload is the request rounded to 16: the rest of the last page,
+ * after the sentinel, is counted as metadata.  For align > HA_PAGE_SIZE the
+ * run is taken aligned, and its front pages, up to the page before the
+ * payload, go back to the page allocator at once.
+ */
+#include "ha_internal.h"
+
+/* ------------------------------------------------------------ parameters */
+
+enum tlsf_params {
+    /* Block sizes are multiples of HA_MIN_ALIGN; headers are 16 bytes so
+     * that every payload keeps that alignment. */
+    ALIGN_LOG2 = 4,
+    /* 16 lists per power of two: a search rounds a size up by at most 1/16,
+     * and the control block stays at 11 x 16 list heads (1.4 KiB). */
+    SL_LOG2 = 4,
+    SL_COUNT = 1 << SL_LOG2,
+    /* Sizes below 256 bytes all map to first level 0, in steps of 16. */
+    FL_SHIFT = SL_LOG2 + ALIGN_LOG2,
+    SMALL_LIMIT = 1 << FL_SHIFT,
+    /* The largest free block is a whole shared arena's payload (< 2^18). */
+    FL_COUNT = 18 - FL_SHIFT + 1,
+};
+
+#define BLOCK_HDR ((size_t)16)
+#define ARENA_HDR ((size_t)48)
+#define MIN_PAYLOAD ((size_t)32)                 /* links + footer, rounded */
+#define MIN_BLOCK (BLOCK_HDR + MIN_PAYLOAD)      /* smallest split-off part */
+
+#define SHARED_PAGES ((size_t)64)
+#define SHARED_BYTES (SHARED_PAGES * HA_PAGE_SIZE)
+/* The one block of an empty shared arena. */
+#define SHARED_PAYLOAD (SHARED_BYTES - ARENA_HDR - 2 * BLOCK_HDR)
+
+/* Flag bits in the low bits of a block's size word (sizes are multiples of
+ * 16, so the low four bits are free for them). */
+#define BLOCK_FREE ((size_t)1)      /* on a free list */
+#define BLOCK_PREV_FREE ((size_t)2) /* the physical predecessor is free: its footer is valid */
+#define BLOCK_FIRST ((size_t)4)     /* first block of its arena: the arena header is right before */
+#define BLOCK_FLAGS ((size_t)15)    /* bit 3 is always zero */
+
+/* Keys mixed into the check word: a used header and a freed one differ in
+ * every byte of the check, not only in the flag bit. */
+#define KEY_USED 0x7C3A5E9D1B2F4861ull
+#define KEY_FREE 0xA4D2E61F37C95B0Eull
+#define ARENA_KEY 0x4841524541524E41ull /* "HARENA" */
+
+#define ARENA_DEDICATED 1u
+
+HA_STATIC_ASSERT(SHARED_PAYLOAD < ((size_t)1 << (FL_COUNT - 1 + FL_SHIFT)),
+                 "a whole shared arena must map to a list below FL_COUNT");
+HA_STATIC_ASSERT(HA_MID_MAX + HA_PAGE_SIZE + MIN_BLOCK + HA_MID_MAX / 8 < SHARED_PAYLOAD,
+                 "the largest aligned mid request, rounded up for the search, fits one arena");
+HA_STATIC_ASSERT((ARENA_HDR + BLOCK_HDR) % HA_MIN_ALIGN == 0, "first payload aligned");
+HA_STATIC_ASSERT(SL_COUNT <= 32 && FL_COUNT <= 32, "bitmaps are 32-bit");
+
+/* -------------------------------------------------------------- structures */
+
+/*
+ * Block header.  Invariants (tlsf_check verifies each):
+ *  - check == block_check_for(header address, size word);
+ *  - payload size a multiple of 16 and >= MIN_PAYLOAD (0 only for the
+ *    sentinel, which is used and last); bit 3 of the size word is zero;
+ *  - BLOCK_FIRST exactly on the block right after the arena header;
+ *  - BLOCK_PREV_FREE exactly when the physical predecessor is free;
+ *  - no two physically adjacent free blocks (merges are eager);
+ *  - a free block's footer (last payload word) points to its header, it is
+ *    on the list its size maps to, and its payload beyond links and footer
+ *    holds HA_POISON_FREE (checked build; headers of blocks absorbed by a
+ *    merge may remain inside, marked free);
+ *  - only shared arenas hold free blocks; a dedicated arena holds one used
+ *    block.
+ */
+typedef struct block {
+    size_t size;    /* payload bytes | BLOCK_* flags */
+    uint64_t check; /* block_check_for(this, size) */
+} block_t;
+
+/* Links of a free block: the first two words of its payload. */
+typedef struct free_links {
+    block_t *next;
+    block_t *prev;
+} free_links_t;
+
+/*
+ * Arena header, right before the arena's first block.  Invariants: magic ==
+ * ARENA_KEY ^ its address; [base, base + size) is whole pages of kind ARENA;
+ * the sentinel is the last 16 bytes of the range for a shared arena, the 16
+ * bytes after the payload for a dedicated one; every arena is on ctl.arenas;
+ * a shared arena is 64 pages with its header at base.
+ */
+typedef struct arena {
+    uint64_t magic;
+    uintptr_t base;     /* first page of the arena */
+    size_t size;        /* bytes, whole pages */
+    struct arena *next; /* list of all arenas, for the checker */
+    struct arena *prev;
+    uint32_t flags;     /* ARENA_DEDICATED */
+    uint32_t reserved;
+} arena_t;
+
+HA_STATIC_ASSERT(sizeof(block_t) == BLOCK_HDR, "block header is 16 bytes");
+HA_STATIC_ASSERT(sizeof(arena_t) == ARENA_HDR, "arena header is 48 bytes");
+
+/*
+ * Control block, under ctl_lock.  Invariants: bit sl of sl_map[fl] is set
+ * exactly when heads[fl][sl] is not empty, bit fl of fl_map exactly when
+ * sl_map[fl] is not zero; the counters equal what a walk of every arena
+ * finds: free_bytes the free payload bytes, meta_bytes every arena's bytes
+ * less its block payloads, n_free the free blocks, n_arenas the arenas;
+ * at most one shared arena is entirely free, and then spare points to it.
+ */
+static struct {
+    uint32_t fl_map;
+    uint32_t sl_map[FL_COUNT];
+    block_t *heads[FL_COUNT][SL_COUNT];
+    arena_t *arenas;
+    arena_t *spare; /* the empty shared arena kept as hysteresis */
+    size_t free_bytes;
+    size_t meta_bytes;
+    size_t n_free;
+    size_t n_arenas;
+} ctl;
+
+static ha_lock_t ctl_lock = HA_LOCK_INIT;
+
+/* ------------------------------------------------------------ block access */
+
+HA_INLINE size_t block_size(const block_t *b) { return b->size & ~BLOCK_FLAGS; }
+HA_INLINE bool block_is_free(const block_t *b) { return (b->size & BLOCK_FREE) != 0; }
+HA_INLINE uintptr_t block_payload(const block_t *b) { return (uintptr_t)b + BLOCK_HDR; }
+HA_INLINE block_t *block_at(uintptr_t addr) { return (block_t *)addr; }
+HA_INLINE block_t *block_of_payload(const void *p) { return block_at((uintptr_t)p - BLOCK_HDR); }
+HA_INLINE block_t *block_next(const block_t *b) { return block_at(block_payload(b) + block_size(b)); }
+HA_INLINE free_links_t *block_links(const block_t *b) { return (free_links_t *)block_payload(b); }
+HA_INLINE block_t **block_footer(const block_t *b)
+{
+    return (block_t **)(block_payload(b) + block_size(b) - sizeof(block_t *));
+}
+/* The free predecessor of b (only when b has BLOCK_PREV_FREE). */
+HA_INLINE block_t *block_prev(const block_t *b) { return *(block_t **)((uintptr_t)b - sizeof(block_t *)); }
+
+HA_INLINE uint64_t block_check_for(uintptr_t addr, size_t size_word)
+{
+    uint64_t key = (size_word & BLOCK_FREE) ? KEY_FREE : KEY_USED;
+    return ((uint64_t)addr * 0x9E3779B97F4A7C15ull) ^ (uint64_t)size_word ^ key;
+}
+
+HA_INLINE bool block_check_ok(const block_t *b)
+{
+    return b->check == block_check_for((uintptr_t)b, b->size);
+}
+
+/* Every header write goes through here, so the check word is never stale. */
+HA_INLINE void block_set(block_t *b, size_t size_word)
+{
+    b->size = size_word;
+    b->check = block_check_for((uintptr_t)b, size_word);
+}
+
+HA_INLINE void block_set_prev_free(block_t *b, bool prev_free)
+{
+    block_set(b, prev_free ? (b->size | BLOCK_PREV_FREE) : (b->size & ~BLOCK_PREV_FREE));
+}
+
+HA_INLINE arena_t *arena_of_first(const block_t *b) { return (arena_t *)((uintptr_t)b - ARENA_HDR); }
+HA_INLINE block_t *arena_first(const arena_t *a) { return block_at((uintptr_t)a + ARENA_HDR); }
+HA_INLINE uint64_t arena_magic_for(const arena_t *a) { return ARENA_KEY ^ (uint64_t)(uintptr_t)a; }
+
+HA_INLINE size_t size_round(size_t size)
+{
+    size = (size + HA_MIN_ALIGN - 1) & ~(size_t)(HA_MIN_ALIGN - 1);
+    return size < MIN_PAYLOAD ? MIN_PAYLOAD : size;
+}
+
+/* ------------------------------------------------------- checked build */
+
+#if HA_CHECKED
+#define POISON_WORD (0x0101010101010101ull * HA_POISON_FREE)
+
+/* The part of a free block that holds poison: after links, before footer. */
+static void poison_block(const block_t *b)
+{
+    uintptr_t lo = block_payload(b) + sizeof(free_links_t);
+    uintptr_t hi = block_payload(b) + block_size(b) - sizeof(block_t *);
+    if (hi > lo)
+        ha_memset((void *)lo, HA_POISON_FREE, hi - lo);
+}
+
+/* First address in [lo, hi) (8-aligned bounds) that does not hold poison,
+ * or 0.  A header of a block absorbed by a merge may remain: it is skipped
+ * when it still checks as a freed header. */
+static uintptr_t poison_find_bad(uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t x = lo;
+    while (x < hi) {
+        if (*(const uint64_t *)x == POISON_WORD) {
+            x += 8;
+            continue;
+        }
+        const block_t *s = block_at(x);
+        if ((x & 15) == 0 && x + BLOCK_HDR <= hi && (s->size & BLOCK_FREE) && block_check_ok(s)) {
+            x += BLOCK_HDR;
+            continue;
+        }
+        return x;
+    }
+    return 0;
+}
+
+static uintptr_t poison_find_bad_block(const block_t *b)
+{
+    return poison_find_bad(block_payload(b) + sizeof(free_links_t),
+                           block_payload(b) + block_size(b) - sizeof(block_t *));
+}
+
+/* Bad poison inside [lo, hi) restricted to the poisoned part of free block
+ * b (as it was before being cut). */
+static uintptr_t poison_find_bad_part(uintptr_t b_payload, size_t b_size, uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t plo = b_payload + sizeof(free_links_t);
+    uintptr_t phi = b_payload + b_size - sizeof(block_t *);
+    if (lo < plo)
+        lo = plo;
+    if (hi > phi)
+        hi = phi;
+    return lo < hi ? poison_find_bad(lo, hi) : 0;
+}
+#endif
+
+/* --------------------------------------------------------------- mapping */
+
+/* The list a free block of payload size belongs to. */
+HA_INLINE void mapping_insert(size_t size, unsigned *fl, unsigned *sl)
+{
+    if (size < SMALL_LIMIT) {
+        *fl = 0;
+        *sl = (unsigned)(size >> ALIGN_LOG2);
+    } else {
+        unsigned f = ha_fls(size);
+        *sl = (unsigned)(size >> (f - SL_LOG2)) ^ SL_COUNT;
+        *fl = f - FL_SHIFT + 1;
+    }
+}
+
+/* The first list whose every block holds size (size is rounded up to the
+ * next list boundary, so that any block found there fits). */
+HA_INLINE void mapping_search(size_t size, unsigned *fl, unsigned *sl)
+{
+    if (size >= SMALL_LIMIT)
+        size += ((size_t)1 << (ha_fls(size) - SL_LOG2)) - 1;
+    mapping_insert(size, fl, sl);
+}
+
+/* ------------------------------------------------------------- free lists */
+
+static void list_insert(block_t *b)
+{
+    unsigned fl, sl;
+    size_t size = block_size(b);
+    mapping_insert(size, &fl, &sl);
+    block_t *head = ctl.heads[fl][sl];
+    block_links(b)->next = head;
+    block_links(b)->prev = 0;
+    if (head)
+        block_links(head)->prev = b;
+    ctl.heads[fl][sl] = b;
+    ctl.sl_map[fl] |= 1u << sl;
+    ctl.fl_map |= 1u << fl;
+    ctl.free_bytes += size;
+    ctl.n_free++;
+}
+
+static void list_remove(block_t *b)
+{
+    unsigned fl, sl;
+    size_t size = block_size(b);
+    mapping_insert(size, &fl, &sl);
+    block_t *next = block_links(b)->next;
+    block_t *prev = block_links(b)->prev;
+    if (next)
+        block_links(next)->prev = prev;
+    if (prev) {
+        block_links(prev)->next = next;
+    } else {
+        HA_ASSERT(ctl.heads[fl][sl] == b, b);
+        ctl.heads[fl][sl] = next;
+        if (!next) {
+            ctl.sl_map[fl] &= ~(1u << sl);
+            if (!ctl.sl_map[fl])
+                ctl.fl_map &= ~(1u << fl);
+        }
+    }
+    ctl.free_bytes -= size;
+    ctl.n_free--;
+}
+
+/* A free block of at least size bytes, still on its list, or NULL. */
+static block_t *list_find(size_t size)
+{
+    unsigned fl, sl;
+    mapping_search(size, &fl, &sl);
+    if (fl >= FL_COUNT)
+        return 0;
+    uint32_t sl_bits = ctl.sl_map[fl] & (~0u << sl);
+    if (!sl_bits) {
+        uint32_t fl_bits = fl + 1 < 32 ? ctl.fl_map & (~0u << (fl + 1)) : 0;
+        if (!fl_bits)
+            return 0;
+        fl = ha_ctz(fl_bits);
+        sl_bits = ctl.sl_map[fl];
+    }
+    sl = ha_ctz(sl_bits);
+    return ctl.heads[fl][sl];
+}
+
+/* ----------------------------------------------------------------- arenas */
+
+static void arena_link(arena_t *a, uintptr_t base, size_t size, uint32_t flags)
+{
+    a->magic = arena_magic_for(a);
+    a->base = base;
+    a->size = size;
+    a->flags = flags;
+    a->reserved = 0;
+    a->prev = 0;
+    a->next = ctl.arenas;
+    if (ctl.arenas)
+        ctl.arenas->prev = a;
+    ctl.arenas = a;
+    ctl.n_arenas++;
+}
+
+/* Unlink a (its block already off every list) and give its pages back. */
+static void arena_release(arena_t *a)
+{
+    if (a->next)
+        a->next->prev = a->prev;
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        ctl.arenas = a->next;
+    ctl.n_arenas--;
+    ctl.meta_bytes -= a->size - block_size(arena_first(a));
+    if (ctl.spare == a)
+        ctl.spare = 0;
+    /* Leave no valid-looking arena or block header in pages we give away. */
+    a->magic = 0;
+    block_t *first = arena_first(a);
+    first->check = 0;
+    page_free((void *)a->base, a->size / HA_PAGE_SIZE);
+}
+
+/* A new shared arena whose one free block is on its list; false when the
+ * page allocator has no 64-page run left. */
+static bool arena_add_shared(void)
+{
+    void *p = page_alloc(SHARED_PAGES, HA_PAGE_SIZE, PAGE_KIND_ARENA, 0);
+    if (!p)
+        return false;
+    arena_t *a = p;
+    arena_link(a, (uintptr_t)p, SHARED_BYTES, 0);
+    block_t *b = arena_first(a);
+    block_set(b, SHARED_PAYLOAD | BLOCK_FREE | BLOCK_FIRST);
+    *block_footer(b) = b;
+    block_set(block_next(b), 0 | BLOCK_PREV_FREE);
+#if HA_CHECKED
+    poison_block(b);
+#endif
+    ctl.meta_bytes += SHARED_BYTES - SHARED_PAYLOAD;
+    list_insert(b);
+    return true;
+}
+
+/* ------------------------------------------------------------- shared path */
+
+/* Cut the used block [payload, payload + need) out of free block b (already
+ * off its list): a leading gap for alignment and a trailing remainder become
+ * free blocks of their own when big enough.  Returns the used block.
+ * Checked build: *bad gets the first poison byte the caller's part spoils. */
+static block_t *block_take(block_t *b, size_t need, size_t align, uintptr_t *bad)
+{
+    uintptr_t orig_payload = block_payload(b);
+    size_t orig_size = block_size(b);
+    size_t first = b->size & BLOCK_FIRST;
+    size_t prev_free = 0;
+
+    if (ctl.spare && first && arena_of_first(b) == ctl.spare)
+        ctl.spare = 0;
+
+    if ((orig_payload & (align - 1)) != 0) {
+        /* The gap must be a block of its own (>= MIN_BLOCK) so that padding
+         * stays usable and the header stays right before the payload. */
+        uintptr_t p = ha_align_up(orig_payload + MIN_BLOCK, align);
+        size_t gap = p - orig_payload;
+        block_set(b, (gap - BLOCK_HDR) | BLOCK_FREE | first);
+        *block_footer(b) = b;
+        list_insert(b);
+        ctl.meta_bytes += BLOCK_HDR;
+        b = block_of_payload((void *)p);
+        block_set(b, orig_size - gap); /* size only; flags set below */
+        first = 0;
+        prev_free = BLOCK_PREV_FREE;
+    }
+
+    size_t size = block_size(b);
+    HA_ASSERT(size >= need, b);
+    if (size - need >= MIN_BLOCK) {
+        block_t *rest = block_at(block_payload(b) + need);
+        block_set(rest, (size - need - BLOCK_HDR) | BLOCK_FREE);
+        *block_footer(rest) = rest; /* the successor's BLOCK_PREV_FREE stays */
+        list_insert(rest);
+        ctl.meta_bytes += BLOCK_HDR;
+        size = need;
+    } else {
+        block_set_prev_free(block_next(b), false);
+    }
+    block_set(b, size | first | prev_free);
+#if HA_CHECKED
+    *bad = poison_find_bad_part(orig_payload, orig_size, block_payload(b), block_payload(b) + size);
+#else
+    (void)bad;
+#endif
+    return b;
+}
+
+static void *shared_alloc(size_t size, size_t align)
+{
+    size_t need = size_round(size);
+    /* Room for the worst-case leading gap: up to align - 16 bytes more than
+     * a minimum block. */
+    size_t search = align > HA_MIN_ALIGN ? need + align + MIN_BLOCK : need;
+    uintptr_t bad = 0;
+
+    uintptr_t irq = lock_acquire(&ctl_lock);
+    block_t *b = list_find(search);
+    if (!b) {
+        if (!arena_add_shared()) {
+            lock_release(&ctl_lock, irq);
+            return 0;
+        }
+        b = list_find(search);
+        HA_ASSERT(b != 0, ctl.arenas);
+    }
+    list_remove(b);
+    b = block_take(b, need, align, &bad);
+    lock_release(&ctl_lock, irq);
+    if (HA_UNLIKELY(bad))
+        ha_fault(FAULT_USE_AFTER_FREE, (void *)bad);
+    return (void *)block_payload(b);
+}
+
+/* ---------------------------------------------------------- dedicated path */
+
+static void *dedicated_alloc(size_t size, size_t align, bool *zeroed)
+{
+    /* No region holds half the address space: this bound keeps every sum
+     * below free of overflow. */
+    if (size > SIZE_MAX / 4 || align > SIZE_MAX / 4)
+        return 0;
+    size_t need = size_round(size);
+    size_t hdr_off; /* payload offset from the arena's first page */
+    size_t front;   /* pages before the arena's first page, given back */
+    if (align > HA_PAGE_SIZE) {
+        hdr_off = HA_PAGE_SIZE;
+        front = align / HA_PAGE_SIZE - 1;
+    } else {
+        hdr_off = align > ARENA_HDR + BLOCK_HDR ? align : ARENA_HDR + BLOCK_HDR;
+        front = 0;
+    }
+    size_t pages = (hdr_off + need + BLOCK_HDR + HA_PAGE_SIZE - 1) / HA_PAGE_SIZE;
+    size_t count;
+    if (__builtin_add_overflow(pages, front, &count))
+        return 0;
+
+    bool z = false;
+    void *run = page_alloc(count, align > HA_PAGE_SIZE ? align : HA_PAGE_SIZE, PAGE_KIND_ARENA, &z);
+    if (!run)
+        return 0;
+    uintptr_t base = (uintptr_t)run + front * HA_PAGE_SIZE;
+    if (front)
+        page_free(run, front);
+
+    uintptr_t p = base + hdr_off;
+    arena_t *a = (arena_t *)(p - BLOCK_HDR - ARENA_HDR);
+    block_t *b = block_of_payload((void *)p);
+
+    uintptr_t irq = lock_acquire(&ctl_lock);
+    arena_link(a, base, pages * HA_PAGE_SIZE, ARENA_DEDICATED);
+    block_set(b, need | BLOCK_FIRST);
+    block_set(block_next(b), 0);
+    ctl.meta_bytes += a->size - need;
+    lock_release(&ctl_lock, irq);
+
+    /* Headers and sentinel lie outside the payload: zeroed pages stay
+     * zero where the caller looks. */
+    *zeroed = z;
+    return (void *)p;
+}
+
+/* ------------------------------------------------------------------- API */
+
+void *tlsf_alloc(size_t size, size_t align, bool *zeroed)
+{
+    bool z_ignored;
+    if (!zeroed)
+        zeroed = &z_ignored;
+    *zeroed = false;
+    if (!ha_is_pow2(align))
+        return 0;
+    if (align < HA_MIN_ALIGN)
+        align = HA_MIN_ALIGN;
+    if (size <= HA_MID_MAX && align <= HA_PAGE_SIZE)
+        return shared_alloc(size, align);
+    return dedicated_alloc(size, align, zeroed);
+}
+
+/* Is p the payload of a live block?  Reads only inside ARENA pages; under
+ * the lock (neighbours rewrite headers). */
+static enum ha_fault block_validate_locked(uintptr_t p)
+{
+    if ((p & (HA_MIN_ALIGN - 1)) != 0 || p < BLOCK_HDR)
+        return FAULT_NOT_ALLOCATED;
+    if (page_kind_of(p) != PAGE_KIND_ARENA || page_kind_of(p - BLOCK_HDR) != PAGE_KIND_ARENA)
+        return FAULT_NOT_ALLOCATED;
+    const block_t *b = block_of_payload((void *)p);
+    if (!block_check_ok(b))
+        return FAULT_NOT_ALLOCATED;
+    if (block_is_free(b))
+        return FAULT_DOUBLE_FREE;
+    size_t size = block_size(b);
+    if (size == 0 || (b->size & 8) != 0)
+        return FAULT_NOT_ALLOCATED; /* a sentinel, or a forgery */
+    /* A header that checks but is garbage (kernel data that happens to look
+     * like one) must not send us outside the heap: its successor must be a
+     * header too, telling that its predecessor is used. */
+    uintptr_t n = p + size;
+    if (n < p || page_kind_of(n) != PAGE_KIND_ARENA)
+        return FAULT_NOT_ALLOCATED;
+    const block_t *next = block_at(n);
+    if (!block_check_ok(next) || (next->size & BLOCK_PREV_FREE))
+        return FAULT_NOT_ALLOCATED;
+    return FAULT_NONE;
+}
+
+enum ha_fault tlsf_validate(const void *p)
+{
+    uintptr_t irq = lock_acquire(&ctl_lock);
+    enum ha_fault f = block_validate_locked((uintptr_t)p);
+    lock_release(&ctl_lock, irq);
+    return f;
+}
+
+/* Mark b (off every list) free over size bytes, write its footer, tell its
+ * successor, and put it on its list, or release its arena when it is the
+ * arena's only block and one empty arena is already kept. */
+static void block_make_free(block_t *b, size_t size)
+{
+    block_set(b, size | BLOCK_FREE | (b->size & BLOCK_FIRST));
+    *block_footer(b) = b;
+    block_t *next = block_next(b);
+    block_set_prev_free(next, true);
+    if ((b->size & BLOCK_FIRST) && block_size(next) == 0) {
+        arena_t *a = arena_of_first(b);
+        if (ctl.spare) {
+            arena_release(a);
+            return;
+        }
+        ctl.spare = a;
+    }
+    list_insert(b);
+}
+
+/* Headers absorbed by a merge into free block b (size bytes) stay behind
+ * marked free, so that a second free of their payload is still reported as
+ * a double free.  Checked build: b's payload is poisoned around them. */
+static void block_absorbed_mark(block_t *b, size_t size, block_t *self, block_t *next)
+{
+    size_t self_word = self ? self->size | BLOCK_FREE : 0;
+    size_t next_word = next ? next->size : 0;
+#if HA_CHECKED
+    uintptr_t lo = block_payload(b) + sizeof(free_links_t);
+    uintptr_t hi = block_payload(b) + size - sizeof(block_t *);
+    ha_memset((void *)lo, HA_POISON_FREE, hi - lo);
+#else
+    (void)b;
+    (void)size;
+#endif
+    if (self)
+        block_set(self, self_word);
+    if (next)
+        block_set(next, next_word);
+}
+
+void tlsf_free(void *p)
+{
+    uintptr_t irq = lock_acquire(&ctl_lock);
+    /* The facade validated p, but another CPU may have freed it since. */
+    enum ha_fault f = block_validate_locked((uintptr_t)p);
+    if (HA_UNLIKELY(f != FAULT_NONE)) {
+        lock_release(&ctl_lock, irq);
+        ha_fault(f, p);
+    }
+    block_t *b = block_of_payload(p);
+    if (b->size & BLOCK_FIRST) {
+        arena_t *a = arena_of_first(b);
+        if (a->flags & ARENA_DEDICATED) {
+            arena_release(a);
+            lock_release(&ctl_lock, irq);
+            return;
+        }
+    }
+
+    size_t size = block_size(b);
+    block_t *absorbed_self = 0, *absorbed_next = 0;
+    if (b->size & BLOCK_PREV_FREE) {
+        block_t *prev = block_prev(b);
+        HA_ASSERT(block_is_free(prev) && block_check_ok(prev) && block_next(prev) == b, b);
+        list_remove(prev);
+        absorbed_self = b;
+        size += block_size(prev) + BLOCK_HDR;
+        ctl.meta_bytes -= BLOCK_HDR;
+        b = prev;
+    }
+    block_t *next = block_at(block_payload(b) + size);
+    if (block_is_free(next)) {
+        HA_ASSERT(block_check_ok(next), next);
+        list_remove(next);
+        absorbed_next = next;
+        size += block_size(next) + BLOCK_HDR;
+        ctl.meta_bytes -= BLOCK_HDR;
+    }
+    block_absorbed_mark(b, size, absorbed_self, absorbed_next);
+    block_make_free(b, size);
+    lock_release(&ctl_lock, irq);
+}
+
+size_t tlsf_usable(const void *p)
+{
+    uintptr_t irq = lock_acquire(&ctl_lock);
+    size_t size = block_size(block_of_payload(p));
+    lock_release(&ctl_lock, irq);
+    return size;
+}
+
+/* Shared block b: shrink by cutting off the tail (merged with a free
+ * successor), grow by absorbing a free successor. */
+static bool shared_resize_locked(block_t *b, size_t need, uintptr_t *bad)
+{
+    size_t size = block_size(b);
+    size_t keep = b->size & (BLOCK_FIRST | BLOCK_PREV_FREE);
+    block_t *next = block_next(b);
+    if (need <= size) {
+        if (size - need < MIN_BLOCK)
+            return true;
+        block_t *rest = block_at(block_payload(b) + need);
+        size_t rest_size = size - need - BLOCK_HDR;
+        block_t *absorbed = 0;
+        block_set(b, need | keep);
+        ctl.meta_bytes += BLOCK_HDR;
+        if (block_is_free(next)) {
+            list_remove(next);
+            absorbed = next;
+            rest_size += block_size(next) + BLOCK_HDR;
+            ctl.meta_bytes -= BLOCK_HDR;
+        }
+        block_set(rest, rest_size);
+        block_absorbed_mark(rest, rest_size, 0, absorbed);
+        block_make_free(rest, rest_size);
+        return true;
+    }
+    if (!block_is_free(next))
+        return false;
+    size_t next_size = block_size(next);
+    size_t total = size + BLOCK_HDR + next_size;
+    if (total < need)
+        return false;
+    list_remove(next);
+    ctl.meta_bytes -= BLOCK_HDR;
+#if HA_CHECKED
+    uintptr_t next_payload = block_payload(next);
+#endif
+    if (total - need >= MIN_BLOCK) {
+        /* rest lies inside next's old payload, past its links: already
+         * poisoned; the block after keeps BLOCK_PREV_FREE. */
+        block_t *rest = block_at(block_payload(b) + need);
+        block_set(rest, (total - need - BLOCK_HDR) | BLOCK_FREE);
+        *block_footer(rest) = rest;
+        list_insert(rest);
+        ctl.meta_bytes += BLOCK_HDR;
+        total = need;
+    } else {
+        block_set_prev_free(block_at(block_payload(b) + total), false);
+    }
+    block_set(b, total | keep);
+#if HA_CHECKED
+    *bad = poison_find_bad_part(next_payload, next_size, block_payload(b) + size, block_payload(b) + total);
+#else
+    (void)bad;
+#endif
+    return true;
+}
+
+/* Dedicated arena a: the payload ends where asked; whole pages follow it
+ * (claimed when free) or go back. */
+static bool dedicated_resize_locked(arena_t *a, block_t *b, size_t need)
+{
+    size_t off = block_payload(b) - a->base;
+    size_t pages = (off + need + BLOCK_HDR + HA_PAGE_SIZE - 1) / HA_PAGE_SIZE;
+    size_t cur = a->size / HA_PAGE_SIZE;
+    if (pages > cur && !page_claim((void *)(a->base + a->size), pages - cur, PAGE_KIND_ARENA))
+        return false;
+    ctl.meta_bytes -= a->size - block_size(b);
+    block_set(b, need | BLOCK_FIRST);
+    block_set(block_next(b), 0);
+    if (pages < cur)
+        page_free((void *)(a->base + pages * HA_PAGE_SIZE), cur - pages);
+    a->size = pages * HA_PAGE_SIZE;
+    ctl.meta_bytes += a->size - need;
+    return true;
+}
+
+bool tlsf_resize_in_place(void *p, size_t new_size)
+{
+    if (new_size > SIZE_MAX / 4)
+        return false;
+    size_t need = size_round(new_size);
+    uintptr_t bad = 0;
+    bool ok;
+    uintptr_t irq = lock_acquire(&ctl_lock);
+    enum ha_fault f = block_validate_locked((uintptr_t)p);
+    if (HA_UNLIKELY(f != FAULT_NONE)) {
+        lock_release(&ctl_lock, irq);
+        ha_fault(f, p);
+    }
+    block_t *b = block_of_payload(p);
+    arena_t *a = (b->size & BLOCK_FIRST) ? arena_of_first(b) : 0;
+    if (a && (a->flags & ARENA_DEDICATED))
+        ok = dedicated_resize_locked(a, b, need);
+    else
+        ok = shared_resize_locked(b, need, &bad);
+    lock_release(&ctl_lock, irq);
+    if (HA_UNLIKELY(bad))
+        ha_fault(FAULT_USE_AFTER_FREE, (void *)bad);
+    return ok;
+}
+
+void tlsf_trim(void)
+{
+    uintptr_t irq = lock_acquire(&ctl_lock);
+    arena_t *a = ctl.spare;
+    if (a) {
+        list_remove(arena_first(a));
+        arena_release(a);
+    }
+    lock_release(&ctl_lock, irq);
+}
+
+void tlsf_stats(struct ha_stats *out)
+{
+    uintptr_t irq = lock_acquire(&ctl_lock);
+    out->bytes_free += ctl.free_bytes;
+    out->bytes_meta += ctl.meta_bytes;
+    lock_release(&ctl_lock, irq);
+}
+
+/* ----------------------------------------------------------------- checker */
+
+/* What the walk of every arena found, to compare with the counters and the
+ * free lists. */
+struct check_tally {
+    size_t free_bytes, meta_bytes, n_free, n_arenas;
+    uint64_t free_sig; /* sum of mixed addresses of free blocks */
+    arena_t *empty;    /* an entirely free shared arena */
+    size_t n_empty;
+};
+
+HA_INLINE uint64_t check_sig(const block_t *b) { return (uint64_t)(uintptr_t)b * 0xD6E8FEB86659FD93ull; }
+
+static bool check_range_is_arena(uintptr_t lo, uintptr_t hi)
+{
+    for (uintptr_t pg = ha_align_down(lo, HA_PAGE_SIZE); pg < hi; pg += HA_PAGE_SIZE)
+        if (page_kind_of(pg) != PAGE_KIND_ARENA)
+            return false;
+    return true;
+}
+
+static int check_arena(const arena_t *a, struct check_tally *t)
+{
+    bool dedicated = (a->flags & ARENA_DEDICATED) != 0;
+    uintptr_t lo = a->base, hi = a->base + a->size;
+    if ((lo & (HA_PAGE_SIZE - 1)) || (a->size & (HA_PAGE_SIZE - 1)) || a->size == 0 || hi < lo)
+        return check_fail("tlsf: arena range not whole pages", a);
+    if ((uintptr_t)a < lo || (uintptr_t)a + ARENA_HDR + 2 * BLOCK_HDR > hi)
+        return check_fail("tlsf: arena header outside its range", a);
+    if (a->flags & ~ARENA_DEDICATED)
+        return check_fail("tlsf: arena flags", a);
+    if (!dedicated && (a->size != SHARED_BYTES || (uintptr_t)a != lo))
+        return check_fail("tlsf: shared arena shape", a);
+    if (!check_range_is_arena(lo, hi))
+        return check_fail("tlsf: arena page not of kind ARENA", a);
+
+    const block_t *b = arena_first(a);
+    size_t payloads = 0, blocks = 0;
+    bool prev_free = false;
+    for (;;) {
+        uintptr_t at = (uintptr_t)b;
+        if (at + BLOCK_HDR > hi)
+            return check_fail("tlsf: block runs past its arena", b);
+        if (!block_check_ok(b))
+            return check_fail("tlsf: block check word", b);
+        if (b->size & 8)
+            return check_fail("tlsf: block flag bit 3 set", b);
+        if (((b->size & BLOCK_PREV_FREE) != 0) != prev_free)
+            return check_fail("tlsf: BLOCK_PREV_FREE disagrees with predecessor", b);
+        if (((b->size & BLOCK_FIRST) != 0) != (blocks == 0))
+            return check_fail("tlsf: BLOCK_FIRST misplaced", b);
+        size_t size = block_size(b);
+        if (size == 0)
+            break; /* sentinel */
+        if (size < MIN_PAYLOAD)
+            return check_fail("tlsf: block below minimum size", b);
+        if (block_payload(b) + size + BLOCK_HDR > hi || block_payload(b) + size < at)
+            return check_fail("tlsf: block runs past its arena", b);
+        bool is_free = block_is_free(b);
+        if (is_free) {
+            if (dedicated)
+                return check_fail("tlsf: free block in a dedicated arena", b);
+            if (prev_free)
+                return check_fail("tlsf: two adjacent free blocks", b);
+            if (*block_footer(b) != b)
+                return check_fail("tlsf: free block footer", b);
+#if HA_CHECKED
+            uintptr_t badp = poison_find_bad_block(b);
+            if (badp)
+                return check_fail("tlsf: free block poison overwritten (use after free)", (void *)badp);
+#endif
+            t->free_bytes += size;
+            t->n_free++;
+            t->free_sig += check_sig(b);
+        }
+        payloads += size;
+        blocks++;
+        prev_free = is_free;
+        b = block_next(b);
+    }
+    if (block_is_free(b))
+        return check_fail("tlsf: sentinel marked free", b);
+    if (!dedicated && (uintptr_t)b + BLOCK_HDR != hi)
+        return check_fail("tlsf: shared arena sentinel not at its end", b);
+    if (dedicated && (blocks != 1 || (uintptr_t)b + BLOCK_HDR + HA_PAGE_SIZE <= hi))
+        return check_fail("tlsf: dedicated arena not one block in the fewest pages", a);
+    if (!dedicated && blocks == 1 && block_is_free(arena_first(a))) {
+        t->n_empty++;
+        t->empty = (arena_t *)a;
+    }
+    t->meta_bytes += a->size - payloads;
+    return 0;
+}
+
+static int check_lists(struct check_tally *t)
+{
+    size_t n = 0;
+    uint64_t sig = 0;
+    for (unsigned fl = 0; fl < FL_COUNT; fl++) {
+        if (((ctl.fl_map >> fl) & 1u) != (ctl.sl_map[fl] != 0))
+            return check_fail("tlsf: first-level bitmap disagrees with second level", &ctl.sl_map[fl]);
+        if (fl == 0 && (ctl.sl_map[0] & ((1u << (MIN_PAYLOAD >> ALIGN_LOG2)) - 1)))
+            return check_fail("tlsf: bitmap bit for a size below the minimum", &ctl.sl_map[0]);
+        for (unsigned sl = 0; sl < SL_COUNT; sl++) {
+            const block_t *b = ctl.heads[fl][sl];
+            if (((ctl.sl_map[fl] >> sl) & 1u) != (b != 0))
+                return check_fail("tlsf: second-level bitmap disagrees with its list", &ctl.heads[fl][sl]);
+            const block_t *prev = 0;
+            for (; b; prev = b, b = block_links(b)->next) {
+                if (++n > ctl.n_free)
+                    return check_fail("tlsf: free lists longer than the free count (cycle?)", b);
+                uintptr_t at = (uintptr_t)b;
+                if ((at & 15) || !check_range_is_arena(at, at + BLOCK_HDR + sizeof(free_links_t)))
+                    return check_fail("tlsf: free list entry outside the arenas", b);
+                if (!block_check_ok(b) || !block_is_free(b))
+                    return check_fail("tlsf: free list entry is not a free block", b);
+                unsigned f, s;
+                mapping_insert(block_size(b), &f, &s);
+                if (f != fl || s != sl)
+                    return check_fail("tlsf: free block on the wrong list", b);
+                if (block_links(b)->prev != prev)
+                    return check_fail("tlsf: free list back link", b);
+                sig += check_sig(b);
+            }
+        }
+    }
+    if (n != t->n_free || sig != t->free_sig)
+        return check_fail("tlsf: free lists and physical free blocks differ", ctl.heads);
+    return 0;
+}
+
+static int check_locked(void)
+{
+    struct check_tally t = { 0 };
+    const arena_t *prev = 0;
+    for (const arena_t *a = ctl.arenas; a; prev = a, a = a->next) {
+        if (++t.n_arenas > ctl.n_arenas)
+            return check_fail("tlsf: arena list longer than the arena count (cycle?)", a);
+        if (((uintptr_t)a & 15) || !check_range_is_arena((uintptr_t)a, (uintptr_t)a + ARENA_HDR))
+            return check_fail("tlsf: arena list entry outside arena pages", a);
+        if (a->magic != arena_magic_for(a))
+            return check_fail("tlsf: arena magic", a);
+        if (a->prev != prev)
+            return check_fail("tlsf: arena list back link", a);
+        int r = check_arena(a, &t);
+        if (r)
+            return r;
+    }
+    if (t.n_arenas != ctl.n_arenas)
+        return check_fail("tlsf: arena count", ctl.arenas);
+    if (t.n_empty > 1 || (t.n_empty ? t.empty : 0) != ctl.spare)
+        return check_fail("tlsf: empty shared arenas other than the one spare", t.empty);
+    int r = check_lists(&t);
+    if (r)
+        return r;
+    if (t.n_free != ctl.n_free)
+        return check_fail("tlsf: free block count", &ctl.n_free);
+    if (t.free_bytes != ctl.free_bytes)
+        return check_fail("tlsf: free byte counter", &ctl.free_bytes);
+    if (t.meta_bytes != ctl.meta_bytes)
+        return check_fail("tlsf: metadata byte counter", &ctl.meta_bytes);
+    return 0;
+}
+
+int tlsf_check(void)
+{
+    uintptr_t irq = lock_acquire(&ctl_lock);
+    int r = check_locked();
+    lock_release(&ctl_lock, irq);
+    return r;
+}
