@@ -425,9 +425,15 @@ static void region_take(struct page_region *r, uintptr_t pfn, size_t n, unsigned
     kinds_set(r->kinds, pfn - r->base_pfn, n, kind);
 }
 
-static void page_count_used(size_t n)
+/* n free pages of r were just taken with kind.  SYSTEM pages (metadata of
+ * the byte allocator) leave pages_total instead of counting as used (R4). */
+static void page_count_taken(struct page_region *r, size_t n, unsigned kind)
 {
     page_state.free_pages -= n;
+    if (kind == PAGE_KIND_SYSTEM) {
+        r->system_pages += n;
+        return;
+    }
     page_state.used_pages += n;
     if (page_state.used_pages > page_state.peak_pages)
         page_state.peak_pages = page_state.used_pages;
@@ -783,7 +789,7 @@ void *page_alloc(size_t count, size_t align, enum page_kind kind, bool *zeroed)
     }
     if (r) {
         region_take(r, pfn, count, (unsigned)kind);
-        page_count_used(count);
+        page_count_taken(r, count, (unsigned)kind);
     }
     lock_release(&page_state.lock, irq);
     if (!r)
@@ -827,7 +833,7 @@ bool page_claim(void *p, size_t count, enum page_kind kind)
     if (ok) {
         region_carve(r, pfn, count);
         region_take(r, pfn, count, (unsigned)kind);
-        page_count_used(count);
+        page_count_taken(r, count, (unsigned)kind);
     }
     lock_release(&page_state.lock, irq);
     return ok;
