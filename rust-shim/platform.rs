@@ -1,0 +1,192 @@
+//! The platform hooks the C core calls, exported from Rust.
+//!
+//! The C library ships weak single-CPU defaults (`c-alloc/src/hooks.c`); the
+//! strong definitions below replace them whenever this crate is linked, and
+//! forward to the [`Platform`] the kernel registered with [`set_platform`].
+//! cbindgen turns this file into `c-alloc/include/hartalloc_hooks.h`, which
+//! the build compiles together with `hartalloc.h` so that the two
+//! declarations of every hook cannot drift apart.
+
+use core::ffi::{c_char, c_uint, c_void, CStr};
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+/// What the allocator needs from the kernel it runs in.
+///
+/// A kernel fills in the functions that differ from
+/// [`Platform::SINGLE_HART`] and registers the result with [`set_platform`]
+/// before the heap is used on more than one hart:
+///
+/// ```
+/// use hartalloc::Platform;
+///
+/// fn hart_id() -> usize {
+///     // e.g. read from `tp`, where the kernel keeps the hart id
+///     0
+/// }
+///
+/// static PLATFORM: Platform = Platform { cpu_id: hart_id, ..Platform::SINGLE_HART };
+///
+/// hartalloc::set_platform(&PLATFORM);
+/// ```
+///
+/// The functions run inside the allocator, with its locks held: they must
+/// not allocate, and must not block on anything that may be waiting for the
+/// allocator.
+#[derive(Clone, Copy, Debug)]
+pub struct Platform {
+    /// The running CPU's id, `0..HA_MAX_CPUS` (64 unless the C core was
+    /// built with a larger `HA_MAX_CPUS`; larger ids are folded onto that
+    /// range, which is correct but makes CPUs share a cache). The per-CPU
+    /// caches are indexed by it.
+    pub cpu_id: fn() -> usize,
+    /// Disable interrupts on this CPU and return the previous state. Every
+    /// allocator lock is taken inside such a section, so that an interrupt
+    /// handler that allocates cannot deadlock against the code it
+    /// interrupted.
+    pub irq_save: fn() -> usize,
+    /// Restore the state [`irq_save`](Platform::irq_save) returned.
+    pub irq_restore: fn(usize),
+    /// Report a fault the C core found (double free, foreign pointer, size
+    /// mismatch, corrupted metadata...): the message names the fault, the
+    /// address is the pointer concerned. Must not return.
+    ///
+    /// It runs with allocator locks possibly held, so the heap is given up
+    /// first: from then on allocations are served from a small static
+    /// reserve (enough for a panic message) and frees are ignored.
+    pub fatal: fn(msg: &str, addr: usize) -> !,
+}
+
+impl Platform {
+    /// One hart, interrupts left alone, a fault becomes a panic: what a
+    /// kernel that runs on one hart and does not allocate in interrupt
+    /// handlers needs. This is the platform until [`set_platform`] is
+    /// called.
+    pub const SINGLE_HART: Platform = Platform {
+        cpu_id: single_hart_cpu_id,
+        irq_save: no_irq_save,
+        irq_restore: no_irq_restore,
+        fatal: panic_on_fatal,
+    };
+
+    /// For `std` programs: each thread gets its own CPU id (0, 1, 2... in
+    /// the order threads first allocate), so threads use separate per-CPU
+    /// caches as harts would. Interrupts do not exist; a fault panics.
+    #[cfg(feature = "std")]
+    pub const PER_THREAD: Platform = Platform { cpu_id: thread_cpu_id, ..Platform::SINGLE_HART };
+}
+
+impl Default for Platform {
+    fn default() -> Platform {
+        Platform::SINGLE_HART
+    }
+}
+
+fn single_hart_cpu_id() -> usize {
+    0
+}
+
+fn no_irq_save() -> usize {
+    0
+}
+
+fn no_irq_restore(_state: usize) {}
+
+/// The default fatal report: a panic with the C core's message and the
+/// address, e.g. `hartalloc: double free (block already freed) at 0x8021f040`.
+pub fn panic_on_fatal(msg: &str, addr: usize) -> ! {
+    panic!("{msg} at {addr:#x}")
+}
+
+/// The calling thread's id for [`Platform::PER_THREAD`]: given out in the
+/// order threads first ask, and kept for the thread's life.
+#[cfg(feature = "std")]
+pub fn thread_cpu_id() -> usize {
+    extern crate std;
+    use core::cell::Cell;
+    use core::sync::atomic::AtomicUsize;
+
+    // A const-initialised thread-local without a destructor: reading it
+    // never allocates (we run inside the allocator) and still works while
+    // the thread's other thread-locals are being destroyed.
+    std::thread_local!(static ID: Cell<usize> = const { Cell::new(usize::MAX) });
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    ID.try_with(|id| {
+        if id.get() == usize::MAX {
+            id.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        id.get()
+    })
+    .unwrap_or(0)
+}
+
+static PLATFORM: AtomicPtr<Platform> = AtomicPtr::new(&Platform::SINGLE_HART as *const Platform as *mut Platform);
+
+/// Register the kernel's platform functions.
+///
+/// Call it before other harts start allocating. Changing the platform while
+/// another CPU is inside the allocator is allowed, but an `irq_save` of one
+/// platform may then be paired with the `irq_restore` of the other.
+pub fn set_platform(platform: &'static Platform) {
+    PLATFORM.store(platform as *const Platform as *mut Platform, Ordering::Release);
+}
+
+/// The platform in force.
+pub fn platform() -> &'static Platform {
+    // SAFETY: PLATFORM only ever holds pointers made from `&'static
+    // Platform` references (its initialiser and set_platform).
+    unsafe { &*PLATFORM.load(Ordering::Acquire) }
+}
+
+// ---------------------------------------------------------------------------
+// The hooks as the C core sees them.  Declared in c-alloc/include/hartalloc.h;
+// the generated hartalloc_hooks.h repeats these signatures.
+
+/// The running CPU, 0 .. HA_MAX_CPUS-1 (larger values are folded): the
+/// registered [`Platform::cpu_id`].
+#[no_mangle]
+pub extern "C" fn ha_platform_cpu_id() -> c_uint {
+    // Saturate rather than wrap: the C core folds any large id.
+    c_uint::try_from((platform().cpu_id)()).unwrap_or(c_uint::MAX)
+}
+
+/// Disable interrupts on this CPU; return the previous state: the
+/// registered [`Platform::irq_save`].
+#[no_mangle]
+pub extern "C" fn ha_platform_irq_save() -> usize {
+    (platform().irq_save)()
+}
+
+/// Restore the state returned by ha_platform_irq_save: the registered
+/// [`Platform::irq_restore`].
+#[no_mangle]
+pub extern "C" fn ha_platform_irq_restore(state: usize) {
+    (platform().irq_restore)(state)
+}
+
+/// Report a fault (bad free, corrupted metadata) at addr; does not return.
+/// Gives up the heap, then calls the registered [`Platform::fatal`] (a
+/// panic by default).
+///
+/// # Safety
+///
+/// `msg` is null or a NUL-terminated string; the C core passes one of its
+/// static messages.
+//
+// This is `extern "C"`, not `extern "C-unwind"`, on purpose: the C core
+// calls it with spinlocks held and interrupts disabled, and its frames are
+// not built to be unwound through, so unwinding back into it could only
+// leave a heap that deadlocks or corrupts memory later.  A panic that tries
+// to leave this function aborts the program instead (after the panic hook
+// has printed the message), which on std is the right end for a program
+// whose heap is known to be damaged; a kernel's panic handler runs as usual.
+#[no_mangle]
+pub unsafe extern "C" fn ha_platform_fatal(msg: *const c_char, addr: *const c_void) -> ! {
+    crate::heap::give_up_heap();
+    let text = if msg.is_null() {
+        "hartalloc: fatal error (no message)"
+    } else {
+        // SAFETY: the caller passes a NUL-terminated string.
+        unsafe { CStr::from_ptr(msg) }.to_str().unwrap_or("hartalloc: fatal error (message not UTF-8)")
+    };
+    (platform().fatal)(text, addr as usize)
+}
