@@ -59,13 +59,29 @@
 #define HA_STATIC_ASSERT(c, m) _Static_assert(c, m)
 
 /* -------------------------------------------------------------- bit ops */
-/* clz/ctz resolve on every target we build for (compiler_builtins has them);
- * popcount does not (__popcountdi2), hence the SWAR version. */
+/* No libgcc helper may be needed: popcount would call __popcountdi2, hence
+ * the SWAR version. */
 
+#if defined(__riscv) && !defined(__riscv_zbb)
+/* Without Zbb, gcc turns clz/ctz into calls to libgcc's __clzdi2/__ctzdi2,
+ * which a C kernel need not have: a de Bruijn multiply does it inline. */
+static const uint8_t ha_debruijn64[64] = { 0, 1, 48, 2, 57, 49, 28, 3, 61, 58, 50, 42, 38, 29, 17, 4, 62, 55, 59, 36, 53, 51, 43, 22, 45, 39, 33, 30, 24, 18, 12, 5, 63, 47, 56, 27, 60, 41, 37, 16, 54, 35, 52, 21, 44, 32, 23, 11, 46, 26, 40, 15, 34, 20, 31, 10, 25, 14, 19, 9, 13, 8, 7, 6 };
+/* Index of the lowest set bit; x != 0. */
+HA_INLINE unsigned ha_ctz(uint64_t x) { return ha_debruijn64[((x & -x) * 0x03f79d71b4cb0a89ull) >> 58]; }
+/* Index of the highest set bit; x != 0. */
+HA_INLINE unsigned ha_fls(uint64_t x)
+{
+    x |= x >> 1; x |= x >> 2; x |= x >> 4; x |= x >> 8; x |= x >> 16; x |= x >> 32;
+    return ha_debruijn64[((x ^ (x >> 1)) * 0x03f79d71b4cb0a89ull) >> 58];
+}
+HA_INLINE unsigned ha_clz(uint64_t x) { return 63u - ha_fls(x); }
+#else
+/* Index of the lowest set bit; x != 0. */
 HA_INLINE unsigned ha_ctz(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
 HA_INLINE unsigned ha_clz(uint64_t x) { return (unsigned)__builtin_clzll(x); }
 /* Index of the highest set bit; x != 0. */
 HA_INLINE unsigned ha_fls(uint64_t x) { return 63u - ha_clz(x); }
+#endif
 HA_INLINE unsigned ha_popcount(uint64_t x)
 {
     x = x - ((x >> 1) & 0x5555555555555555ull);
