@@ -83,7 +83,8 @@ typedef void (*harness_fn)(void);
 void run_isolated(const char *name, harness_fn fn);
 
 /* Run fn in a forked child; PASS when it exits with HARNESS_FATAL_EXIT and
- * its stderr contains `expect`.  Prints the capture on mismatch. */
+ * its stderr contains `expect` (or one of its '|'-separated alternatives:
+ * "double free|not a live").  Prints the capture on mismatch. */
 void expect_fatal(const char *name, harness_fn fn, const char *expect);
 
 /* expect_fatal, then fn once more with HARNESS_CHECK_ON_FATAL set, which must
