@@ -402,7 +402,8 @@ int main(void)
     expect_fatal_intact("free_pages_of_small_block", free_pages_of_small_block,
                         "belongs to the byte allocator");
     expect_fatal_intact("free_pages_never_allocated", free_pages_never_allocated, DF_OR_NOT_LIVE);
-    expect_fatal_intact("free_pages_beyond_run", free_pages_beyond_run, DF_OR_NOT_LIVE);
+    expect_fatal_intact("free_pages_beyond_run", free_pages_beyond_run,
+                        "double free|not a live|not whole pages");
     expect_fatal_intact("free_pages_unaligned", free_pages_unaligned, "not whole pages");
     expect_fatal_intact("free_pages_foreign", free_pages_foreign, "never handed out");
 
