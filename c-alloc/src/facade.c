@@ -224,8 +224,10 @@ int ha_final_init(void)
         r = page_start();
         if (r == HA_OK && p == PHASE_EARLY)
             r = early_finish();
-        if (r == HA_OK)
+        if (r == HA_OK) {
+            cache_prepare();
             atomic_store_explicit(&phase, PHASE_FINAL, memory_order_release);
+        }
     }
     lock_release(&life_lock, irq);
     return r;

@@ -258,6 +258,9 @@ void *cache_alloc(unsigned cls);            /* per-CPU fast path */
 void cache_free(void *p, unsigned cls);     /* p validated by slab_validate */
 /* For p inside a slab chunk: FAULT_NONE and *cls, or the fault. */
 enum ha_fault slab_validate(const void *p, unsigned *cls);
+/* Make the calling CPU's cache now (ha_final_init), so that it sits at the
+ * start of free memory rather than wherever the first request leaves room. */
+void cache_prepare(void);
 void slab_trim(void);                       /* drain every cache, free empty slabs */
 /* Per-CPU byte statistics, kept under the CPU's cache lock (cache_alloc and
  * cache_free account for themselves; the facade calls these for the other

@@ -211,7 +211,8 @@ static struct slab *slab_new(struct slab_class *k, unsigned cls)
     s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
     _Atomic uint64_t *alloc = slab_alloc_bits(s), *avail = slab_avail_bits(s);
     for (size_t w = 0; w < words; w++) {
-        size_t left = nobj - w * 64 < 64 ? nobj - w * 64 : 64;
+        /* words was sized for a header-less chunk: the last may be empty. */
+        size_t left = w * 64 >= nobj ? 0 : nobj - w * 64 < 64 ? nobj - w * 64 : 64;
         atomic_store_explicit(&alloc[w], 0, memory_order_relaxed);
         atomic_store_explicit(&avail[w], left == 64 ? ~0ull : (1ull << left) - 1, memory_order_relaxed);
     }
@@ -367,6 +368,11 @@ static struct cpu_cache *cache_get(unsigned cpu)
     }
     lock_release(&cache_create_lock, irq);
     return c;
+}
+
+void cache_prepare(void)
+{
+    (void)cache_get(cpu_index());
 }
 
 /* Refill an empty bin with half its capacity; cache lock held. */
