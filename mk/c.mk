@@ -34,15 +34,15 @@ lib-riscv: $(BUILD)/riscv64/libhartalloc.a
 # --- host library variants ------------------------------------------------
 define C_VARIANT
 $(BUILD)/host/$(1)/obj/%.o: c-alloc/src/%.c $(C_HDRS)
-	@mkdir -p $$(@D)
-	$(HOST_CC) $(C_CORE) $(C_VARIANT_FLAGS_$(1)) -c $$< -o $$@
+	@mkdir -p $$(@D); echo "  CC [$(1)] $$<"
+	@$(HOST_CC) $(C_CORE) $(C_VARIANT_FLAGS_$(1)) -c $$< -o $$@
 
 $(BUILD)/host/$(1)/libhartalloc.a: $(patsubst c-alloc/src/%.c,$(BUILD)/host/$(1)/obj/%.o,$(C_SRCS))
 	@rm -f $$@; ar rcs $$@ $$^
 
 $(BUILD)/host/$(1)/tests/%: tests/c/%.c $(C_TEST_SUPPORT) $(C_TEST_HDRS) $(BUILD)/host/$(1)/libhartalloc.a
-	@mkdir -p $$(@D)
-	$(HOST_CC) -std=gnu11 -Wall -Wextra -Werror -Ic-alloc/include -Ic-alloc/src -Itests/c \
+	@mkdir -p $$(@D); echo "  LINK [$(1)] $$@"
+	@$(HOST_CC) -std=gnu11 -Wall -Wextra -Werror -Ic-alloc/include -Ic-alloc/src -Itests/c \
 	    $(C_VARIANT_FLAGS_$(1)) $$< $(C_TEST_SUPPORT) $(BUILD)/host/$(1)/libhartalloc.a -lpthread -o $$@
 endef
 $(foreach v,plain asan checked,$(eval $(call C_VARIANT,$(v))))
@@ -50,8 +50,8 @@ $(foreach v,plain asan checked,$(eval $(call C_VARIANT,$(v))))
 # --- riscv64 library (freestanding, no libc) ---------------------------------
 $(BUILD)/riscv64/obj/%.o: c-alloc/src/%.c $(C_HDRS)
 	@$(SETUP) riscv
-	@mkdir -p $(@D)
-	$(RV_CC) $(C_CORE) $(RV_FLAGS) -nostdlib -c $< -o $@
+	@mkdir -p $(@D); echo "  CC [riscv64] $<"
+	@$(RV_CC) $(C_CORE) $(RV_FLAGS) -nostdlib -c $< -o $@
 
 $(BUILD)/riscv64/libhartalloc.a: $(patsubst c-alloc/src/%.c,$(BUILD)/riscv64/obj/%.o,$(C_SRCS))
 	@rm -f $@; $(RV_AR) rcs $@ $^
