@@ -1,0 +1,101 @@
+//! A no_std RISC-V kernel for QEMU `virt` that runs on hartalloc.
+//!
+//! Boot (OpenSBI hands over at 0x80200000), read the device tree, start the
+//! heap (early -> regions and reserves -> final), start every hart, then run
+//! the checks, print a summary and end QEMU with the verdict as its exit
+//! status.  The command line (`-append`) selects `double-free`: the
+//! deliberate bad free that must end in a panic carrying the allocator's
+//! message.
+
+#![no_std]
+#![no_main]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+extern crate alloc;
+
+mod boot;
+mod checks;
+mod console;
+mod dtb;
+mod heap;
+mod platform;
+mod rng;
+mod sbi;
+mod smp;
+mod time;
+
+use core::panic::PanicInfo;
+
+/// The boot hart, from `_start`: a0 = hart id, a1 = device tree.
+pub extern "C" fn boot_main(hart: usize, dtb_addr: usize) -> ! {
+    println!();
+    println!("hartalloc kernel (Rust): boot hart {}, device tree at {:#x}", hart, dtb_addr);
+    println!("sbi: spec version {:#x}, HSM {}", sbi::spec_version(), if sbi::has_hsm() { "present" } else { "absent" });
+
+    // SAFETY: OpenSBI passes a valid device tree in a1, and heap::init
+    // reserves it, so it stays intact for the kernel's whole life.
+    let info = match unsafe { dtb::parse(dtb_addr) } {
+        Ok(i) => i,
+        Err(e) => {
+            println!("[FAIL] device tree at {:#x}: {}", dtb_addr, e);
+            platform::exit_failure(platform::EXIT_CHECKS_FAILED);
+        }
+    };
+    platform::set_test_device(info.test_device);
+    time::set_timebase(info.timebase_hz);
+    for m in info.memory.as_slice() {
+        println!("dtb: memory {:#x}..{:#x} ({} MiB)", m.start, m.end(), m.len >> 20);
+    }
+    println!(
+        "dtb: {} harts {:?}, timebase {} Hz, test device {:#x}, bootargs \"{}\"",
+        info.harts.len(),
+        info.harts.as_slice(),
+        info.timebase_hz,
+        info.test_device,
+        info.bootargs
+    );
+    if info.memory.overflow + info.reserved.overflow + info.harts.overflow > 0 {
+        println!("dtb: warning: tables full, some entries ignored");
+    }
+    smp::init(info.harts.as_slice(), hart);
+
+    let reserved = match heap::init(&info) {
+        Ok(r) => r,
+        Err(e) => {
+            println!("[FAIL] heap init: {}", e);
+            platform::exit_failure(platform::EXIT_CHECKS_FAILED);
+        }
+    };
+    let s = heap::HEAP.stats();
+    println!(
+        "heap: final allocators up: {} MiB managed, {} pages free, largest run {} pages",
+        s.bytes_total >> 20,
+        s.pages_free,
+        s.pages_largest_run
+    );
+
+    let up = smp::start_secondaries(2000);
+    println!("smp: {} of {} harts online", up, smp::num_harts());
+
+    checks::run_all(&info, reserved)
+}
+
+/// A secondary hart, from `_secondary_start` on its own stack.
+pub extern "C" fn secondary_main(_hart: usize) -> ! {
+    smp::secondary_loop()
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    match info.location() {
+        Some(l) => println_force!(
+            "kernel panicked on hart {}: {} ({}:{})",
+            smp::hart_id(),
+            info.message(),
+            l.file(),
+            l.line()
+        ),
+        None => println_force!("kernel panicked on hart {}: {}", smp::hart_id(), info.message()),
+    }
+    platform::exit_failure(platform::EXIT_PANIC)
+}
