@@ -4,7 +4,8 @@
 #
 #   make run-c           boot it in QEMU (4 harts, 256 MiB) and watch the checks
 #   make kernel-c        just build build/kernel-c/kernel.elf
-# Test steps: kernel-c-smp1-128M, kernel-c-smp4-1G, kernel-c-smp4-256M.
+# Test steps: kernel-c-smp1-128M, kernel-c-smp4-1G, kernel-c-smp4-256M, and
+# kernel-c-double-free (bad input on purpose: must stop with the core's message).
 
 KC_DIR   := kernel/c
 KC_OUT   := $(BUILD)/kernel-c
@@ -55,10 +56,15 @@ run-c: kernel-c-setup $(KC_ELF)
 # Build once (a failed build leaves no stale kernel to pass with), then one
 # step per QEMU configuration, each judged by exit status and output.
 test-kernel-c:
+	@mkdir -p $(BUILD)
 	@$(MAKE) --no-print-directory $(KC_ELF) >$(BUILD)/kernel-c-build.log 2>&1 || \
 	    { rm -f $(KC_ELF); tail -n 20 $(BUILD)/kernel-c-build.log; }
 	@$(CHECK) kernel-c-smp1-128M $(KC_QEMU) $(KC_ELF) --smp 1 --mem 128M --timeout 300 $(KC_EXPECT)
 	@$(CHECK) kernel-c-smp4-1G $(KC_QEMU) $(KC_ELF) --smp 4 --mem 1G --timeout 300 $(KC_EXPECT)
 	@$(CHECK) kernel-c-smp4-256M $(KC_QEMU) $(KC_ELF) --smp 4 --mem 256M --timeout 300 $(KC_EXPECT)
+	@$(CHECK) kernel-c-double-free $(KC_QEMU) $(KC_ELF) --smp 2 --mem 128M --timeout 60 \
+	    --qemu-arg -append --qemu-arg double-free --expect-exit fail \
+	    --expect "hartalloc: double free (block already freed) at 0x" \
+	    --reject "was not detected" --reject "unexpected trap"
 
 TEST_STEPS += test-kernel-c

@@ -251,6 +251,38 @@ static void run_check(const char *name, void (*fn)(struct kc_check *))
     }
 }
 
+/* Does the kernel command line (/chosen bootargs, QEMU -append) hold word? */
+static bool bootargs_has(const char *word)
+{
+    for (const char *a = fdt.bootargs; *a;) {
+        while (*a == ' ')
+            a++;
+        const char *w = word;
+        while (*w && *a == *w) {
+            a++;
+            w++;
+        }
+        if (*w == 0 && (*a == 0 || *a == ' '))
+            return true;
+        while (*a && *a != ' ')
+            a++;
+    }
+    return false;
+}
+
+/* Bad input on purpose (bootargs "double-free"): hartalloc must stop the
+ * kernel through ha_platform_fatal, naming the fault; the run is expected
+ * to end with a failure status and that message. */
+static _Noreturn void provoke_double_free(void)
+{
+    void *p = ha_alloc(64, 16);
+    kc_printf("bad input: freeing %p twice\n", p);
+    ha_free(p);
+    ha_free(p);
+    kc_printf("[FAIL] bad input: the double free of %p was not detected\n", p);
+    kc_exit(1);
+}
+
 static _Noreturn void finish(void)
 {
     struct ha_stats s;
@@ -285,6 +317,8 @@ void kmain(uint64_t hartid, const void *dtb)
     }
     if (fdt.timebase_hz)
         timebase_hz = fdt.timebase_hz;
+    if (fdt.bootargs[0])
+        kc_printf("  bootargs: %s\n", fdt.bootargs);
     kc_printf("  device tree: %u bytes, %u memory range(s), %u reserved, %u hart(s), timebase %lu Hz%s\n",
               fdt.totalsize, fdt.n_mem, fdt.n_resv, fdt.n_harts, (unsigned long)timebase_hz,
               fdt.dropped ? " (some entries ignored: tables full)" : "");
@@ -293,6 +327,8 @@ void kmain(uint64_t hartid, const void *dtb)
     if (checks_failed) /* nothing else can run without a heap */
         finish();
     run_check("early blocks valid after final_init", check_early_blocks);
+    if (bootargs_has("double-free"))
+        provoke_double_free();
     ha_trim();
     ha_get_stats(&stats_at_start);
 
