@@ -5,7 +5,9 @@
 #   make run-c           boot it in QEMU (4 harts, 256 MiB) and watch the checks
 #   make kernel-c        just build build/kernel-c/kernel.elf
 # Test steps: kernel-c-smp1-128M, kernel-c-smp4-1G, kernel-c-smp4-256M, and
-# kernel-c-double-free (bad input on purpose: must stop with the core's message).
+# kernel-c-double-free (bad input on purpose: must stop with the core's message),
+# kernel-c-fdt-host (the FDT reader on the host under ASan+UBSan, built and
+# corrupted trees plus QEMU's own).
 
 KC_DIR   := kernel/c
 KC_OUT   := $(BUILD)/kernel-c
@@ -67,4 +69,23 @@ test-kernel-c:
 	    --expect "hartalloc: double free (block already freed) at 0x" \
 	    --reject "was not detected" --reject "unexpected trap"
 
-TEST_STEPS += test-kernel-c
+# The FDT reader is plain C: test it on the host, where ASan sees every
+# stray read, against QEMU's tree (dumped) and trees built by the test.
+KC_FDT_TEST := $(KC_OUT)/host/test_fdt
+$(KC_FDT_TEST): $(KC_DIR)/host/test_fdt.c $(KC_DIR)/fdt.c $(KC_DIR)/fdt.h
+	@$(SETUP) host
+	@mkdir -p $(@D)
+	$(HOST_CC) -std=gnu11 -Wall -Wextra -Werror -g -O1 $(SAN_FLAGS) $(KC_DIR)/host/test_fdt.c \
+	    $(KC_DIR)/fdt.c -o $@
+
+$(KC_OUT)/host/virt.dtb: | kernel-c-setup
+	@mkdir -p $(@D)
+	timeout 30 qemu-system-riscv64 -machine virt,dumpdtb=$@ -smp 4 -m 256M -nographic -bios default
+
+test-kernel-c-fdt:
+	@mkdir -p $(BUILD)
+	@$(CHECK) kernel-c-fdt-host bash -c '$(MAKE) --no-print-directory $(KC_FDT_TEST) $(KC_OUT)/host/virt.dtb && \
+	    $(KC_FDT_TEST) $(KC_OUT)/host/virt.dtb'
+
+.PHONY: test-kernel-c-fdt
+TEST_STEPS += test-kernel-c test-kernel-c-fdt
