@@ -13,6 +13,11 @@
  * bitmap, and neighbours are found through the block sizes and footers.
  * Nothing walks a list whose length grows with the heap, except tlsf_check.
  *
+ * Parameters: 11 first-level x 16 second-level lists (sizes below 256 B in
+ * steps of 16, then 16 lists per power of two up to the 256 KiB arena), a
+ * 16-byte header, 32-byte minimum payload (48-byte minimum block), and a
+ * control block of about 1.5 KiB.
+ *
  * Memory layout
  *
  *   arena:   [arena header 48 B][block][block]...[block][sentinel 16 B]
@@ -648,7 +653,11 @@ void tlsf_free(void *p)
     block_t *absorbed_self = 0, *absorbed_next = 0;
     if (b->size & BLOCK_PREV_FREE) {
         block_t *prev = block_prev(b);
-        HA_ASSERT(block_is_free(prev) && block_check_ok(prev) && block_next(prev) == b, b);
+        /* The footer is the kernel's to overwrite by accident: look before
+         * following it. */
+        HA_ASSERT(page_kind_of((uintptr_t)prev) == PAGE_KIND_ARENA && block_check_ok(prev) &&
+                      block_is_free(prev) && block_next(prev) == b,
+                  b);
         list_remove(prev);
         absorbed_self = b;
         size += block_size(prev) + BLOCK_HDR;
