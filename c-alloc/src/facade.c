@@ -435,6 +435,11 @@ void ha_free(void *p)
     CHECKED_WALK();
     if (!p)
         return;
+    /* Fast path: slab pages are never in the early range. */
+    if (!HA_CHECKED && HA_LIKELY(page_kind_of((uintptr_t)p) == PAGE_KIND_SLAB)) {
+        slab_free(p, 0, 0, false);
+        return;
+    }
     struct block b;
     block_of(p, &b);
     block_release(p, &b);
@@ -445,6 +450,10 @@ void ha_free_sized(void *p, size_t size, size_t align)
     CHECKED_WALK();
     if (!p)
         return;
+    if (!HA_CHECKED && HA_LIKELY(page_kind_of((uintptr_t)p) == PAGE_KIND_SLAB)) {
+        slab_free(p, size, align ? align : 1, true);
+        return;
+    }
     struct block b;
     block_of(p, &b);
     block_check_sized(p, &b, size, align);

@@ -256,6 +256,10 @@ int slab_class_for(size_t size, size_t align);
 size_t slab_class_size(unsigned cls);
 void *cache_alloc(unsigned cls);            /* per-CPU fast path */
 void cache_free(void *p, unsigned cls);     /* p validated by slab_validate */
+/* Validate and free p (page kind SLAB) in one pass: the fast path of
+ * ha_free / ha_free_sized.  need and align are checked against the class
+ * when sized.  Faults before any change. */
+void slab_free(void *p, size_t need, size_t align, bool sized);
 /* For p inside a slab chunk: FAULT_NONE and *cls, or the fault. */
 enum ha_fault slab_validate(const void *p, unsigned *cls);
 /* Make the calling CPU's cache now (ha_final_init), so that it sits at the

@@ -75,12 +75,13 @@ struct slab_class {
 
 static struct slab_class classes[SLAB_CLASSES];
 
-/* Byte statistics of one CPU.  `used` is written by its owner under the
- * cache lock and read by anyone: relaxed atomics, plain loads and stores. */
+/* Byte statistics of one CPU, written by its owner under the cache lock.
+ * `used` is also read without the lock (peak sampling): a relaxed atomic,
+ * which costs nothing more than a plain load or store. */
 struct cpu_stats {
     _Atomic intptr_t used; /* may go negative: frees of other CPUs' blocks */
     intptr_t hwm;          /* highest `used` seen: peak is resampled above it */
-    _Atomic uint64_t allocs, frees;
+    uint64_t allocs, frees;
 };
 
 struct bin {
@@ -110,21 +111,23 @@ static _Atomic size_t bytes_peak;
 
 /* ---------------------------------------------------------- size classes */
 
-static int class_of_size(size_t s)
-{
-    if (s <= 128)
-        return (int)((s + 15) / 16) - 1;
-    unsigned lg = ha_fls(s - 1); /* 7..9 */
-    unsigned step = (unsigned)((s - 1) >> (lg - 2)) & 3;
-    return 8 + (int)(lg - 7) * 4 + (int)step;
-}
+/* Every class size is a multiple of 16, so the class of a size is a
+ * table lookup by 16-byte granule: class_by_granule[(size + 15) / 16]. */
+static const uint8_t class_by_granule[HA_SMALL_MAX / 16 + 1] = {
+    0, 0, 1, 2, 3, 4, 5, 6, 7,                    /* 0..128: 16-byte steps */
+    8, 8, 9, 9, 10, 10, 11, 11,                   /* ..256: 32-byte steps */
+    12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, /* ..512 */
+    16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17, 17, /* ..768 */
+    18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, /* ..1024 */
+};
+HA_STATIC_ASSERT(sizeof class_by_granule == HA_SMALL_MAX / 16 + 1, "one entry per granule");
 
 int slab_class_for(size_t size, size_t align)
 {
-    if (size > HA_SMALL_MAX || align > HA_SMALL_MAX)
+    if (HA_UNLIKELY(size > HA_SMALL_MAX || align > HA_SMALL_MAX))
         return -1;
-    int c = class_of_size(size ? size : 1);
-    while (class_align_tab[c] < align) /* rare: align > 16; ends at 1024 */
+    int c = class_by_granule[(size + 15) / 16];
+    while (HA_UNLIKELY(class_align_tab[c] < align)) /* align > 16: ends at 1024 */
         c++;
     return c;
 }
@@ -300,18 +303,14 @@ enum ha_fault slab_validate(const void *p, unsigned *cls)
 
 /* ------------------------------------------------------------ statistics */
 
-static void stats_note_peak(void);
+static HA_NOINLINE void stats_note_peak(void);
 
-static void stats_add(struct cpu_stats *st, intptr_t delta, bool alloc, bool free)
+HA_INLINE void stats_add(struct cpu_stats *st, intptr_t delta, bool alloc, bool free)
 {
     intptr_t used = atomic_load_explicit(&st->used, memory_order_relaxed) + delta;
     atomic_store_explicit(&st->used, used, memory_order_relaxed);
-    if (alloc)
-        atomic_store_explicit(&st->allocs, atomic_load_explicit(&st->allocs, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
-    if (free)
-        atomic_store_explicit(&st->frees, atomic_load_explicit(&st->frees, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+    st->allocs += alloc;
+    st->frees += free;
     /* The global peak can only have risen if this CPU's share rose past its
      * own high-water mark; only then is the (remote-reading) sum taken.
      * Exact on one CPU; on several, sampled at each CPU's new highs. */
@@ -332,7 +331,7 @@ static size_t stats_used_total(void)
     return sum > 0 ? (size_t)sum : 0;
 }
 
-static void stats_note_peak(void)
+static HA_NOINLINE void stats_note_peak(void)
 {
     size_t total = stats_used_total();
     size_t peak = atomic_load_explicit(&bytes_peak, memory_order_relaxed);
@@ -344,18 +343,16 @@ static void stats_note_peak(void)
 
 /* ------------------------------------------------------------ CPU caches */
 
-static unsigned cpu_index(void)
+HA_INLINE unsigned cpu_index(void)
 {
     unsigned cpu = ha_platform_cpu_id();
     return cpu < HA_MAX_CPUS ? cpu : cpu % HA_MAX_CPUS;
 }
 
-/* This CPU's cache, made on its first use; NULL only when out of pages. */
-static struct cpu_cache *cache_get(unsigned cpu)
+/* Make cpu's cache (first use); NULL only when out of pages. */
+static HA_NOINLINE struct cpu_cache *cache_create(unsigned cpu)
 {
-    struct cpu_cache *c = atomic_load_explicit(&caches[cpu], memory_order_acquire);
-    if (HA_LIKELY(c != 0))
-        return c;
+    struct cpu_cache *c;
     uintptr_t irq = lock_acquire(&cache_create_lock);
     c = atomic_load_explicit(&caches[cpu], memory_order_relaxed);
     if (!c) {
@@ -368,6 +365,13 @@ static struct cpu_cache *cache_get(unsigned cpu)
     }
     lock_release(&cache_create_lock, irq);
     return c;
+}
+
+/* This CPU's cache. */
+HA_INLINE struct cpu_cache *cache_get(unsigned cpu)
+{
+    struct cpu_cache *c = atomic_load_explicit(&caches[cpu], memory_order_acquire);
+    return HA_LIKELY(c != 0) ? c : cache_create(cpu);
 }
 
 void cache_prepare(void)
@@ -446,18 +450,17 @@ void *cache_alloc(unsigned cls)
     return p;
 }
 
-void cache_free(void *p, unsigned cls)
+/* Give object idx of slab s (class cls) back through this CPU's cache. */
+static void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls)
 {
-    struct cpu_cache *c = cache_get(cpu_index());
-    struct slab *s = slab_of(p);
-    unsigned idx = slab_index(s, p);
+    _Atomic uint64_t *word = &slab_alloc_bits(s)[idx / 64];
     uint64_t bit = 1ull << (idx % 64);
+    struct cpu_cache *c = cache_get(cpu_index());
     if (HA_UNLIKELY(!c)) {
         /* No cache for this CPU (out of pages): straight to the slab. */
         struct slab_class *k = &classes[cls];
         uintptr_t irq = lock_acquire(&k->lock);
-        uint64_t old = atomic_fetch_and_explicit(&slab_alloc_bits(s)[idx / 64], ~bit, memory_order_relaxed);
-        if (!(old & bit)) {
+        if (!(atomic_fetch_and_explicit(word, ~bit, memory_order_relaxed) & bit)) {
             lock_release(&k->lock, irq);
             ha_fault(FAULT_DOUBLE_FREE, p);
         }
@@ -467,8 +470,9 @@ void cache_free(void *p, unsigned cls)
         return;
     }
     uintptr_t irq = lock_acquire(&c->lock);
-    uint64_t old = atomic_fetch_and_explicit(&slab_alloc_bits(s)[idx / 64], ~bit, memory_order_relaxed);
-    if (HA_UNLIKELY(!(old & bit))) { /* lost a race with another free of p */
+    /* Clearing a clear bit changes nothing: a double free that raced past
+     * validation is still caught here, before any change. */
+    if (HA_UNLIKELY(!(atomic_fetch_and_explicit(word, ~bit, memory_order_relaxed) & bit))) {
         lock_release(&c->lock, irq);
         ha_fault(FAULT_DOUBLE_FREE, p);
     }
@@ -481,6 +485,32 @@ void cache_free(void *p, unsigned cls)
     b->slots[b->count++] = p;
     stats_add(&c->stats, -(intptr_t)class_size_tab[cls], false, true);
     lock_release(&c->lock, irq);
+}
+
+void cache_free(void *p, unsigned cls)
+{
+    struct slab *s = slab_of(p);
+    cache_put(s, p, slab_index(s, p), cls);
+}
+
+void slab_free(void *p, size_t need, size_t align, bool sized)
+{
+    struct slab *s = slab_of(p);
+    unsigned cls = s->cls;
+    if (HA_UNLIKELY(cls >= SLAB_CLASSES || s->check != slab_check_word(s, cls)))
+        ha_fault(FAULT_CORRUPT, p);
+    uintptr_t off = (uintptr_t)p - (uintptr_t)s;
+    unsigned idx = slab_index(s, p);
+    if (HA_UNLIKELY(off < s->first_off || idx >= s->nobj))
+        ha_fault(FAULT_NOT_ALLOCATED, p);
+    if (HA_UNLIKELY(slab_object(s, idx) != p))
+        ha_fault(FAULT_INTERIOR, p);
+    if (sized && HA_UNLIKELY(slab_class_for(need, align) != (int)cls)) {
+        if ((uintptr_t)p % align != 0 || slab_class_for(need, HA_MIN_ALIGN) == (int)cls)
+            ha_fault(FAULT_ALIGN_MISMATCH, p);
+        ha_fault(FAULT_SIZE_MISMATCH, p);
+    }
+    cache_put(s, p, idx, cls);
 }
 
 /* The stats record for this CPU, locked; boot's before the caches exist. */
@@ -552,16 +582,18 @@ void slab_stats(struct ha_stats *out)
     uint64_t allocs = 0, frees = 0;
     size_t cached_bytes = 0, cache_pages = 0;
     intptr_t used = atomic_load_explicit(&boot.stats.used, memory_order_relaxed);
-    allocs += atomic_load_explicit(&boot.stats.allocs, memory_order_relaxed);
-    frees += atomic_load_explicit(&boot.stats.frees, memory_order_relaxed);
+    uintptr_t boot_irq = lock_acquire(&boot.lock);
+    allocs += boot.stats.allocs;
+    frees += boot.stats.frees;
+    lock_release(&boot.lock, boot_irq);
     for (unsigned cpu = 0; cpu < HA_MAX_CPUS; cpu++) {
         struct cpu_cache *c = atomic_load_explicit(&caches[cpu], memory_order_acquire);
         if (!c)
             continue;
         uintptr_t irq = lock_acquire(&c->lock);
         used += atomic_load_explicit(&c->stats.used, memory_order_relaxed);
-        allocs += atomic_load_explicit(&c->stats.allocs, memory_order_relaxed);
-        frees += atomic_load_explicit(&c->stats.frees, memory_order_relaxed);
+        allocs += c->stats.allocs;
+        frees += c->stats.frees;
         for (unsigned cls = 0; cls < SLAB_CLASSES; cls++)
             cached_bytes += (size_t)c->bins[cls].count * class_size_tab[cls];
         lock_release(&c->lock, irq);
