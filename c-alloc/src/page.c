@@ -16,6 +16,16 @@
  * kernel may still be reserving its own image inside the RAM it just added,
  * so regions and reserves are only recorded in small tables.
  *
+ * Costs (n = pages of a region, R = regions, at most HA_MAX_REGIONS):
+ *   page_alloc   O(1) to find a block (ha_ctz of the non-empty mask), plus
+ *                one list push per tail piece (at most log2 of the block);
+ *                the bitmap scan (O(n / 64) words) only when no buddy block
+ *                is big enough;
+ *   page_free    O(log n) per aligned piece (buddy merging), O(count / 64)
+ *                bitmap words;
+ *   lookups      O(R) compares after a global bound check, no lock;
+ *   metadata     3 bits a page (96 KiB per GiB), inside the region.
+ *
  * Lookups from the free path (page_kind_of, page_is_allocated) take no lock:
  * regions are never removed, and a region descriptor is complete before the
  * release store that publishes the new region count.

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "ha_internal.h"
 #include "harness.h"
@@ -755,6 +757,96 @@ static void random_vs_shadow_1(void) { random_one_seed(0x9A6E0001, harness_scale
 static void random_vs_shadow_2(void) { random_one_seed(0x9A6E0002, harness_scale(30000)); }
 static void random_vs_shadow_3(void) { random_one_seed(0xC0FFEE, harness_scale(30000)); }
 
+/* Four threads allocating and freeing under the page lock while they look
+ * up kinds without it; each thread checks that its runs stay its own. */
+#define THREADS 4
+static uintptr_t threads_base;
+
+static void *thread_churn(void *arg)
+{
+    unsigned id = (unsigned)(uintptr_t)arg;
+    harness_set_cpu(id);
+    struct harness_rng rng;
+    harness_rng_seed(&rng, 0x7E57ull + id);
+    void *mine[32] = { 0 };
+    size_t cnt[32] = { 0 };
+    size_t rounds = harness_scale(20000);
+    for (size_t i = 0; i < rounds; i++) {
+        unsigned k = (unsigned)harness_rng_below(&rng, 32);
+        if (mine[k]) {
+            /* Still ours: the tag written at allocation is intact. */
+            CHECK_EQ(*(volatile uint64_t *)mine[k], (uint64_t)id << 32 | k);
+            CHECK_EQ(page_kind_of((uintptr_t)mine[k]), PAGE_KIND_SLAB);
+            CHECK(page_is_allocated((uintptr_t)mine[k] + (cnt[k] - 1) * PG));
+            page_free(mine[k], cnt[k]);
+            mine[k] = NULL;
+        } else {
+            cnt[k] = 1 + harness_rng_below(&rng, 4);
+            mine[k] = page_alloc(cnt[k], PG, PAGE_KIND_SLAB, NULL);
+            CHECK(mine[k] != NULL);
+            *(volatile uint64_t *)mine[k] = (uint64_t)id << 32 | k;
+        }
+    }
+    for (unsigned k = 0; k < 32; k++)
+        if (mine[k])
+            page_free(mine[k], cnt[k]);
+    return NULL;
+}
+
+static void threads_share_the_lock(void)
+{
+    threads_base = map_pages(2048, PG);
+    CHECK_EQ(page_add_region(threads_base, threads_base + 2048 * PG, 0), HA_OK);
+    CHECK_EQ(page_start(), HA_OK);
+    struct ha_stats s0 = pstats();
+    pthread_t t[THREADS];
+    for (unsigned i = 0; i < THREADS; i++)
+        CHECK_EQ(pthread_create(&t[i], NULL, thread_churn, (void *)(uintptr_t)i), 0);
+    for (unsigned i = 0; i < THREADS; i++)
+        CHECK_EQ(pthread_join(t[i], NULL), 0);
+    struct ha_stats s1 = pstats();
+    CHECK_EQ(s1.pages_free, s0.pages_free);
+    CHECK_EQ(s1.pages_largest_run, s0.pages_largest_run);
+    CHECK_PAGES();
+}
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* Not a pass criterion: prints what the hot operations cost on this host. */
+static void timing(void)
+{
+    uintptr_t m = map_pages(65536, MiB);
+    CHECK_EQ(page_add_region(m, m + 65536 * PG, 0), HA_OK);
+    CHECK_EQ(page_start(), HA_OK);
+    enum { N = 4096 };
+    static void *v[N];
+    size_t rounds = harness_scale(50);
+    for (size_t count = 1; count <= 5; count += 4) {
+        double t0 = now_ns();
+        for (size_t r = 0; r < rounds; r++) {
+            for (size_t i = 0; i < N; i++)
+                v[i] = page_alloc(count, PG, PAGE_KIND_USER, NULL);
+            for (size_t i = 0; i < N; i++)
+                page_free(v[(i * 2654435761u) % N], count);
+        }
+        double per = (now_ns() - t0) / (double)(rounds * N);
+        printf("page alloc+free of %zu page%s: %.0f ns (4096 live, freed in scattered order)\n",
+               count, count > 1 ? "s" : "", per);
+    }
+    double t0 = now_ns();
+    size_t hits = 0;
+    for (size_t i = 0; i < rounds * N; i++)
+        hits += page_kind_of(m + (i % 65536) * PG) != PAGE_KIND_NONE;
+    printf("page_kind_of: %.1f ns\n", (now_ns() - t0) / (double)(rounds * N));
+    CHECK_EQ(hits, rounds * N);
+    CHECK_PAGES();
+}
+
 int main(void)
 {
     run_isolated("region_bounds_rounded_inward", region_bounds_rounded_inward);
@@ -772,5 +864,7 @@ int main(void)
     run_isolated("random_vs_shadow_1", random_vs_shadow_1);
     run_isolated("random_vs_shadow_2", random_vs_shadow_2);
     run_isolated("random_vs_shadow_3", random_vs_shadow_3);
+    run_isolated("threads_share_the_lock", threads_share_the_lock);
+    run_isolated("timing", timing);
     return harness_done();
 }
