@@ -7,9 +7,13 @@
 #   --mem M            RAM, as QEMU's -m takes it (default 128M)
 #   --timeout S        seconds before the run counts as hung (default 60)
 #   --expect-exit E    0 (default): QEMU must exit 0; fail: it must exit
-#                      non-zero, but not by timeout; any: do not judge it
+#                      non-zero, but not by timeout; N: exactly N; any: do
+#                      not judge it
 #   --expect TEXT      a line containing TEXT must appear (repeatable)
 #   --reject TEXT      no line may contain TEXT (repeatable)
+#   --show TEXT        repeat lines containing TEXT at the end, prefixed
+#                      'SHOW ' (scripts/check.sh puts them in the summary)
+#   --append ARGS      the kernel command line (-append: /chosen/bootargs)
 #   --log FILE         also keep the console output in FILE
 #   --quiet            do not echo the console output (the log still has it)
 #   --icount           pass -icount shift=0 (exact, repeatable rdcycle)
@@ -21,12 +25,12 @@
 # ((code << 16) | 0x3333 -> exit code; 0x5555 -> 0).
 set -u
 
-usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 elf=$1; shift
 smp=1 mem=128M tmo=60 expect_exit=0 log="" quiet=0
-expects=() rejects=() qargs=()
+expects=() rejects=() shows=() qargs=()
 while [ $# -gt 0 ]; do
     case $1 in
     --smp) smp=$2; shift 2 ;;
@@ -35,6 +39,8 @@ while [ $# -gt 0 ]; do
     --expect-exit) expect_exit=$2; shift 2 ;;
     --expect) expects+=("$2"); shift 2 ;;
     --reject) rejects+=("$2"); shift 2 ;;
+    --show) shows+=("$2"); shift 2 ;;
+    --append) qargs+=(-append "$2"); shift 2 ;;
     --log) log=$2; shift 2 ;;
     --quiet) quiet=1; shift ;;
     --icount) qargs+=(-icount shift=0); shift ;;
@@ -43,7 +49,7 @@ while [ $# -gt 0 ]; do
     *) echo "run-qemu.sh: unknown option '$1'" >&2; usage ;;
     esac
 done
-case $expect_exit in 0|fail|any) ;; *) echo "run-qemu.sh: --expect-exit 0|fail|any" >&2; exit 2 ;; esac
+case $expect_exit in fail|any|[0-9]|[0-9][0-9]|[0-9][0-9][0-9]) ;; *) echo "run-qemu.sh: --expect-exit N|fail|any" >&2; exit 2 ;; esac
 [ -f "$elf" ] || { echo "run-qemu.sh: no kernel image '$elf'" >&2; exit 2; }
 command -v qemu-system-riscv64 >/dev/null || { echo "run-qemu.sh: qemu-system-riscv64 missing (scripts/setup.sh riscv)" >&2; exit 2; }
 
@@ -72,14 +78,18 @@ if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
     exit 124
 fi
 case $expect_exit in
-0)    [ $rc -eq 0 ] || { echo "run-qemu: exit status $rc, expected 0"; bad=1; } ;;
+any)  ;;
 fail) [ $rc -ne 0 ] || { echo "run-qemu: exit status 0, expected a failure"; bad=1; } ;;
+*)    [ $rc -eq "$expect_exit" ] || { echo "run-qemu: exit status $rc, expected $expect_exit"; bad=1; } ;;
 esac
 for e in "${expects[@]+"${expects[@]}"}"; do
     grep -qF -- "$e" "$out" || { echo "run-qemu: missing expected output: $e"; bad=1; }
 done
 for r in "${rejects[@]+"${rejects[@]}"}"; do
     if grep -qF -- "$r" "$out"; then echo "run-qemu: unexpected output: $(grep -F -m1 -- "$r" "$out")"; bad=1; fi
+done
+for t in "${shows[@]+"${shows[@]}"}"; do
+    grep -F -- "$t" "$out" | sed 's/^/SHOW /'
 done
 if [ $bad -eq 0 ]; then
     echo "run-qemu: OK (exit status $rc, ${#expects[@]} expected lines found)"

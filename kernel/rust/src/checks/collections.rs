@@ -90,7 +90,7 @@ pub fn boxes_and_alignments(ctx: &Ctx) -> Outcome {
 
     let pa = Box::new(PageAligned([7; 4096]));
     let pa_addr = &*pa as *const PageAligned as usize;
-    ensure!(pa_addr % 4096 == 0, "Box of an align(4096) type at {:#x}", pa_addr);
+    ensure!(pa_addr.is_multiple_of(4096), "Box of an align(4096) type at {:#x}", pa_addr);
     ensure!(pa.0.iter().all(|&b| b == 7), "align(4096) box does not read back");
     drop(pa);
 
@@ -102,7 +102,7 @@ pub fn boxes_and_alignments(ctx: &Ctx) -> Outcome {
             // SAFETY: the layout has a non-zero size.
             let p = unsafe { alloc(layout) };
             ensure!(!p.is_null(), "{} bytes at {}: null", size, align);
-            ensure!(p as usize % align == 0, "{} bytes at {}: got {:p}", size, align, p);
+            ensure!((p as usize).is_multiple_of(align), "{} bytes at {}: got {:p}", size, align, p);
             ensure!(ctx.in_heap(p as usize, size), "{} bytes at {}: {:p} outside the heap", size, align, p);
             // SAFETY: p points to `size` writable bytes just allocated.
             unsafe {

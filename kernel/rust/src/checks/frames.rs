@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
             .alloc_pages(count, align)
             .ok_or(format!("{} pages at {} KiB: out of memory", count, align >> 10))?;
         let base = p.as_ptr() as usize;
-        ensure!(base % align == 0, "{} pages at {} KiB alignment: got {:#x}", count, align >> 10, base);
+        ensure!(base.is_multiple_of(align), "{} pages at {} KiB alignment: got {:#x}", count, align >> 10, base);
         ensure!(ctx.in_heap(base, count * PAGE_SIZE), "run at {:#x} outside the heap", base);
         for q in runs.iter().flatten() {
             let (qb, qn) = (q.as_ptr() as usize, q.count());

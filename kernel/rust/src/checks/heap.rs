@@ -47,7 +47,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
 
 pub fn check_clean() -> Outcome {
     match HEAP.check() {
-        Ok(()) => Ok(format!("consistent")),
+        Ok(()) => Ok("consistent".into()),
         Err(e) => Err(format!("{}", e)),
     }
 }

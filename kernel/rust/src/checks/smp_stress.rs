@@ -241,7 +241,7 @@ fn hart_job(cpu: usize) {
                 if p == 0 {
                     res.nulls.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    if p % align != 0 {
+                    if !p.is_multiple_of(align) {
                         report_bad(res, BAD_MISALIGNED, p, count * PAGE_SIZE, align, p);
                     }
                     // SAFETY: the run's first page is ours.
@@ -257,7 +257,7 @@ fn hart_job(cpu: usize) {
                 if p == 0 {
                     res.nulls.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    if p % layout.align() != 0 {
+                    if !p.is_multiple_of(layout.align()) {
                         report_bad(res, BAD_MISALIGNED, p, layout.size(), layout.align(), p);
                     }
                     // SAFETY: a fresh block of layout.size() >= HEADER bytes.

@@ -1,0 +1,93 @@
+# The Rust kernel (kernel/rust/) in QEMU: `make run`, and its test steps.
+#
+# Toolchain: rustup's cargo when it has the riscv64gc-unknown-none-elf
+# target; otherwise Debian's Rust 1.96 building core/alloc from source
+# (-Zbuild-std, allowed on a stable compiler by RUSTC_BOOTSTRAP=1; see
+# kernel/rust/.cargo/config.toml).  scripts/setup.sh riscv installs
+# whichever is missing.
+
+KRUST_DIR  := $(TOP)/kernel/rust
+KRUST_OUT  := $(BUILD)/kernel-rust
+KRUST_ELF  := $(KRUST_OUT)/hartalloc-kernel
+KRUST_ELF_CHECKED := $(KRUST_OUT)/hartalloc-kernel-checked
+KRUST_BIN  := $(KRUST_DIR)/target/riscv64gc-unknown-none-elf/release/hartalloc-kernel
+RUN_QEMU   := $(TOP)/kernel/run-qemu.sh
+
+# cargo for the kernel target, chosen when the recipe runs (after setup).
+KRUST_CARGO := if rustup target list --installed 2>/dev/null | grep -qx riscv64gc-unknown-none-elf; \
+	then echo "kernel-rust: rustup toolchain"; CARGO=cargo; \
+	else echo "kernel-rust: Debian rustc with -Zbuild-std"; \
+	     export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1; CARGO=/usr/bin/cargo; fi; \
+	cd $(KRUST_DIR) && $$CARGO build --release
+
+.PHONY: run kernel-rust kernel-rust-checked kernel-rust-test
+
+# The kernel and its checked variant (the C core's checked build) are the
+# same crate with different features: built one after the other into the
+# same target directory, each copied out.
+kernel-rust:
+	@$(SETUP) riscv
+	@mkdir -p $(KRUST_OUT)
+	@$(KRUST_CARGO) -j2
+	@cp $(KRUST_BIN) $(KRUST_ELF)
+
+kernel-rust-checked:
+	@$(SETUP) riscv
+	@mkdir -p $(KRUST_OUT)
+	@$(KRUST_CARGO) -j2 --features checked
+	@cp $(KRUST_BIN) $(KRUST_ELF_CHECKED)
+
+# Boot it: 4 harts, 256 MiB; the checks print as they run and the kernel
+# ends QEMU itself (exit status 0 when every check passed).
+run: kernel-rust
+	$(RUN_QEMU) $(KRUST_ELF) --smp 4 --mem 256M --timeout 300 \
+	    --expect "kernel: " --reject "[FAIL]"
+
+# --- test steps ------------------------------------------------------------
+# Every run is judged by its exit status and its output: each check's
+# [ ok ] line, no [FAIL], no panic, and the summary.
+KRUST_TIMEOUT := 180
+KRUST_EXPECT := \
+	--expect "Hello, hartalloc! [from String]" \
+	--expect "[ ok ] String/format!" \
+	--expect "[ ok ] early blocks survive final_init" \
+	--expect "[ ok ] heap test" \
+	--expect "[ ok ] frame test" \
+	--expect "[ ok ] collections: BTreeMap 100000 entries" \
+	--expect "[ ok ] collections: Vec<String> churn" \
+	--expect "[ ok ] collections: Box<[u8; 8192]> and alignments up to 4096" \
+	--expect "[ ok ] collections: realloc growth" \
+	--expect "[ ok ] ha_check after all checks: consistent" \
+	--expect "[ ok ] no leaks" \
+	--expect "kernel: 11 checks passed, 0 failed; stats:" \
+	--reject "[FAIL]" --reject "panicked" \
+	--show "kernel: " --show "realloc growth:" --show "info: alloc+free of     64 B"
+
+kernel-rust-test:
+	@$(CHECK) kernel-rust-build $(MAKE) --no-print-directory kernel-rust kernel-rust-checked
+	@$(CHECK) kernel-rust-smp1-128M $(RUN_QEMU) $(KRUST_ELF) --smp 1 --mem 128M \
+	    --timeout $(KRUST_TIMEOUT) --quiet $(KRUST_EXPECT) \
+	    --expect "dtb: memory 0x80000000..0x88000000 (128 MiB)" \
+	    --expect "realloc growth scaled to 32 MiB for 128 MiB of RAM" \
+	    --expect "[ ok ] smp stress on 1 harts"
+	@$(CHECK) kernel-rust-smp4-1G $(RUN_QEMU) $(KRUST_ELF) --smp 4 --mem 1G \
+	    --timeout $(KRUST_TIMEOUT) --quiet $(KRUST_EXPECT) \
+	    --expect "dtb: memory 0x80000000..0xc0000000 (1024 MiB)" \
+	    --expect "smp: 4 of 4 harts online" \
+	    --expect "grown to 64 MiB" \
+	    --expect "[ ok ] smp stress on 4 harts" --show "[ ok ] smp stress"
+	@$(CHECK) kernel-rust-smp4-256M $(RUN_QEMU) $(KRUST_ELF) --smp 4 --mem 256M \
+	    --timeout $(KRUST_TIMEOUT) --quiet $(KRUST_EXPECT) \
+	    --expect "dtb: memory 0x80000000..0x90000000 (256 MiB)" \
+	    --expect "smp: 4 of 4 harts online" \
+	    --expect "grown to 64 MiB" \
+	    --expect "[ ok ] smp stress on 4 harts"
+	@$(CHECK) kernel-rust-double-free $(RUN_QEMU) $(KRUST_ELF_CHECKED) --smp 1 --mem 128M \
+	    --timeout $(KRUST_TIMEOUT) --quiet --append double-free --expect-exit 2 \
+	    --expect "[ ok ] String/format!" \
+	    --expect "bad input: freeing" \
+	    --expect "kernel panicked on hart 0: hartalloc: double free" \
+	    --reject "was not detected" \
+	    --show "kernel panicked"
+
+TEST_STEPS += kernel-rust-test
