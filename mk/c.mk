@@ -49,7 +49,7 @@ $(foreach v,plain asan checked,$(eval $(call C_VARIANT,$(v))))
 
 # --- riscv64 library (freestanding, no libc) ---------------------------------
 $(BUILD)/riscv64/obj/%.o: c-alloc/src/%.c $(C_HDRS)
-	@$(SETUP) riscv
+	@$(SETUP) riscv-c
 	@mkdir -p $(@D); echo "  CC [riscv64] $<"
 	@$(RV_CC) $(C_CORE) $(RV_FLAGS) -nostdlib -c $< -o $@
 

@@ -33,7 +33,7 @@ KC_EXPECT := --expect "[ ok ] boot: early -> regions -> reserve -> final" \
 .PHONY: kernel-c run-c test-kernel-c kernel-c-setup
 
 kernel-c-setup:
-	@$(SETUP) riscv
+	@$(SETUP) riscv-c
 
 kernel-c: $(KC_ELF)
 

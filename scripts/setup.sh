@@ -3,8 +3,9 @@
 # installs.  Idempotent: a group whose tools are present costs nothing.
 #
 #   host     C compiler and valgrind for the host test suite
-#   riscv    riscv64 cross gcc, QEMU, OpenSBI, and a Rust toolchain that can
-#            build core/alloc for riscv64gc-unknown-none-elf
+#   riscv-c  riscv64 cross gcc, QEMU, OpenSBI (the C library and C kernel)
+#   riscv    riscv-c, and a Rust toolchain that can build core/alloc for
+#            riscv64gc-unknown-none-elf
 #   cbindgen cbindgen, to regenerate and verify the hooks header
 #   clang    clang with libFuzzer and the sanitizer runtimes
 set -euo pipefail
@@ -24,6 +25,11 @@ for group in "$@"; do
         want make make
         want bc bc
         want valgrind valgrind
+        ;;
+    riscv-c)
+        want riscv64-unknown-elf-gcc gcc-riscv64-unknown-elf
+        want qemu-system-riscv64 qemu-system-misc
+        want /usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin opensbi
         ;;
     riscv)
         want riscv64-unknown-elf-gcc gcc-riscv64-unknown-elf
