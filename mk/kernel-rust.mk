@@ -25,15 +25,16 @@ KRUST_CARGO := if rustup target list --installed 2>/dev/null | grep -qx riscv64g
 # The kernel and its checked variant (the C core's checked build) are the
 # same crate with different features: built one after the other into the
 # same target directory, each copied out.
+# A failed build leaves no old kernel behind for the runs to pass with.
 kernel-rust:
 	@$(SETUP) riscv
-	@mkdir -p $(KRUST_OUT)
+	@mkdir -p $(KRUST_OUT); rm -f $(KRUST_ELF)
 	@$(KRUST_CARGO) -j2
 	@cp $(KRUST_BIN) $(KRUST_ELF)
 
 kernel-rust-checked:
 	@$(SETUP) riscv
-	@mkdir -p $(KRUST_OUT)
+	@mkdir -p $(KRUST_OUT); rm -f $(KRUST_ELF_CHECKED)
 	@$(KRUST_CARGO) -j2 --features checked
 	@cp $(KRUST_BIN) $(KRUST_ELF_CHECKED)
 
