@@ -366,7 +366,7 @@ fn main() {
                     let (ops, failed, largest) = work::page_runs(&mut *p, ARENA / 4096, s.window, SEED + t);
                     vec![
                         ("ops_per_s".into(), ops as f64 / s.window.as_secs_f64()),
-                        ("failed".into(), failed as f64),
+                        ("failed_allocs".into(), failed as f64),
                         ("largest_run_pages".into(), largest as f64),
                     ]
                 });
