@@ -60,7 +60,8 @@ KRUST_EXPECT := \
 	--expect "[ ok ] collections: realloc growth" \
 	--expect "[ ok ] ha_check after all checks: consistent" \
 	--expect "[ ok ] no leaks" \
-	--expect "kernel: 11 checks passed, 0 failed; stats:" \
+	--expect "[ ok ] all harts started (SBI HSM)" \
+	--expect "kernel: 12 checks passed, 0 failed; stats:" \
 	--reject "[FAIL]" --reject "panicked" \
 	--show "kernel: " --show "realloc growth:" --show "info: alloc+free of     64 B"
 

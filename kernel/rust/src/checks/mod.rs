@@ -93,6 +93,10 @@ pub fn run_all(info: &MachineInfo, reserved: Vec<Reserved>) -> ! {
     t.run("collections: realloc growth", || collections::realloc_growth(&ctx));
     timing::report();
     let harts = smp::online();
+    t.run("all harts started (SBI HSM)", || {
+        ensure!(harts == smp::num_harts(), "{} of {} harts came up", harts, smp::num_harts());
+        Ok(alloc::format!("{} of {}", harts, smp::num_harts()))
+    });
     t.run(&alloc::format!("smp stress on {} harts", harts), || smp_stress::run(harts));
     t.run("ha_check after all checks", heap::check_clean);
     t.run("no leaks (stats back to baseline)", || heap::no_leaks(&baseline));
