@@ -1,0 +1,42 @@
+# The malloc-compatible front end (malloc/): libhartalloc-malloc.so, the core
+# compiled -fPIC with malloc, free, calloc, realloc ... on top, for LD_PRELOAD.
+#
+#   make malloc   build/malloc/default/libhartalloc-malloc.so
+#                 build/malloc/checked/libhartalloc-malloc.so (HA_CHECKED=1)
+#
+# Test steps: real programs from Debian's packages (python3, sqlite3, git,
+# gcc, xz/zstd with two threads) run with and without the front end, outputs
+# compared, on both builds; then the misuse probes (malloc/probes/).
+
+MALLOC_DIR   := $(BUILD)/malloc
+MALLOC_SRCS  := $(sort $(wildcard malloc/*.c))
+MALLOC_HDRS  := $(wildcard malloc/*.h)
+# Only the malloc family is exported (api.c marks it): the core's names
+# (page_alloc, check_fail ...) must never interpose on a program's.
+MALLOC_CFLAGS := -fPIC -O2 -g -fvisibility=hidden -ftls-model=initial-exec
+MALLOC_VARIANT_FLAGS_default :=
+MALLOC_VARIANT_FLAGS_checked := -DHA_CHECKED=1
+MALLOC_VARIANTS := default checked
+MALLOC_SO = $(MALLOC_DIR)/$(1)/libhartalloc-malloc.so
+
+.PHONY: malloc test-malloc malloc-programs-setup
+
+malloc:
+	@$(SETUP) host
+	@$(MAKE) --no-print-directory $(foreach v,$(MALLOC_VARIANTS),$(call MALLOC_SO,$(v)))
+
+define MALLOC_VARIANT
+$(MALLOC_DIR)/$(1)/core/%.o: c-alloc/src/%.c $(C_HDRS)
+	@mkdir -p $$(@D); echo "  CC [malloc-$(1)] $$<"
+	@$(HOST_CC) $(C_CORE) $(MALLOC_CFLAGS) $(MALLOC_VARIANT_FLAGS_$(1)) -c $$< -o $$@
+
+$(MALLOC_DIR)/$(1)/front/%.o: malloc/%.c $(MALLOC_HDRS) c-alloc/include/hartalloc.h
+	@mkdir -p $$(@D); echo "  CC [malloc-$(1)] $$<"
+	@$(HOST_CC) $(C_WARN) $(MALLOC_CFLAGS) $(MALLOC_VARIANT_FLAGS_$(1)) -Ic-alloc/include -Imalloc -c $$< -o $$@
+
+$(call MALLOC_SO,$(1)): $(patsubst c-alloc/src/%.c,$(MALLOC_DIR)/$(1)/core/%.o,$(C_SRCS)) \
+                        $(patsubst malloc/%.c,$(MALLOC_DIR)/$(1)/front/%.o,$(MALLOC_SRCS))
+	@echo "  LINK [malloc-$(1)] $$@"
+	@$(HOST_CC) -shared -Wl,-z,defs -Wl,-z,now -o $$@ $$^
+endef
+$(foreach v,$(MALLOC_VARIANTS),$(eval $(call MALLOC_VARIANT,$(v))))
