@@ -5,7 +5,6 @@ use core::arch::asm;
 
 const EID_LEGACY_PUTCHAR: usize = 0x01;
 const EID_BASE: usize = 0x10;
-const EID_TIME: usize = 0x5449_4D45;
 const EID_HSM: usize = 0x48_534D;
 const EID_SRST: usize = 0x5352_5354;
 
@@ -61,12 +60,6 @@ pub fn hart_start(hart: usize, entry: usize, opaque: usize) -> Result<(), SbiErr
 /// HSM hart_get_status: 0 started, 1 stopped, 2 start pending, ...
 pub fn hart_status(hart: usize) -> Result<usize, SbiError> {
     ecall(EID_HSM, 2, hart, 0, 0)
-}
-
-/// Program the next timer interrupt (absolute time, in `rdtime` ticks).
-#[allow(dead_code)]
-pub fn set_timer(when: u64) {
-    let _ = ecall(EID_TIME, 0, when as usize, 0, 0);
 }
 
 /// System reset: shutdown.  QEMU exits 0 whatever the reason, so failures
