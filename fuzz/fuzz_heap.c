@@ -634,6 +634,10 @@ static void byte_realloc(struct input *in)
         return;
     }
     struct item old = items[i];
+    /* Known bug (fuzz/known-bugs/README.md): the newest early block
+     * "grows" in place to SIZE_MAX - k, its size wrapping to 0. */
+    if (!FUZZ_KNOWN_BUGS && old.early && size > SIZE_MAX / 2)
+        size = SIZE_MAX / 2;
     pattern_check(old.p, old.req, old.pat, old.tag, "before realloc");
     void *q = ha_realloc((void *)old.p, size, align);
     if (size == 0) {

@@ -4,8 +4,9 @@
 #   fuzz    fuzz every target (fuzz-api 2/3 of SECONDS, fuzz-checked 1/3),
 #           seeded from fuzz/corpus/<target>/, then merge (-merge=1) the
 #           old corpus and the new finds into a minimal fuzz/corpus/<target>/
-#   replay  run every input of fuzz/corpus/<target>/ and
-#           fuzz/regressions/<target>/ once; any failure fails the step
+#   replay  run every input of fuzz/corpus/<target>/, fuzz/regressions/<target>/
+#           and fuzz/known-bugs/<target>/ (these with the harness's
+#           workarounds on) once; any failure fails the step
 #   short   fuzz SECONDS in total, half per target, in a scratch copy of the
 #           corpus (the repository's corpus is left alone)
 #
@@ -55,7 +56,8 @@ fuzz)
         # coverage replaces the corpus.
         merged="$build/merged/$t"
         rm -rf "$merged"; mkdir -p "$merged"
-        "$build/fuzz-$t" "${opts[@]}" -merge=1 "$merged" "$corpus" "$work" >"$build/merge-$t.log" 2>&1 ||
+        # Edges only (-use_counters=0): the corpus stays a few hundred files.
+        "$build/fuzz-$t" "${opts[@]}" -use_counters=0 -merge=1 "$merged" "$corpus" "$work" >"$build/merge-$t.log" 2>&1 ||
             { tail -n 20 "$build/merge-$t.log"; status=1; continue; }
         rm -rf "$corpus"; mkdir -p "$corpus"
         cp "$merged"/* "$corpus"/ 2>/dev/null || true
@@ -65,8 +67,8 @@ fuzz)
 replay)
     for t in "${targets[@]}"; do
         files=()
-        for d in "$top/fuzz/corpus/$t" "$top/fuzz/regressions/$t"; do
-            [ -d "$d" ] && while IFS= read -r f; do files+=("$f"); done < <(find "$d" -type f ! -name '*.md' | sort)
+        for d in "$top/fuzz/corpus/$t" "$top/fuzz/regressions/$t" "$top/fuzz/known-bugs/$t"; do
+            [ -d "$d" ] && while IFS= read -r f; do files+=("$f"); done < <(find "$d" -type f ! -name '*.md' ! -name '.*' | sort)
         done
         if [ ${#files[@]} -eq 0 ]; then
             echo "fuzz-$t: no inputs to replay"; status=1; continue

@@ -27,7 +27,7 @@ FUZZ_VARIANT_checked := -DHA_CHECKED=1
 FUZZ_HARNESS_api     :=
 FUZZ_HARNESS_checked := -DFUZZ_BAD_CALLS=1
 
-.PHONY: fuzz fuzz-build fuzz-setup
+.PHONY: fuzz fuzz-build fuzz-setup fuzz-test
 
 fuzz-setup:
 	@$(TOP)/fuzz/setup.sh
@@ -67,7 +67,8 @@ fuzz-known: $(FUZZ_DIR)/fuzz-api-strict
 fuzz: fuzz-build
 	@$(TOP)/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_DIR)
 
-fuzz-test: fuzz-build
+fuzz-test:
+	@$(CHECK) fuzz-build $(MAKE) --no-print-directory fuzz-build
 	@$(CHECK) fuzz-replay $(TOP)/fuzz/run.sh replay 0 $(FUZZ_DIR)
 	@$(CHECK) fuzz-30s $(TOP)/fuzz/run.sh short 30 $(FUZZ_DIR)
 
