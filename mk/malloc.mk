@@ -40,3 +40,16 @@ $(call MALLOC_SO,$(1)): $(patsubst c-alloc/src/%.c,$(MALLOC_DIR)/$(1)/core/%.o,$
 	@$(HOST_CC) -shared -Wl,-z,defs -Wl,-z,now -o $$@ $$^
 endef
 $(foreach v,$(MALLOC_VARIANTS),$(eval $(call MALLOC_VARIANT,$(v))))
+
+# --- test steps ----------------------------------------------------------
+MALLOC_PROGRAMS := python3 sqlite3 git gcc xz-threads
+
+malloc-programs-setup:
+	@$(TOP)/malloc/setup-programs.sh
+
+test-malloc: malloc malloc-programs-setup
+	@$(foreach p,$(MALLOC_PROGRAMS), \
+	    $(CHECK) malloc-$(p) $(TOP)/malloc/run-program.sh default $(p); \
+	    $(CHECK) malloc-$(p)-checked $(TOP)/malloc/run-program.sh checked $(p);)
+
+TEST_STEPS += test-malloc
