@@ -53,3 +53,26 @@ test-malloc: malloc malloc-programs-setup
 	    $(CHECK) malloc-$(p)-checked $(TOP)/malloc/run-program.sh checked $(p);)
 
 TEST_STEPS += test-malloc
+
+# --- misuse probes ----------------------------------------------------------
+# -O0, no warnings that would flag the misuse: the allocator must meet it.
+MALLOC_PROBES := $(patsubst malloc/probes/%.c,%,$(sort $(wildcard malloc/probes/*.c)))
+MALLOC_PROBE_DIR := $(MALLOC_DIR)/probes
+
+$(MALLOC_PROBE_DIR)/%: malloc/probes/%.c malloc/probes/probe.h
+	@mkdir -p $(@D); echo "  CC [probe] $<"
+	@$(HOST_CC) -std=gnu11 -O0 -g -w -o $@ $<
+
+malloc-probes-build: malloc
+	@$(MAKE) --no-print-directory $(addprefix $(MALLOC_PROBE_DIR)/,$(MALLOC_PROBES))
+
+# The table is written under build/; `make malloc-probes-table` refreshes
+# the committed malloc/PROBES.md from it.
+test-malloc-probes: malloc-probes-build
+	@$(CHECK) malloc-probes $(TOP)/malloc/probes/run-probes.sh $(MALLOC_PROBE_DIR) $(MALLOC_PROBE_DIR)/PROBES.md
+
+malloc-probes-table: test-malloc-probes
+	@cp $(MALLOC_PROBE_DIR)/PROBES.md malloc/PROBES.md
+
+.PHONY: malloc-probes-build test-malloc-probes malloc-probes-table
+TEST_STEPS += test-malloc-probes
