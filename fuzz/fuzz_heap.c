@@ -874,6 +874,16 @@ static void bad_run(const struct bad_call *c)
     }
 }
 
+__attribute__((destructor)) static void bad_tally(void)
+{
+    if (!bad_calls)
+        return;
+    fprintf(stderr, "fuzz: %llu bad calls reported as expected:", bad_calls);
+    for (int k = 0; k < 8; k++)
+        fprintf(stderr, " %llu", bad_by_kind[k]);
+    fprintf(stderr, "\n");
+}
+
 static const char *const bad_names[8] = { "double free", "interior pointer", "foreign pointer",
                                           "wrong size", "wrong alignment", "pages freed twice",
                                           "pages freed as bytes", "bytes freed as pages" };
@@ -1027,7 +1037,10 @@ static void bad_call(struct input *in)
         if (i < 0)
             return;
         c.p = (void *)items[i].p;
-        c.a = 1 + in_u8(in) % 4;
+        /* Pages the block itself covers: past it, the first fault found
+         * may rightly be about someone else's pages. */
+        size_t span = items[i].usable / PAGE;
+        c.a = 1 + in_u8(in) % (span > 1 ? (span < 4 ? span : 4) : 1);
         c.expect[0] = M_BYTES_NOT_PAGES;
         c.expect[1] = M_UNALIGNED;
         c.expect[2] = M_NOT_LIVE;
