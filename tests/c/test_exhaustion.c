@@ -153,9 +153,10 @@ static void alternating_pressure(void)
     size_t extra = 0;
     void **more = malloc(sizeof(void *) * 1000000);
     CHECK(more != NULL);
-    while (extra < 1000000 && (more[extra] = ha_alloc(48, 16)) != NULL)
+    size_t refill = TEST_CHECKED_BUILD ? 1000 : 48;
+    while (extra < 1000000 && (more[extra] = ha_alloc(refill, 16)) != NULL)
         extra++;
-    printf("refilled with %zu small blocks\n", extra);
+    printf("refilled with %zu blocks of %zu bytes\n", extra, refill);
     CHECK(extra > 0);
     CHECK_HEAP();
     for (size_t i = 0; i < extra; i++)

@@ -210,9 +210,9 @@ static void track_new(struct model *m, struct slot *sl, char *p, size_t size, si
 
 static void stress_run(uint64_t seed, uint64_t ops)
 {
-    heap_setup(256 * MiB);
+    heap_setup(TEST_CHECKED_BUILD ? 64 * MiB : 256 * MiB);
     warm_up_cpu();
-    enum { NSLOTS = 4096 };
+    enum { NSLOTS = 4096 / CHECKED_SHRINK };
     struct slot *slots = calloc(NSLOTS, sizeof *slots);
     nodes = calloc(NSLOTS + 1, sizeof *nodes);
     CHECK(slots && nodes);
@@ -374,7 +374,7 @@ static uint64_t current_seed;
 static void stress_one(void)
 {
     harness_seed_announce("stress", current_seed);
-    stress_run(current_seed, harness_scale(1000000));
+    stress_run(current_seed, harness_scale(750000) / CHECKED_SHRINK);
 }
 
 int main(int argc, char **argv)
@@ -383,7 +383,7 @@ int main(int argc, char **argv)
     if (argc > 1) {
         current_seed = strtoull(argv[1], NULL, 0);
         harness_seed_announce("stress", current_seed);
-        stress_run(current_seed, argc > 2 ? strtoull(argv[2], NULL, 0) : harness_scale(1000000));
+        stress_run(current_seed, argc > 2 ? strtoull(argv[2], NULL, 0) : harness_scale(750000) / CHECKED_SHRINK);
         printf("PASS stress replay\n");
         return 0;
     }

@@ -13,6 +13,18 @@
 
 #include "harness.h"
 
+/* The checked build runs a full ha_check() inside every call, so the cost of
+ * an operation grows with the heap: volume tests shrink by this factor and
+ * use smaller heaps there (the tests are compiled with the library's
+ * variant flags). */
+#if defined(HA_CHECKED) && HA_CHECKED
+#define TEST_CHECKED_BUILD 1
+#define CHECKED_SHRINK 10
+#else
+#define TEST_CHECKED_BUILD 0
+#define CHECKED_SHRINK 1
+#endif
+
 /* The byte at offset i of a block tagged id: differs between neighbouring
  * offsets and between ids, so a shifted or swapped copy is caught. */
 static inline uint8_t pattern_byte(uint64_t id, size_t i)
