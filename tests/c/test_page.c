@@ -332,7 +332,7 @@ static void early_range_then_released(void)
 static void counts_and_alignments(void)
 {
     const size_t npages = 16384;
-    uintptr_t m = map_pages(npages, PG);
+    uintptr_t m = map_pages(npages, npages * PG);
     CHECK_EQ(page_add_region(m + 3 * PG, m + npages * PG, 0), HA_OK);
     CHECK_EQ(page_start(), HA_OK);
     struct ha_stats s0 = pstats();
@@ -583,12 +583,13 @@ static void zero_tracking(void)
 /* 64 GiB in one region: metadata stays small (3 bits a page). */
 static void region_64gib(void)
 {
-    /* valgrind's address-space manager refuses a 64 GiB mapping: there the
-     * largest size that maps is used, and said so. */
+    /* Aligned to its size (orders are absolute: the same layout every run).
+     * valgrind's address-space manager refuses a mapping this big: there
+     * the largest size that maps is used, and said so. */
     size_t bytes = 64 * GiB;
     void *raw = MAP_FAILED;
     for (; bytes >= GiB; bytes /= 2) {
-        raw = mmap(NULL, bytes + GiB, PROT_READ | PROT_WRITE,
+        raw = mmap(NULL, 2 * bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (raw != MAP_FAILED)
             break;
@@ -596,7 +597,7 @@ static void region_64gib(void)
     CHECK(raw != MAP_FAILED);
     if (bytes != 64 * GiB)
         printf("cannot map 64 GiB here: using %zu GiB\n", bytes / GiB);
-    uintptr_t m = ((uintptr_t)raw + GiB - 1) & ~(uintptr_t)(GiB - 1);
+    uintptr_t m = ((uintptr_t)raw + bytes - 1) & ~(uintptr_t)(bytes - 1);
     const size_t gib = bytes / GiB;
     CHECK_EQ(page_add_region(m, m + bytes, HA_REGION_ZEROED), HA_OK);
     CHECK_EQ(page_start(), HA_OK);
@@ -644,8 +645,10 @@ static void random_one_seed(uint64_t seed, size_t ops)
 
     /* Two regions with an unmapped hole between them, unaligned bounds, a
      * reserve and an early range inside. */
+    /* Aligned to its size, so that the buddy layout (orders are absolute)
+     * and with it every result is the same on every run. */
     const size_t npages = 4096;
-    uintptr_t m = map_pages(npages, MiB);
+    uintptr_t m = map_pages(npages, npages * PG);
     CHECK_EQ(munmap((void *)(m + 2500 * PG), 100 * PG), 0);
     page_set_early_range(m + 3000 * PG, m + 3064 * PG);
     CHECK_EQ(page_add_region(m + 17, m + 2500 * PG, 0), HA_OK);
