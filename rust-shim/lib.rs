@@ -312,7 +312,20 @@ impl HartAlloc {
                 }
                 p
             }
-            heap::Slow::UseReserve => heap::reserve_alloc(layout.size(), layout.align()),
+            heap::Slow::UseReserve => {
+                let p = heap::reserve_alloc(layout.size(), layout.align());
+                #[cfg(feature = "std")]
+                if p.is_null() && heap::is_given_up() {
+                    // After a fault std's panic machinery symbolises a
+                    // backtrace, which needs far more than the reserve; its
+                    // allocation-failure hook would then wait for the
+                    // backtrace lock that its own thread holds.  The message
+                    // is printed by now: end here instead of hanging.
+                    extern crate std;
+                    std::process::abort();
+                }
+                p
+            }
         }
     }
 
