@@ -1,0 +1,95 @@
+# The Rust crate at the repository root (Cargo.toml, build.rs, rust-shim/)
+# and the cbindgen header of the hooks it exports.
+#
+#   make headers    regenerate c-alloc/include/hartalloc_hooks.h
+#   make test-rust  the crate's test steps (part of make test)
+#
+# Host builds use the cargo on PATH (rustup's stable).  The riscv64 no_std
+# build uses rustup's target when it is installed, else Debian's Rust with
+# -Zbuild-std, in a target dir of its own so the two toolchains never share
+# artifacts.
+
+CARGO        ?= cargo
+RUST_TARGET  := riscv64gc-unknown-none-elf
+RUST_RV_DIR  := $(BUILD)/rust-riscv
+HOOKS_H      := c-alloc/include/hartalloc_hooks.h
+HOOKS_SRC    := rust-shim/platform.rs
+HEADER_TU    := tests/header/check_hooks_header.c
+CBINDGEN     := cbindgen --quiet --config cbindgen.toml
+
+# The checked build's heap walk makes its run slow; a cap catches a hang.
+RUST_TEST_TIMEOUT := 1500
+
+.PHONY: headers test-rust rust-build-riscv64 rust-header-fresh rust-header-matches-c rust-package
+
+headers:
+	@$(SETUP) cbindgen
+	$(CBINDGEN) --output $(HOOKS_H) $(HOOKS_SRC)
+
+# A rustup target if there is one, else Debian's toolchain with build-std.
+rust-build-riscv64:
+	@$(SETUP) riscv
+	@if rustup target list --installed 2>/dev/null | grep -qx $(RUST_TARGET); then \
+	    echo "rustup target $(RUST_TARGET)"; \
+	    $(CARGO) build --target $(RUST_TARGET) --target-dir $(RUST_RV_DIR)/rustup; \
+	else \
+	    echo "Debian rustc with -Zbuild-std"; \
+	    RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo build --target $(RUST_TARGET) \
+	        -Zbuild-std=core,alloc -Zbuild-std-features=compiler-builtins-mem \
+	        --target-dir $(RUST_RV_DIR); \
+	fi
+	@# The C core's objects must carry the double-float ABI of rustc's objects.
+	@lib=$$(ls -t $(RUST_RV_DIR)/$(RUST_TARGET)/debug/build/hartalloc-*/out/libhartalloc.a \
+	          $(RUST_RV_DIR)/rustup/$(RUST_TARGET)/debug/build/hartalloc-*/out/libhartalloc.a 2>/dev/null | head -1); \
+	 test -n "$$lib" || { echo "no libhartalloc.a built for $(RUST_TARGET)"; exit 1; }; \
+	 tmp=$$(mktemp -d); (cd $$tmp && riscv64-unknown-elf-ar x $(TOP)/$$lib) && \
+	 for o in $$tmp/*.o; do \
+	     riscv64-unknown-elf-readelf -h $$o | grep -q 'double-float ABI' || { echo "$$o: not lp64d"; rm -rf $$tmp; exit 1; }; \
+	 done; echo "SHOW C core in the riscv64 crate build: $$(ls $$tmp | wc -l) objects, all lp64d"; rm -rf $$tmp
+
+# The committed header must be what cbindgen makes of the current source.
+rust-header-fresh:
+	@$(SETUP) cbindgen
+	@tmp=$$(mktemp); $(CBINDGEN) --output $$tmp $(HOOKS_SRC) && \
+	 if diff -u $(HOOKS_H) $$tmp; then rm -f $$tmp; else \
+	     rm -f $$tmp; echo "$(HOOKS_H) is stale: run 'make headers' and commit it"; exit 1; fi
+
+# Both declarations of every hook in one translation unit, for both
+# compilers the project uses: a mismatch is a compile error.
+rust-header-matches-c:
+	@$(SETUP) host riscv
+	gcc $(C_CORE) -c $(HEADER_TU) -o /dev/null
+	riscv64-unknown-elf-gcc $(C_CORE) $(RV_FLAGS) -c $(HEADER_TU) -o /dev/null
+
+# What crates.io (or a vendored copy) would get: every C source and header
+# in the list, and the packaged crate builds on its own, offline, in a
+# fresh directory.
+rust-package:
+	@list=$$(mktemp); $(CARGO) package --list --allow-dirty >$$list || exit 1; \
+	 missing=0; for f in $(C_SRCS) $(C_HDRS) $(HOOKS_H) build.rs rust-shim/lib.rs; do \
+	     grep -qx "$$f" $$list || { echo "missing from the package: $$f"; missing=1; }; done; \
+	 echo "package: $$(wc -l <$$list) files"; rm -f $$list; test $$missing = 0
+	@rm -rf $(BUILD)/package
+	$(CARGO) package --no-verify --allow-dirty --offline --target-dir $(BUILD)/package
+	@# Outside the repository: inside it, the root workspace would claim it.
+	@crate=$$(ls $(BUILD)/package/package/hartalloc-*.crate | head -1); \
+	 dir=$$(mktemp -d); trap 'rm -rf "$$dir"' EXIT; \
+	 tar -xzf $$crate -C $$dir && cd $$dir/hartalloc-* && \
+	 $(CARGO) build --offline && \
+	 echo "SHOW packaged crate builds on its own from $$(basename $$crate)"
+
+RUST_CHECK_RUN := env RUST_BACKTRACE=0 timeout $(RUST_TEST_TIMEOUT)
+
+test-rust:
+	@$(SETUP) host
+	@$(CHECK) rust-cargo-test $(RUST_CHECK_RUN) $(CARGO) test --features std
+	@$(CHECK) rust-cargo-test-checked $(RUST_CHECK_RUN) $(CARGO) test --features std,checked
+	@$(CHECK) rust-clippy $(CARGO) clippy --all-targets --features std -- -D warnings
+	@$(CHECK) rust-clippy-no-std $(CARGO) clippy --lib -- -D warnings
+	@$(CHECK) rust-doc env RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --features std
+	@$(CHECK) rust-build-riscv64 $(MAKE) --no-print-directory rust-build-riscv64
+	@$(CHECK) rust-header-fresh $(MAKE) --no-print-directory rust-header-fresh
+	@$(CHECK) rust-header-matches-c $(MAKE) --no-print-directory rust-header-matches-c
+	@$(CHECK) rust-package $(MAKE) --no-print-directory rust-package
+
+TEST_STEPS += test-rust
