@@ -42,10 +42,13 @@ rust-build-riscv64:
 	@lib=$$(ls -t $(RUST_RV_DIR)/$(RUST_TARGET)/debug/build/hartalloc-*/out/libhartalloc.a \
 	          $(RUST_RV_DIR)/rustup/$(RUST_TARGET)/debug/build/hartalloc-*/out/libhartalloc.a 2>/dev/null | head -1); \
 	 test -n "$$lib" || { echo "no libhartalloc.a built for $(RUST_TARGET)"; exit 1; }; \
-	 tmp=$$(mktemp -d); (cd $$tmp && riscv64-unknown-elf-ar x $(TOP)/$$lib) && \
-	 for o in $$tmp/*.o; do \
-	     riscv64-unknown-elf-readelf -h $$o | grep -q 'double-float ABI' || { echo "$$o: not lp64d"; rm -rf $$tmp; exit 1; }; \
-	 done; echo "SHOW C core in the riscv64 crate build: $$(ls $$tmp | wc -l) objects, all lp64d"; rm -rf $$tmp
+	 tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	 (cd $$tmp && riscv64-unknown-elf-ar x $$lib) || exit 1; \
+	 n=0; for o in $$tmp/*.o; do \
+	     riscv64-unknown-elf-readelf -h $$o | grep -q 'double-float ABI' || { echo "$$o: not lp64d"; exit 1; }; \
+	     n=$$((n + 1)); \
+	 done; test $$n -gt 0 || { echo "$$lib holds no objects"; exit 1; }; \
+	 echo "SHOW C core in the riscv64 crate build: $$n objects, all lp64d"
 
 # The committed header must be what cbindgen makes of the current source.
 rust-header-fresh:
