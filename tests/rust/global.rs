@@ -145,6 +145,7 @@ macro_rules! aligned_boxes {
 }
 
 #[test]
+#[allow(clippy::modulo_one)] // the align-1 case of the macro
 fn boxes_and_slices_at_every_alignment_up_to_4096() {
     aligned_boxes!(A1 = 1, A2 = 2, A4 = 4, A8 = 8, A16 = 16, A32 = 32, A64 = 64, A128 = 128,
                    A256 = 256, A512 = 512, A1024 = 1024, A2048 = 2048, A4096 = 4096);
