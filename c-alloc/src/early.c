@@ -241,6 +241,8 @@ size_t early_usable(const void *p)
 
 bool early_resize_in_place(void *p, size_t new_size)
 {
+    if (new_size > UINT32_MAX - HA_PAGE_SIZE) /* rounding up would wrap */
+        return false;
     uintptr_t irq = lock_acquire(&early.lock);
     struct early_hdr *h = (struct early_hdr *)p - 1;
     size_t usable = ha_align_up(new_size, HA_MIN_ALIGN);

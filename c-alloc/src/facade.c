@@ -116,7 +116,7 @@ int ha_check(void)
 #define CHECKED_WALK()                                                         \
     do {                                                                       \
         if (ha_check() != 0)                                                   \
-            ha_platform_fatal(ha_check_message(), check_addr);                 \
+            ha_platform_fatal(check_what, check_addr);                         \
     } while (0)
 #else
 #define CHECKED_WALK() ((void)0)
@@ -162,6 +162,14 @@ static size_t redzone_verify(const void *p, size_t usable)
             ha_fault(FAULT_OVERFLOW, b + i);
     return req;
 }
+#endif
+
+/* What the statistics count for a block: its usable size, or in the checked
+ * build the requested size (all that ha_usable_size lets the caller use). */
+#if HA_CHECKED
+#define ACCOUNTED(requested, usable) (requested)
+#else
+#define ACCOUNTED(requested, usable) (usable)
 #endif
 
 /* ------------------------------------------------------------- life cycle */
@@ -349,23 +357,23 @@ static void *alloc_once(size_t size, size_t align, bool *zeroed)
     if (HA_LIKELY(p == PHASE_FINAL)) {
         int cls = slab_class_for(need, align);
         if (HA_LIKELY(cls >= 0)) {
-            ptr = cache_alloc((unsigned)cls);
+            usable = slab_class_size((unsigned)cls);
+            ptr = cache_alloc((unsigned)cls, ACCOUNTED(size, usable));
             if (!ptr)
                 return 0;
-            usable = slab_class_size((unsigned)cls);
         } else {
             ptr = tlsf_alloc(need, align, zeroed);
             if (!ptr)
                 return 0;
             usable = tlsf_usable(ptr);
-            cache_account_alloc(usable);
+            cache_account_alloc(ACCOUNTED(size, usable));
         }
     } else if (p == PHASE_EARLY) {
         ptr = early_alloc(need, align);
         if (!ptr)
             return 0;
         usable = early_usable(ptr);
-        cache_account_alloc(usable);
+        cache_account_alloc(ACCOUNTED(size, usable));
     } else {
         return 0;
     }
@@ -413,19 +421,21 @@ void *ha_alloc_zeroed(size_t size, size_t align)
 static void block_release(void *p, const struct block *b)
 {
 #if HA_CHECKED
-    redzone_verify(p, b->usable);
+    size_t accounted = redzone_verify(p, b->usable);
+#else
+    size_t accounted = b->usable;
 #endif
     switch (b->owner) {
     case OWNER_SLAB:
-        cache_free(p, b->cls);
+        cache_free(p, b->cls, accounted);
         return;
     case OWNER_TLSF:
         tlsf_free(p);
-        cache_account_free(b->usable);
+        cache_account_free(accounted);
         return;
     case OWNER_EARLY:
         early_free(p);
-        cache_account_free(b->usable);
+        cache_account_free(accounted);
         return;
     }
 }
@@ -450,8 +460,13 @@ void ha_free_sized(void *p, size_t size, size_t align)
     CHECKED_WALK();
     if (!p)
         return;
+    /* As ha_alloc did: size 0 was served as 1; no block has a bad align. */
+    if (size == 0)
+        size = 1;
+    if (HA_UNLIKELY(!ha_is_pow2(align)))
+        ha_fault(FAULT_ALIGN_MISMATCH, p);
     if (!HA_CHECKED && HA_LIKELY(page_kind_of((uintptr_t)p) == PAGE_KIND_SLAB)) {
-        slab_free(p, size, align ? align : 1, true);
+        slab_free(p, size, align, true);
         return;
     }
     struct block b;
@@ -480,7 +495,6 @@ static bool block_resize_in_place(void *p, struct block *b, size_t need, size_t 
 {
     if ((uintptr_t)p % align != 0)
         return false;
-    size_t old = b->usable;
     switch (b->owner) {
     case OWNER_SLAB:
         /* Only within the class: a sized free must still find it. */
@@ -496,8 +510,6 @@ static bool block_resize_in_place(void *p, struct block *b, size_t need, size_t 
         b->usable = early_usable(p);
         break;
     }
-    if (b->usable != old)
-        cache_account_resize(old, b->usable);
     return true;
 }
 
@@ -522,10 +534,14 @@ void *ha_realloc(void *p, size_t new_size, size_t align)
     size_t need = new_size + HA_TRAILER_SIZE;
     if (need < new_size)
         return fail();
+    size_t old_accounted = ACCOUNTED(old_size, b.usable);
     if (block_resize_in_place(p, &b, need, align)) {
 #if HA_CHECKED
         redzone_arm(p, new_size, b.usable);
 #endif
+        size_t new_accounted = ACCOUNTED(new_size, b.usable);
+        if (new_accounted != old_accounted)
+            cache_account_resize(old_accounted, new_accounted);
         return p;
     }
     bool zeroed;

@@ -254,8 +254,10 @@ int early_check(void);
 /* Size class for (size, align), or -1 when the request is not small. */
 int slab_class_for(size_t size, size_t align);
 size_t slab_class_size(unsigned cls);
-void *cache_alloc(unsigned cls);            /* per-CPU fast path */
-void cache_free(void *p, unsigned cls);     /* p validated by slab_validate */
+/* Per-CPU fast path.  `accounted` is what the statistics count for the
+ * block: its class size, or the requested size in the checked build. */
+void *cache_alloc(unsigned cls, size_t accounted);
+void cache_free(void *p, unsigned cls, size_t accounted); /* p validated by slab_validate */
 /* Validate and free p (page kind SLAB) in one pass: the fast path of
  * ha_free / ha_free_sized.  need and align are checked against the class
  * when sized.  Faults before any change. */

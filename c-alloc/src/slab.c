@@ -331,14 +331,18 @@ static size_t stats_used_total(void)
     return sum > 0 ? (size_t)sum : 0;
 }
 
-static HA_NOINLINE void stats_note_peak(void)
+static void stats_raise_peak(size_t total)
 {
-    size_t total = stats_used_total();
     size_t peak = atomic_load_explicit(&bytes_peak, memory_order_relaxed);
     while (total > peak &&
            !atomic_compare_exchange_weak_explicit(&bytes_peak, &peak, total, memory_order_relaxed,
                                                   memory_order_relaxed)) {
     }
+}
+
+static HA_NOINLINE void stats_note_peak(void)
+{
+    stats_raise_peak(stats_used_total());
 }
 
 /* ------------------------------------------------------------ CPU caches */
@@ -422,7 +426,7 @@ static void poison_verify(const void *p, size_t size)
 }
 #endif
 
-void *cache_alloc(unsigned cls)
+void *cache_alloc(unsigned cls, size_t accounted)
 {
     struct cpu_cache *c = cache_get(cpu_index());
     if (HA_UNLIKELY(!c))
@@ -445,13 +449,13 @@ void *cache_alloc(unsigned cls)
 #if HA_CHECKED
     poison_verify(p, class_size_tab[cls]);
 #endif
-    stats_add(&c->stats, class_size_tab[cls], true, false);
+    stats_add(&c->stats, (intptr_t)accounted, true, false);
     lock_release(&c->lock, irq);
     return p;
 }
 
 /* Give object idx of slab s (class cls) back through this CPU's cache. */
-static void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls)
+static void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls, size_t accounted)
 {
     _Atomic uint64_t *word = &slab_alloc_bits(s)[idx / 64];
     uint64_t bit = 1ull << (idx % 64);
@@ -466,7 +470,7 @@ static void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls)
         }
         slab_put(k, p);
         lock_release(&k->lock, irq);
-        cache_account_free(class_size_tab[cls]);
+        cache_account_free(accounted);
         return;
     }
     uintptr_t irq = lock_acquire(&c->lock);
@@ -483,14 +487,14 @@ static void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls)
     if (HA_UNLIKELY(b->count >= bin_cap_tab[cls]))
         bin_drain(b, cls, b->count / 2);
     b->slots[b->count++] = p;
-    stats_add(&c->stats, -(intptr_t)class_size_tab[cls], false, true);
+    stats_add(&c->stats, -(intptr_t)accounted, false, true);
     lock_release(&c->lock, irq);
 }
 
-void cache_free(void *p, unsigned cls)
+void cache_free(void *p, unsigned cls, size_t accounted)
 {
     struct slab *s = slab_of(p);
-    cache_put(s, p, slab_index(s, p), cls);
+    cache_put(s, p, slab_index(s, p), cls, accounted);
 }
 
 void slab_free(void *p, size_t need, size_t align, bool sized)
@@ -510,7 +514,7 @@ void slab_free(void *p, size_t need, size_t align, bool sized)
             ha_fault(FAULT_ALIGN_MISMATCH, p);
         ha_fault(FAULT_SIZE_MISMATCH, p);
     }
-    cache_put(s, p, idx, cls);
+    cache_put(s, p, idx, cls, class_size_tab[cls]);
 }
 
 /* The stats record for this CPU, locked; boot's before the caches exist. */
@@ -615,8 +619,10 @@ void slab_stats(struct ha_stats *out)
         lock_release(&k->lock, irq);
     }
     out->bytes_used += used > 0 ? (size_t)used : 0;
-    size_t peak = atomic_load_explicit(&bytes_peak, memory_order_relaxed);
-    out->bytes_peak = peak > out->bytes_used ? peak : out->bytes_used;
+    /* A sum taken here may exceed what the CPUs sampled: keep it, so the
+     * peak reported never falls below a bytes_used once reported. */
+    stats_raise_peak(out->bytes_used);
+    out->bytes_peak = atomic_load_explicit(&bytes_peak, memory_order_relaxed);
     out->allocs += allocs;
     out->frees += frees;
     out->bytes_free += cached_bytes + avail_bytes;

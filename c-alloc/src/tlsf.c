@@ -434,6 +434,11 @@ static block_t *block_take(block_t *b, size_t need, size_t align, uintptr_t *bad
         block_set(b, (gap - BLOCK_HDR) | BLOCK_FREE | first);
         *block_footer(b) = b;
         list_insert(b);
+#if HA_CHECKED
+        /* A freed header absorbed earlier may straddle the new end of the
+         * poisoned part: the cut blocks are poisoned afresh. */
+        poison_block(b);
+#endif
         ctl.meta_bytes += BLOCK_HDR;
         b = block_of_payload((void *)p);
         block_set(b, orig_size - gap); /* size only; flags set below */
@@ -448,6 +453,9 @@ static block_t *block_take(block_t *b, size_t need, size_t align, uintptr_t *bad
         block_set(rest, (size - need - BLOCK_HDR) | BLOCK_FREE);
         *block_footer(rest) = rest; /* the successor's BLOCK_PREV_FREE stays */
         list_insert(rest);
+#if HA_CHECKED
+        poison_block(rest);
+#endif
         ctl.meta_bytes += BLOCK_HDR;
         size = need;
     } else {
