@@ -55,10 +55,6 @@
 #ifndef HA_CHECKED
 #define HA_CHECKED 0
 #endif
-/* 1: assert what the open bugs in fuzz/known-bugs/ break (they crash). */
-#ifndef FUZZ_KNOWN_BUGS
-#define FUZZ_KNOWN_BUGS 0
-#endif
 
 #define PAGE ((size_t)HA_PAGE_SIZE)
 #define KiB ((size_t)1024)
@@ -395,11 +391,9 @@ static void stats_check(const char *when)
 #endif
     EXPECT(s.bytes_peak >= s.bytes_used, "stats.bytes_peak %zu below bytes_used %zu (%s)",
            s.bytes_peak, s.bytes_used, when);
-    /* Known bug (fuzz/known-bugs/README.md): with several CPUs the peak can
-     * fall back below a bytes_used reported before. */
-    if (FUZZ_KNOWN_BUGS || n_cpus == 1)
-        EXPECT(s.bytes_peak >= model.peak_seen, "stats.bytes_peak %zu fell below an earlier %zu (%s)",
-               s.bytes_peak, model.peak_seen, when);
+    /* The peak never falls (regressions/api/bytes-peak-falls). */
+    EXPECT(s.bytes_peak >= model.peak_seen, "stats.bytes_peak %zu fell below an earlier %zu (%s)",
+           s.bytes_peak, model.peak_seen, when);
     model.peak_seen = s.bytes_peak;
     if (final_done) {
         EXPECT(s.pages_used + s.pages_free == s.pages_total,
@@ -439,15 +433,10 @@ static void item_drop(unsigned i)
     items[i] = items[--n_items];
 }
 
-/* The size a sized free passes: the size asked for.  Known bug (see
- * fuzz/known-bugs/README.md): an early-allocator block from ha_alloc(0, a)
- * faults on ha_free_sized(p, 0, a), because the facade allocates it as 1
- * byte but checks the sized free against 0.  Until that is fixed the
- * harness passes 1 there; build with -DFUZZ_KNOWN_BUGS=1 to pass 0. */
+/* The size a sized free passes: the size asked for, 0 included
+ * (regressions/api/early-free-sized-size0). */
 static size_t sized_size(const struct item *it)
 {
-    if (!FUZZ_KNOWN_BUGS && it->early && it->req == 0)
-        return 1;
     return it->req;
 }
 
@@ -634,10 +623,6 @@ static void byte_realloc(struct input *in)
         return;
     }
     struct item old = items[i];
-    /* Known bug (fuzz/known-bugs/README.md): the newest early block
-     * "grows" in place to SIZE_MAX - k, its size wrapping to 0. */
-    if (!FUZZ_KNOWN_BUGS && old.early && size > SIZE_MAX / 2)
-        size = SIZE_MAX / 2;
     pattern_check(old.p, old.req, old.pat, old.tag, "before realloc");
     void *q = ha_realloc((void *)old.p, size, align);
     if (size == 0) {

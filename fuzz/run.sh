@@ -4,16 +4,15 @@
 #   fuzz    fuzz every target (fuzz-api 2/3 of SECONDS, fuzz-checked 1/3),
 #           seeded from fuzz/corpus/<target>/, then merge (-merge=1) the
 #           old corpus and the new finds into a minimal fuzz/corpus/<target>/
-#   replay  run every input of fuzz/corpus/<target>/, fuzz/regressions/<target>/
-#           and fuzz/known-bugs/<target>/ (these with the harness's
-#           workarounds on) once; any failure fails the step
+#   replay  run every input of fuzz/corpus/<target>/ and
+#           fuzz/regressions/<target>/ once; any failure fails the step
 #   short   fuzz SECONDS in total, half per target, in a scratch copy of the
 #           corpus (the repository's corpus is left alone)
 #
 # Each run prints a SHOW line: executions, executions per second, and
 # libFuzzer's coverage (cov: edges, ft: features).  Crashes are written to
 # BUILDDIR/artifacts/; a failing input belongs in fuzz/regressions/<target>/
-# once the bug is fixed (fuzz/known-bugs/ until then).
+# once the bug is fixed.
 set -euo pipefail
 mode=$1 secs=$2 build=$3
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -67,7 +66,7 @@ fuzz)
 replay)
     for t in "${targets[@]}"; do
         files=()
-        for d in "$top/fuzz/corpus/$t" "$top/fuzz/regressions/$t" "$top/fuzz/known-bugs/$t"; do
+        for d in "$top/fuzz/corpus/$t" "$top/fuzz/regressions/$t"; do
             [ -d "$d" ] && while IFS= read -r f; do files+=("$f"); done < <(find "$d" -type f ! -name '*.md' ! -name '.*' | sort)
         done
         if [ ${#files[@]} -eq 0 ]; then

@@ -50,20 +50,6 @@ $(foreach t,$(FUZZ_TARGETS),$(eval $(call FUZZ_TARGET,$(t))))
 
 fuzz-build: fuzz-setup $(foreach t,$(FUZZ_TARGETS),$(FUZZ_DIR)/fuzz-$(t))
 
-# The open bugs: fuzz-api with FUZZ_KNOWN_BUGS=1 must crash on each input of
-# fuzz/known-bugs/api/ (until the core is fixed; then the input moves to
-# fuzz/regressions/api/ and the harness drops its workaround).
-$(FUZZ_DIR)/fuzz-api-strict: $(FUZZ_HARNESS) $(FUZZ_HDRS) $(FUZZ_DIR)/api/core.o
-	@echo "  LINK $@"
-	@$(FUZZ_CC) -std=gnu11 $(filter-out -std=c11,$(C_WARN)) -Ic-alloc/include -Ifuzz \
-	    $(FUZZ_CFLAGS) -DFUZZ_KNOWN_BUGS=1 -fsanitize=fuzzer $(FUZZ_HARNESS) $(FUZZ_DIR)/api/core.o -o $@
-
-.PHONY: fuzz-known
-fuzz-known: $(FUZZ_DIR)/fuzz-api-strict
-	@for f in fuzz/known-bugs/api/*; do \
-	    if $(FUZZ_DIR)/fuzz-api-strict $$f >$(FUZZ_DIR)/known.log 2>&1; then echo "FIXED? $$f passes"; \
-	    else echo "still open: $$f: $$(grep -m1 '^fuzz: shadow\|^fuzz: hartalloc reported' $(FUZZ_DIR)/known.log)"; fi; done
-
 fuzz: fuzz-build
 	@$(TOP)/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_DIR)
 
