@@ -54,6 +54,33 @@ test-malloc: malloc malloc-programs-setup
 
 TEST_STEPS += test-malloc
 
+# --- the front end's own test --------------------------------------------
+# test_front is an ordinary program (glibc's headers, -ldl -lpthread) run
+# under LD_PRELOAD; it dlopens 24 copies of a TLS module.
+MALLOC_TEST_DIR := $(MALLOC_DIR)/tests
+MALLOC_TLS_MODS := $(foreach i,$(shell seq 0 23),$(MALLOC_TEST_DIR)/libtlsmod$(i).so)
+
+$(MALLOC_TEST_DIR)/test_front: malloc/tests/test_front.c
+	@mkdir -p $(@D); echo "  CC [malloc-test] $<"
+	@$(HOST_CC) -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-use-after-free -o $@ $< -ldl -lpthread
+
+$(MALLOC_TEST_DIR)/libtlsmod%.so: malloc/tests/tls_module.c
+	@mkdir -p $(@D)
+	@$(HOST_CC) -std=gnu11 -O1 -fPIC -shared -Wall -Wextra -Werror -o $@ $<
+
+malloc-test-build: malloc
+	@$(MAKE) --no-print-directory $(MALLOC_TEST_DIR)/test_front $(MALLOC_TLS_MODS)
+
+# The checked build walks the heap on every call: 1% of the rounds.
+test-malloc-front: malloc-test-build
+	@$(CHECK) malloc-front env LD_PRELOAD=$(call MALLOC_SO,default) \
+	    $(MALLOC_TEST_DIR)/test_front 100 $(MALLOC_TEST_DIR)
+	@$(CHECK) malloc-front-checked env LD_PRELOAD=$(call MALLOC_SO,checked) \
+	    $(MALLOC_TEST_DIR)/test_front 1 $(MALLOC_TEST_DIR)
+
+.PHONY: malloc-test-build test-malloc-front
+TEST_STEPS += test-malloc-front
+
 # --- misuse probes ----------------------------------------------------------
 # -O0, no warnings that would flag the misuse: the allocator must meet it.
 MALLOC_PROBES := $(patsubst malloc/probes/%.c,%,$(sort $(wildcard malloc/probes/*.c)))
