@@ -134,6 +134,6 @@ if grep -E ' allocs=0 ' "$stats"; then echo "FAIL: a process made no allocation 
 allocs=$(sed -E 's/.* allocs=([0-9]+) .*/\1/' "$stats" | paste -sd+ | bc)
 peak=$(sed -E 's/.* bytes_peak=([0-9]+) .*/\1/' "$stats" | sort -n | tail -1)
 echo "--- hartalloc stats, one line per process:"; cat "$stats"
-printf 'SHOW %s on hartalloc (%s): same output as glibc; %d processes, %d allocations, peak %d KiB in one process; %.1fs (glibc %.1fs)\n' \
+printf 'SHOW %s on hartalloc (%s): same output as glibc; processes: %d, allocations: %d, largest peak: %d KiB; %.1fs (glibc %.1fs)\n' \
     "$program" "$variant" "$procs" "$allocs" $((peak / 1024)) \
     "$(echo "$t2 - $t1" | bc)" "$(echo "$t1 - $t0" | bc)"
