@@ -4,21 +4,31 @@
  *
  *   ha_alloc -> cache_alloc: lock this CPU's cache (uncontended: only the
  *   CPU itself and the rare ha_trim/ha_check take it), pop a pointer from
- *   the class's bin, set the object's bit in its slab's alloc bitmap.
- *   ha_free -> cache_free: clear the bit (an already clear bit is a double
- *   free), push the pointer.  A bin that runs empty is refilled, and one
+ *   the class's bin, wipe its free tag.
+ *   ha_free -> slab_free: validate by arithmetic (slab header, index, no
+ *   interior pointer), see that the object does not carry its free tag
+ *   already, tag it, push it.  A bin that runs empty is refilled, and one
  *   that runs full is drained, half a bin at a time, under the class lock.
+ *   That is one atomic instruction per call: the cache lock.
  *
  * Why the cache lock: a CPU id may be folded (more threads than
  * HA_MAX_CPUS on a host) or read just before a migration; the lock keeps
  * the cache correct whatever the platform does, and ha_trim can drain a
  * remote CPU's cache.  Interrupts are off while it is held.
  *
- * Why bitmaps and not free lists threaded through the objects: the state of
- * every object is known exactly (allocated, in a cache, available in its
- * slab), so a double free is caught even while the object sits in a cache,
- * an interior pointer is caught by arithmetic, and a use-after-free write
- * cannot corrupt allocator metadata.
+ * Double frees: every free object (in a bin, or available in its slab,
+ * never handed out yet included) holds its free tag, a word derived from
+ * its address, in its first 8 bytes; ha_alloc wipes it.  A free that finds
+ * the tag in place is a double free unless the object is live and its
+ * owner happened to store that very word there: the slow path settles it
+ * exactly by looking for the object in the bins and its slab's bitmap.  So
+ * the fast path needs no shared write, and no free is ever refused wrongly.
+ * (Two CPUs freeing one object at the same instant can both pass; ha_check
+ * then reports the object cached twice.)
+ *
+ * Why bitmaps and not free lists threaded through the objects: what is
+ * available in a slab is known exactly, so a use-after-free write cannot
+ * corrupt allocator metadata, and ha_check can account for every object.
  */
 #include "ha_internal.h"
 
@@ -44,9 +54,11 @@ static const uint8_t bin_cap_tab[SLAB_CLASSES] = {
 /* The header at the start of every slab chunk.
  * Invariants (slab_check):
  *  - check == slab_check_word(slab, cls); the chunk's pages have kind SLAB;
- *  - alloc and avail bitmaps are disjoint; popcount(avail) == navail;
- *  - an object is in exactly one of: allocated (alloc bit), available (avail
- *    bit), or in one CPU's bin (neither bit);
+ *  - popcount(avail) == navail;
+ *  - an object is in exactly one of: available (avail bit), in one CPU's
+ *    bin, or live; per class, sum of the CPUs' live counts + available +
+ *    cached == objects in the class's slabs;
+ *  - every available or cached object holds its free tag;
  *  - list == SLAB_FULL iff navail == 0; SLAB_EMPTY holds navail == nobj and
  *    is the class's one kept empty slab; SLAB_PARTIAL otherwise. */
 struct slab {
@@ -56,10 +68,10 @@ struct slab {
     uint16_t nobj;
     uint16_t navail;
     uint16_t first_off; /* offset of object 0: a multiple of the class alignment */
-    uint16_t words;     /* 64-bit words in each bitmap */
+    uint16_t words;     /* 64-bit words in the avail bitmap */
     uint32_t recip;     /* ceil(2^32 / size): offset -> index without a division */
     struct slab *next, *prev;
-    _Atomic uint64_t bits[]; /* alloc bitmap [words], then avail bitmap [words] */
+    uint64_t avail[]; /* under the class lock */
 };
 
 enum slab_list { SLAB_PARTIAL, SLAB_FULL, SLAB_EMPTY };
@@ -92,20 +104,22 @@ struct bin {
 struct cpu_cache {
     ha_lock_t lock;
     struct cpu_stats stats;
+    intptr_t live[SLAB_CLASSES]; /* objects handed out here less those freed here */
     struct bin bins[SLAB_CLASSES];
 };
 
 #define CACHE_PAGES ((sizeof(struct cpu_cache) + HA_PAGE_SIZE - 1) / HA_PAGE_SIZE)
 
 static struct cpu_cache *_Atomic caches[HA_MAX_CPUS];
+/* The caches made so far, densely: peak sampling and walks read only
+ * these.  Appended under cache_create_lock, then ncaches is published. */
+static struct cpu_cache *cache_list[HA_MAX_CPUS];
+static _Atomic unsigned ncaches;
 static ha_lock_t cache_create_lock = HA_LOCK_INIT;
 
-/* Accounting before ha_final_init (no caches yet), and for a CPU whose cache
- * could not be made. */
-static struct {
-    ha_lock_t lock;
-    struct cpu_stats stats;
-} boot;
+/* Serves before ha_final_init (statistics only) and any CPU whose own
+ * cache could not be made (out of pages): shared, so always locked. */
+static struct cpu_cache shared_cache;
 
 static _Atomic size_t bytes_peak;
 
@@ -144,23 +158,33 @@ static uint64_t slab_check_word(const struct slab *s, unsigned cls)
     return (SLAB_MAGIC ^ (uint64_t)(uintptr_t)s) * 0x9E3779B97F4A7C15ull + cls;
 }
 
-static struct slab *slab_of(const void *p)
+/* The word a free object holds at its start.  Not a pointer of any
+ * canonical form, so live data rarely holds it by chance; when it does,
+ * the slow path finds the object live and the free goes ahead. */
+HA_INLINE uint64_t free_tag(const void *p)
+{
+    return (uint64_t)(uintptr_t)p ^ 0xF7EEB10CF7EEB10Cull;
+}
+
+HA_INLINE struct slab *slab_of(const void *p)
 {
     return (struct slab *)ha_align_down((uintptr_t)p, HA_CHUNK_SIZE);
 }
 
-static _Atomic uint64_t *slab_alloc_bits(struct slab *s) { return s->bits; }
-static _Atomic uint64_t *slab_avail_bits(struct slab *s) { return s->bits + s->words; }
-
-static unsigned slab_index(const struct slab *s, const void *p)
+HA_INLINE unsigned slab_index(const struct slab *s, const void *p)
 {
     uint64_t rel = (uint64_t)((uintptr_t)p - (uintptr_t)s - s->first_off);
     return (unsigned)((rel * s->recip) >> 32);
 }
 
-static void *slab_object(const struct slab *s, unsigned idx)
+HA_INLINE void *slab_object(const struct slab *s, unsigned idx)
 {
     return (char *)s + s->first_off + (size_t)idx * class_size_tab[s->cls];
+}
+
+HA_INLINE bool slab_is_avail(const struct slab *s, unsigned idx)
+{
+    return (s->avail[idx / 64] >> (idx % 64)) & 1;
 }
 
 static void list_push(struct slab **head, struct slab *s)
@@ -194,16 +218,15 @@ static void slab_move(struct slab_class *k, struct slab *s, enum slab_list to)
     s->list = (uint16_t)to;
 }
 
-/* A fresh slab with every object available; class lock held. */
+/* A fresh slab with every object available and tagged; class lock held. */
 static struct slab *slab_new(struct slab_class *k, unsigned cls)
 {
-    bool zeroed;
-    struct slab *s = page_alloc(HA_CHUNK_PAGES, HA_CHUNK_SIZE, PAGE_KIND_SLAB, &zeroed);
+    struct slab *s = page_alloc(HA_CHUNK_PAGES, HA_CHUNK_SIZE, PAGE_KIND_SLAB, 0);
     if (!s)
         return 0;
     size_t size = class_size_tab[cls];
     size_t words = (HA_CHUNK_SIZE / size + 63) / 64;
-    size_t first = ha_align_up(sizeof *s + 2 * words * sizeof(uint64_t), class_align_tab[cls]);
+    size_t first = ha_align_up(sizeof *s + words * sizeof(uint64_t), class_align_tab[cls]);
     size_t nobj = (HA_CHUNK_SIZE - first) / size;
     s->check = slab_check_word(s, cls);
     s->cls = (uint16_t)cls;
@@ -212,16 +235,18 @@ static struct slab *slab_new(struct slab_class *k, unsigned cls)
     s->first_off = (uint16_t)first;
     s->words = (uint16_t)words;
     s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
-    _Atomic uint64_t *alloc = slab_alloc_bits(s), *avail = slab_avail_bits(s);
     for (size_t w = 0; w < words; w++) {
         /* words was sized for a header-less chunk: the last may be empty. */
         size_t left = w * 64 >= nobj ? 0 : nobj - w * 64 < 64 ? nobj - w * 64 : 64;
-        atomic_store_explicit(&alloc[w], 0, memory_order_relaxed);
-        atomic_store_explicit(&avail[w], left == 64 ? ~0ull : (1ull << left) - 1, memory_order_relaxed);
+        s->avail[w] = left == 64 ? ~0ull : (1ull << left) - 1;
     }
+    for (unsigned i = 0; i < nobj; i++) {
+        uint64_t *o = slab_object(s, i);
 #if HA_CHECKED
-    ha_memset((char *)s + first, HA_POISON_FREE, nobj * size);
+        ha_memset(o, HA_POISON_FREE, size);
 #endif
+        *o = free_tag(o);
+    }
     s->list = SLAB_PARTIAL;
     list_push(&k->partial, s);
     k->nslabs++;
@@ -238,12 +263,12 @@ static void slab_release(struct slab_class *k, struct slab *s)
     page_free(s, HA_CHUNK_PAGES);
 }
 
-/* An object came back to its slab (avail bit set); class lock held. */
+/* An object came back to its slab; class lock held. */
 static void slab_put(struct slab_class *k, void *p)
 {
     struct slab *s = slab_of(p);
     unsigned idx = slab_index(s, p);
-    atomic_fetch_or_explicit(&slab_avail_bits(s)[idx / 64], 1ull << (idx % 64), memory_order_relaxed);
+    s->avail[idx / 64] |= 1ull << (idx % 64);
     s->navail++;
     k->navail++;
     if (s->navail == 1)
@@ -259,10 +284,8 @@ static void slab_put(struct slab_class *k, void *p)
 /* Move up to n available objects of slab s into bin b; class lock held. */
 static void slab_take(struct slab_class *k, struct slab *s, struct bin *b, unsigned n)
 {
-    _Atomic uint64_t *avail = slab_avail_bits(s);
     for (unsigned w = 0; w < s->words && n > 0 && s->navail > 0; w++) {
-        uint64_t bits = atomic_load_explicit(&avail[w], memory_order_relaxed);
-        uint64_t taken = 0;
+        uint64_t bits = s->avail[w], taken = 0;
         while (bits && n > 0) {
             unsigned i = ha_ctz(bits);
             bits &= bits - 1;
@@ -272,7 +295,7 @@ static void slab_take(struct slab_class *k, struct slab *s, struct bin *b, unsig
         }
         if (taken) {
             unsigned got = ha_popcount(taken);
-            atomic_fetch_and_explicit(&avail[w], ~taken, memory_order_relaxed);
+            s->avail[w] &= ~taken;
             s->navail = (uint16_t)(s->navail - got);
             k->navail -= got;
         }
@@ -281,55 +304,7 @@ static void slab_take(struct slab_class *k, struct slab *s, struct bin *b, unsig
         slab_move(k, s, SLAB_FULL);
 }
 
-enum ha_fault slab_validate(const void *p, unsigned *cls)
-{
-    struct slab *s = slab_of(p);
-    if (s->cls >= SLAB_CLASSES || s->check != slab_check_word(s, s->cls))
-        return FAULT_CORRUPT;
-    uintptr_t off = (uintptr_t)p - (uintptr_t)s;
-    if (off < s->first_off)
-        return FAULT_NOT_ALLOCATED;
-    unsigned idx = slab_index(s, p);
-    if (idx >= s->nobj)
-        return FAULT_NOT_ALLOCATED;
-    if (slab_object(s, idx) != p)
-        return FAULT_INTERIOR;
-    uint64_t bit = 1ull << (idx % 64);
-    if (!(atomic_load_explicit(&slab_alloc_bits(s)[idx / 64], memory_order_relaxed) & bit))
-        return FAULT_DOUBLE_FREE;
-    *cls = s->cls;
-    return FAULT_NONE;
-}
-
 /* ------------------------------------------------------------ statistics */
-
-static HA_NOINLINE void stats_note_peak(void);
-
-HA_INLINE void stats_add(struct cpu_stats *st, intptr_t delta, bool alloc, bool free)
-{
-    intptr_t used = atomic_load_explicit(&st->used, memory_order_relaxed) + delta;
-    atomic_store_explicit(&st->used, used, memory_order_relaxed);
-    st->allocs += alloc;
-    st->frees += free;
-    /* The global peak can only have risen if this CPU's share rose past its
-     * own high-water mark; only then is the (remote-reading) sum taken.
-     * Exact on one CPU; on several, sampled at each CPU's new highs. */
-    if (HA_UNLIKELY(used > st->hwm)) {
-        st->hwm = used;
-        stats_note_peak();
-    }
-}
-
-static size_t stats_used_total(void)
-{
-    intptr_t sum = atomic_load_explicit(&boot.stats.used, memory_order_relaxed);
-    for (unsigned c = 0; c < HA_MAX_CPUS; c++) {
-        struct cpu_cache *cc = atomic_load_explicit(&caches[c], memory_order_acquire);
-        if (cc)
-            sum += atomic_load_explicit(&cc->stats.used, memory_order_relaxed);
-    }
-    return sum > 0 ? (size_t)sum : 0;
-}
 
 static void stats_raise_peak(size_t total)
 {
@@ -340,9 +315,33 @@ static void stats_raise_peak(size_t total)
     }
 }
 
+static size_t stats_used_total(void)
+{
+    intptr_t sum = atomic_load_explicit(&shared_cache.stats.used, memory_order_relaxed);
+    unsigned n = atomic_load_explicit(&ncaches, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++)
+        sum += atomic_load_explicit(&cache_list[i]->stats.used, memory_order_relaxed);
+    return sum > 0 ? (size_t)sum : 0;
+}
+
 static HA_NOINLINE void stats_note_peak(void)
 {
     stats_raise_peak(stats_used_total());
+}
+
+HA_INLINE void stats_add(struct cpu_stats *st, intptr_t delta, bool alloc, bool free)
+{
+    intptr_t used = atomic_load_explicit(&st->used, memory_order_relaxed) + delta;
+    atomic_store_explicit(&st->used, used, memory_order_relaxed);
+    st->allocs += alloc;
+    st->frees += free;
+    /* The global peak can only have risen if this CPU's share rose past its
+     * own high-water mark; only then is the sum over the CPUs taken.  Exact
+     * on one CPU; on several, sampled at each CPU's new highs. */
+    if (HA_UNLIKELY(used > st->hwm)) {
+        st->hwm = used;
+        stats_note_peak();
+    }
 }
 
 /* ------------------------------------------------------------ CPU caches */
@@ -353,7 +352,7 @@ HA_INLINE unsigned cpu_index(void)
     return cpu < HA_MAX_CPUS ? cpu : cpu % HA_MAX_CPUS;
 }
 
-/* Make cpu's cache (first use); NULL only when out of pages. */
+/* Make cpu's cache (first use); the shared cache when out of pages. */
 static HA_NOINLINE struct cpu_cache *cache_create(unsigned cpu)
 {
     struct cpu_cache *c;
@@ -364,23 +363,77 @@ static HA_NOINLINE struct cpu_cache *cache_create(unsigned cpu)
         c = page_alloc(CACHE_PAGES, HA_PAGE_SIZE, PAGE_KIND_SYSTEM, 0);
         if (c) {
             ha_memset(c, 0, sizeof *c);
+            unsigned n = atomic_load_explicit(&ncaches, memory_order_relaxed);
+            cache_list[n] = c;
+            atomic_store_explicit(&ncaches, n + 1, memory_order_release);
             atomic_store_explicit(&caches[cpu], c, memory_order_release);
         }
     }
     lock_release(&cache_create_lock, irq);
-    return c;
+    return c ? c : &shared_cache;
 }
 
 /* This CPU's cache. */
-HA_INLINE struct cpu_cache *cache_get(unsigned cpu)
+HA_INLINE struct cpu_cache *cache_get(void)
 {
+    unsigned cpu = cpu_index();
     struct cpu_cache *c = atomic_load_explicit(&caches[cpu], memory_order_acquire);
     return HA_LIKELY(c != 0) ? c : cache_create(cpu);
 }
 
 void cache_prepare(void)
 {
-    (void)cache_get(cpu_index());
+    (void)cache_get();
+}
+
+/* Every cache lock then every class lock, in that order (the order the
+ * fast paths nest them); with cache_create_lock first, no cache appears
+ * meanwhile.  For the walks and the double-free slow path. */
+struct all_locks {
+    uintptr_t create, shared, cache[HA_MAX_CPUS], cls[SLAB_CLASSES];
+    unsigned n;
+};
+
+static void lock_everything(struct all_locks *l)
+{
+    l->create = lock_acquire(&cache_create_lock);
+    l->n = atomic_load_explicit(&ncaches, memory_order_relaxed);
+    l->shared = lock_acquire(&shared_cache.lock);
+    for (unsigned i = 0; i < l->n; i++)
+        l->cache[i] = lock_acquire(&cache_list[i]->lock);
+    for (unsigned k = 0; k < SLAB_CLASSES; k++)
+        l->cls[k] = lock_acquire(&classes[k].lock);
+}
+
+static void unlock_everything(struct all_locks *l)
+{
+    for (unsigned k = SLAB_CLASSES; k-- > 0;)
+        lock_release(&classes[k].lock, l->cls[k]);
+    for (unsigned i = l->n; i-- > 0;)
+        lock_release(&cache_list[i]->lock, l->cache[i]);
+    lock_release(&shared_cache.lock, l->shared);
+    lock_release(&cache_create_lock, l->create);
+}
+
+static struct cpu_cache *cache_at(const struct all_locks *l, unsigned i)
+{
+    return i < l->n ? cache_list[i] : &shared_cache;
+}
+
+/* p (class cls, tagged as free) is free if it sits in some bin or is
+ * available in its slab; otherwise its owner stored the tag's value. */
+static HA_NOINLINE bool slab_object_is_free(struct slab *s, void *p, unsigned idx, unsigned cls)
+{
+    struct all_locks l;
+    lock_everything(&l);
+    bool found = slab_is_avail(s, idx);
+    for (unsigned i = 0; i <= l.n && !found; i++) {
+        const struct bin *b = &cache_at(&l, i)->bins[cls];
+        for (unsigned j = 0; j < b->count && !found; j++)
+            found = b->slots[j] == p;
+    }
+    unlock_everything(&l);
+    return found;
 }
 
 /* Refill an empty bin with half its capacity; cache lock held. */
@@ -417,76 +470,62 @@ static HA_NOINLINE void bin_drain(struct bin *b, unsigned cls, unsigned n)
 }
 
 #if HA_CHECKED
-static void poison_verify(const void *p, size_t size)
+/* First byte after the tag that lost its poison, or NULL. */
+static const unsigned char *poison_damage(const void *p, size_t size)
 {
     const unsigned char *b = p;
-    for (size_t i = 0; i < size; i++)
+    for (size_t i = sizeof(uint64_t); i < size; i++)
         if (b[i] != HA_POISON_FREE)
-            ha_fault(FAULT_USE_AFTER_FREE, b + i);
+            return b + i;
+    return 0;
 }
 #endif
 
 void *cache_alloc(unsigned cls, size_t accounted)
 {
-    struct cpu_cache *c = cache_get(cpu_index());
-    if (HA_UNLIKELY(!c))
-        return 0;
+    struct cpu_cache *c = cache_get();
     uintptr_t irq = lock_acquire(&c->lock);
     struct bin *b = &c->bins[cls];
     if (HA_UNLIKELY(b->count == 0) && !bin_refill(b, cls)) {
         lock_release(&c->lock, irq);
         return 0;
     }
-    void *p = b->slots[--b->count];
-    struct slab *s = slab_of(p);
-    unsigned idx = slab_index(s, p);
-    uint64_t old = atomic_fetch_or_explicit(&slab_alloc_bits(s)[idx / 64], 1ull << (idx % 64),
-                                            memory_order_relaxed);
-    if (HA_UNLIKELY(old & (1ull << (idx % 64)))) {
+    uint64_t *p = b->slots[--b->count];
+    if (HA_UNLIKELY(*p != free_tag(p))) {
         lock_release(&c->lock, irq);
-        ha_fault(FAULT_CORRUPT, p); /* a cached object was live: damaged bin */
+        ha_fault(FAULT_USE_AFTER_FREE, p); /* written after it was freed */
     }
 #if HA_CHECKED
-    poison_verify(p, class_size_tab[cls]);
+    const unsigned char *bad = poison_damage(p, class_size_tab[cls]);
+    if (bad) {
+        lock_release(&c->lock, irq);
+        ha_fault(FAULT_USE_AFTER_FREE, bad);
+    }
 #endif
+    *p = 0;
+    c->live[cls]++;
     stats_add(&c->stats, (intptr_t)accounted, true, false);
     lock_release(&c->lock, irq);
     return p;
 }
 
-/* Give object idx of slab s (class cls) back through this CPU's cache. */
+/* Free a validated object p (index idx of slab s, class cls). */
 static void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls, size_t accounted)
 {
-    _Atomic uint64_t *word = &slab_alloc_bits(s)[idx / 64];
-    uint64_t bit = 1ull << (idx % 64);
-    struct cpu_cache *c = cache_get(cpu_index());
-    if (HA_UNLIKELY(!c)) {
-        /* No cache for this CPU (out of pages): straight to the slab. */
-        struct slab_class *k = &classes[cls];
-        uintptr_t irq = lock_acquire(&k->lock);
-        if (!(atomic_fetch_and_explicit(word, ~bit, memory_order_relaxed) & bit)) {
-            lock_release(&k->lock, irq);
-            ha_fault(FAULT_DOUBLE_FREE, p);
-        }
-        slab_put(k, p);
-        lock_release(&k->lock, irq);
-        cache_account_free(accounted);
-        return;
-    }
-    uintptr_t irq = lock_acquire(&c->lock);
-    /* Clearing a clear bit changes nothing: a double free that raced past
-     * validation is still caught here, before any change. */
-    if (HA_UNLIKELY(!(atomic_fetch_and_explicit(word, ~bit, memory_order_relaxed) & bit))) {
-        lock_release(&c->lock, irq);
+    uint64_t *tag = p;
+    if (HA_UNLIKELY(*tag == free_tag(p)) && slab_object_is_free(s, p, idx, cls))
         ha_fault(FAULT_DOUBLE_FREE, p);
-    }
+    struct cpu_cache *c = cache_get();
+    uintptr_t irq = lock_acquire(&c->lock);
 #if HA_CHECKED
     ha_memset(p, HA_POISON_FREE, class_size_tab[cls]);
 #endif
+    *tag = free_tag(p);
     struct bin *b = &c->bins[cls];
     if (HA_UNLIKELY(b->count >= bin_cap_tab[cls]))
         bin_drain(b, cls, b->count / 2);
     b->slots[b->count++] = p;
+    c->live[cls]--;
     stats_add(&c->stats, -(intptr_t)accounted, false, true);
     lock_release(&c->lock, irq);
 }
@@ -497,18 +536,42 @@ void cache_free(void *p, unsigned cls, size_t accounted)
     cache_put(s, p, slab_index(s, p), cls, accounted);
 }
 
+/* The checks both validation paths share; FAULT_NONE and *idx if p is
+ * the start of an object of a well-formed slab. */
+HA_INLINE enum ha_fault slab_locate(const void *p, struct slab *s, unsigned *idx)
+{
+    if (HA_UNLIKELY(s->cls >= SLAB_CLASSES || s->check != slab_check_word(s, s->cls)))
+        return FAULT_CORRUPT;
+    uintptr_t off = (uintptr_t)p - (uintptr_t)s;
+    *idx = slab_index(s, p);
+    if (HA_UNLIKELY(off < s->first_off || *idx >= s->nobj))
+        return FAULT_NOT_ALLOCATED;
+    if (HA_UNLIKELY(slab_object(s, *idx) != p))
+        return FAULT_INTERIOR;
+    return FAULT_NONE;
+}
+
+enum ha_fault slab_validate(const void *p, unsigned *cls)
+{
+    struct slab *s = slab_of(p);
+    unsigned idx;
+    enum ha_fault f = slab_locate(p, s, &idx);
+    if (f != FAULT_NONE)
+        return f;
+    if (*(const uint64_t *)p == free_tag(p) && slab_object_is_free(s, (void *)p, idx, s->cls))
+        return FAULT_DOUBLE_FREE;
+    *cls = s->cls;
+    return FAULT_NONE;
+}
+
 void slab_free(void *p, size_t need, size_t align, bool sized)
 {
     struct slab *s = slab_of(p);
+    unsigned idx;
+    enum ha_fault f = slab_locate(p, s, &idx);
+    if (HA_UNLIKELY(f != FAULT_NONE))
+        ha_fault(f, p);
     unsigned cls = s->cls;
-    if (HA_UNLIKELY(cls >= SLAB_CLASSES || s->check != slab_check_word(s, cls)))
-        ha_fault(FAULT_CORRUPT, p);
-    uintptr_t off = (uintptr_t)p - (uintptr_t)s;
-    unsigned idx = slab_index(s, p);
-    if (HA_UNLIKELY(off < s->first_off || idx >= s->nobj))
-        ha_fault(FAULT_NOT_ALLOCATED, p);
-    if (HA_UNLIKELY(slab_object(s, idx) != p))
-        ha_fault(FAULT_INTERIOR, p);
     if (sized && HA_UNLIKELY(slab_class_for(need, align) != (int)cls)) {
         if ((uintptr_t)p % align != 0 || slab_class_for(need, HA_MIN_ALIGN) == (int)cls)
             ha_fault(FAULT_ALIGN_MISMATCH, p);
@@ -517,18 +580,14 @@ void slab_free(void *p, size_t need, size_t align, bool sized)
     cache_put(s, p, idx, cls, class_size_tab[cls]);
 }
 
-/* The stats record for this CPU, locked; boot's before the caches exist. */
+/* The stats record for this CPU, locked: the shared one before the
+ * caches exist. */
 static struct cpu_stats *account_begin(ha_lock_t **lock, uintptr_t *irq)
 {
-    struct cpu_cache *c = page_is_live() ? cache_get(cpu_index()) : 0;
-    if (c) {
-        *lock = &c->lock;
-        *irq = lock_acquire(&c->lock);
-        return &c->stats;
-    }
-    *lock = &boot.lock;
-    *irq = lock_acquire(&boot.lock);
-    return &boot.stats;
+    struct cpu_cache *c = page_is_live() ? cache_get() : &shared_cache;
+    *lock = &c->lock;
+    *irq = lock_acquire(&c->lock);
+    return &c->stats;
 }
 
 void cache_account_alloc(size_t usable)
@@ -562,76 +621,65 @@ void cache_account_resize(size_t old_usable, size_t new_usable)
 
 void slab_trim(void)
 {
-    for (unsigned cpu = 0; cpu < HA_MAX_CPUS; cpu++) {
-        struct cpu_cache *c = atomic_load_explicit(&caches[cpu], memory_order_acquire);
-        if (!c)
-            continue;
-        uintptr_t irq = lock_acquire(&c->lock);
-        for (unsigned cls = 0; cls < SLAB_CLASSES; cls++)
-            if (c->bins[cls].count)
-                bin_drain(&c->bins[cls], cls, c->bins[cls].count);
-        lock_release(&c->lock, irq);
+    struct all_locks l;
+    lock_everything(&l);
+    for (unsigned i = 0; i <= l.n; i++) {
+        struct cpu_cache *c = cache_at(&l, i);
+        for (unsigned cls = 0; cls < SLAB_CLASSES; cls++) {
+            /* bin_drain takes the class lock: put the objects back here. */
+            struct bin *b = &c->bins[cls];
+            for (unsigned j = 0; j < b->count; j++)
+                slab_put(&classes[cls], b->slots[j]);
+            b->count = 0;
+        }
     }
-    for (unsigned cls = 0; cls < SLAB_CLASSES; cls++) {
-        struct slab_class *k = &classes[cls];
-        uintptr_t irq = lock_acquire(&k->lock);
-        if (k->empty)
-            slab_release(k, k->empty);
-        lock_release(&k->lock, irq);
-    }
+    for (unsigned cls = 0; cls < SLAB_CLASSES; cls++)
+        if (classes[cls].empty)
+            slab_release(&classes[cls], classes[cls].empty);
+    unlock_everything(&l);
+}
+
+/* Bytes of a slab of class cls that no object can use: header, padding,
+ * and the tail too short for an object. */
+static size_t slab_overhead(unsigned cls)
+{
+    size_t size = class_size_tab[cls];
+    size_t words = (HA_CHUNK_SIZE / size + 63) / 64;
+    size_t first = ha_align_up(sizeof(struct slab) + words * sizeof(uint64_t), class_align_tab[cls]);
+    return HA_CHUNK_SIZE - (HA_CHUNK_SIZE - first) / size * size;
 }
 
 void slab_stats(struct ha_stats *out)
 {
-    uint64_t allocs = 0, frees = 0;
-    size_t cached_bytes = 0, cache_pages = 0;
-    intptr_t used = atomic_load_explicit(&boot.stats.used, memory_order_relaxed);
-    uintptr_t boot_irq = lock_acquire(&boot.lock);
-    allocs += boot.stats.allocs;
-    frees += boot.stats.frees;
-    lock_release(&boot.lock, boot_irq);
-    for (unsigned cpu = 0; cpu < HA_MAX_CPUS; cpu++) {
-        struct cpu_cache *c = atomic_load_explicit(&caches[cpu], memory_order_acquire);
-        if (!c)
-            continue;
-        uintptr_t irq = lock_acquire(&c->lock);
+    struct all_locks l;
+    lock_everything(&l);
+    intptr_t used = 0;
+    size_t free_bytes = 0, meta = l.n * CACHE_PAGES * HA_PAGE_SIZE;
+    for (unsigned i = 0; i <= l.n; i++) {
+        struct cpu_cache *c = cache_at(&l, i);
         used += atomic_load_explicit(&c->stats.used, memory_order_relaxed);
-        allocs += c->stats.allocs;
-        frees += c->stats.frees;
+        out->allocs += c->stats.allocs;
+        out->frees += c->stats.frees;
         for (unsigned cls = 0; cls < SLAB_CLASSES; cls++)
-            cached_bytes += (size_t)c->bins[cls].count * class_size_tab[cls];
-        lock_release(&c->lock, irq);
-        cache_pages += CACHE_PAGES;
+            free_bytes += (size_t)c->bins[cls].count * class_size_tab[cls];
     }
-    size_t avail_bytes = 0, meta = 0;
     for (unsigned cls = 0; cls < SLAB_CLASSES; cls++) {
-        struct slab_class *k = &classes[cls];
-        uintptr_t irq = lock_acquire(&k->lock);
-        avail_bytes += k->navail * class_size_tab[cls];
-        if (k->nslabs) {
-            size_t size = class_size_tab[cls];
-            size_t words = (HA_CHUNK_SIZE / size + 63) / 64;
-            size_t first = ha_align_up(sizeof(struct slab) + 2 * words * 8, class_align_tab[cls]);
-            size_t nobj = (HA_CHUNK_SIZE - first) / size;
-            /* Header and the tail too short for an object. */
-            meta += k->nslabs * (HA_CHUNK_SIZE - nobj * size);
-        }
-        lock_release(&k->lock, irq);
+        free_bytes += classes[cls].navail * class_size_tab[cls];
+        meta += classes[cls].nslabs * slab_overhead(cls);
     }
+    unlock_everything(&l);
     out->bytes_used += used > 0 ? (size_t)used : 0;
     /* A sum taken here may exceed what the CPUs sampled: keep it, so the
      * peak reported never falls below a bytes_used once reported. */
     stats_raise_peak(out->bytes_used);
     out->bytes_peak = atomic_load_explicit(&bytes_peak, memory_order_relaxed);
-    out->allocs += allocs;
-    out->frees += frees;
-    out->bytes_free += cached_bytes + avail_bytes;
-    out->bytes_meta += meta + cache_pages * HA_PAGE_SIZE;
+    out->bytes_free += free_bytes;
+    out->bytes_meta += meta;
 }
 
 /* Check one class's slabs on one list; class lock held.  Counts objects. */
 static int slab_check_list(struct slab_class *k, unsigned cls, enum slab_list l, size_t *nslabs,
-                           size_t *navail, size_t *nalloc, size_t *nobj)
+                           size_t *navail, size_t *nobj)
 {
     for (struct slab *s = *class_list(k, l); s; s = s->next) {
         if (s->check != slab_check_word(s, cls) || s->cls != cls || s->list != l)
@@ -641,15 +689,9 @@ static int slab_check_list(struct slab_class *k, unsigned cls, enum slab_list l,
             return check_fail("slab: chunk pages not of kind SLAB", s);
         if (s->next && s->next->prev != s)
             return check_fail("slab: broken list links", s);
-        unsigned avail = 0, alloc = 0;
-        for (unsigned w = 0; w < s->words; w++) {
-            uint64_t a = atomic_load_explicit(&slab_alloc_bits(s)[w], memory_order_relaxed);
-            uint64_t v = atomic_load_explicit(&slab_avail_bits(s)[w], memory_order_relaxed);
-            if (a & v)
-                return check_fail("slab: object both allocated and available", s);
-            alloc += ha_popcount(a);
-            avail += ha_popcount(v);
-        }
+        unsigned avail = 0;
+        for (unsigned w = 0; w < s->words; w++)
+            avail += ha_popcount(s->avail[w]);
         if (avail != s->navail)
             return check_fail("slab: available count disagrees with the bitmap", s);
         bool list_ok = l == SLAB_FULL ? s->navail == 0
@@ -657,26 +699,29 @@ static int slab_check_list(struct slab_class *k, unsigned cls, enum slab_list l,
                                          : s->navail > 0 && s->navail < s->nobj;
         if (!list_ok)
             return check_fail("slab: slab on the wrong list for its count", s);
+        for (unsigned i = 0; i < s->nobj; i++) {
+            if (!slab_is_avail(s, i))
+                continue;
+            const uint64_t *o = slab_object(s, i);
+            if (*o != free_tag(o))
+                return check_fail("slab: free object written (use after free)", o);
 #if HA_CHECKED
-        for (unsigned i = 0; i < s->nobj; i++)
-            if (atomic_load_explicit(&slab_avail_bits(s)[i / 64], memory_order_relaxed) & (1ull << (i % 64))) {
-                const unsigned char *o = slab_object(s, i);
-                for (size_t j = 0; j < class_size_tab[cls]; j++)
-                    if (o[j] != HA_POISON_FREE)
-                        return check_fail("slab: freed object written (use after free)", o + j);
-            }
+            const unsigned char *bad = poison_damage(o, class_size_tab[cls]);
+            if (bad)
+                return check_fail("slab: free object written (use after free)", bad);
 #endif
+        }
         ++*nslabs;
         *navail += s->navail;
-        *nalloc += alloc;
         *nobj += s->nobj;
     }
     return 0;
 }
 
-/* One object found in a bin: valid, and neither allocated nor available
- * (nor seen before in a bin: its avail bit is set as a mark, counted in
- * *marked).  Locks: all cache and class locks held. */
+/* One object found in a bin: an object start of a slab of its class,
+ * tagged free, not available in its slab nor seen before in a bin (its
+ * avail bit is set as a mark while checking, counted in *marked).  All
+ * locks held. */
 static int cache_check_object(void *p, unsigned cls, size_t *marked)
 {
     struct slab *s = slab_of(p);
@@ -685,88 +730,65 @@ static int cache_check_object(void *p, unsigned cls, size_t *marked)
     unsigned idx = slab_index(s, p);
     if (idx >= s->nobj || slab_object(s, idx) != p)
         return check_fail("slab: cached pointer not an object start", p);
-    uint64_t bit = 1ull << (idx % 64);
-    uint64_t a = atomic_load_explicit(&slab_alloc_bits(s)[idx / 64], memory_order_relaxed);
-    uint64_t v = atomic_load_explicit(&slab_avail_bits(s)[idx / 64], memory_order_relaxed);
-    if (a & bit)
-        return check_fail("slab: cached object is also allocated", p);
-    if (v & bit)
+    if (slab_is_avail(s, idx))
         return check_fail("slab: object cached twice or also available", p);
+    if (*(const uint64_t *)p != free_tag(p))
+        return check_fail("slab: cached object written (use after free)", p);
 #if HA_CHECKED
-    const unsigned char *o = p;
-    for (size_t j = 0; j < class_size_tab[cls]; j++)
-        if (o[j] != HA_POISON_FREE)
-            return check_fail("slab: freed object written (use after free)", o + j);
+    const unsigned char *bad = poison_damage(p, class_size_tab[cls]);
+    if (bad)
+        return check_fail("slab: cached object written (use after free)", bad);
 #endif
-    atomic_fetch_or_explicit(&slab_avail_bits(s)[idx / 64], bit, memory_order_relaxed);
+    s->avail[idx / 64] |= 1ull << (idx % 64);
     ++*marked;
     return 0;
 }
 
 int slab_check(void)
 {
-    /* Lock order: every cache lock (by CPU), then every class lock. */
-    uintptr_t cache_irq[HA_MAX_CPUS], class_irq[SLAB_CLASSES];
-    struct cpu_cache *c[HA_MAX_CPUS];
-    for (unsigned cpu = 0; cpu < HA_MAX_CPUS; cpu++) {
-        c[cpu] = atomic_load_explicit(&caches[cpu], memory_order_acquire);
-        if (c[cpu])
-            cache_irq[cpu] = lock_acquire(&c[cpu]->lock);
-    }
-    for (unsigned cls = 0; cls < SLAB_CLASSES; cls++)
-        class_irq[cls] = lock_acquire(&classes[cls].lock);
-
+    struct all_locks l;
+    lock_everything(&l);
     int r = 0;
-    size_t cached[SLAB_CLASSES] = { 0 };
-    size_t marked = 0;
-    /* Every cached object: of its bin's class, neither allocated nor
-     * available.  Each is marked available while checking, so an object
-     * cached twice is seen; the marks are undone below, in the same order. */
-    for (unsigned cpu = 0; cpu < HA_MAX_CPUS && r == 0; cpu++) {
-        if (!c[cpu])
-            continue;
+    size_t cached[SLAB_CLASSES] = { 0 }, marked = 0;
+    intptr_t live[SLAB_CLASSES] = { 0 };
+    for (unsigned i = 0; i <= l.n && r == 0; i++) {
+        struct cpu_cache *c = cache_at(&l, i);
         for (unsigned cls = 0; cls < SLAB_CLASSES && r == 0; cls++) {
-            struct bin *b = &c[cpu]->bins[cls];
+            struct bin *b = &c->bins[cls];
+            live[cls] += c->live[cls];
             if (b->count > bin_cap_tab[cls]) {
                 r = check_fail("slab: bin over capacity", b);
                 break;
             }
             cached[cls] += b->count;
-            for (unsigned i = 0; i < b->count && r == 0; i++)
-                r = cache_check_object(b->slots[i], cls, &marked);
+            for (unsigned j = 0; j < b->count && r == 0; j++)
+                r = cache_check_object(b->slots[j], cls, &marked);
         }
     }
-    for (unsigned cpu = 0; cpu < HA_MAX_CPUS && marked > 0; cpu++) {
-        if (!c[cpu])
-            continue;
+    /* Undo the marks, in the order they were made. */
+    for (unsigned i = 0; i <= l.n && marked > 0; i++) {
+        struct cpu_cache *c = cache_at(&l, i);
         for (unsigned cls = 0; cls < SLAB_CLASSES && marked > 0; cls++) {
-            struct bin *b = &c[cpu]->bins[cls];
-            for (unsigned i = 0; i < b->count && marked > 0; i++, marked--) {
-                struct slab *s = slab_of(b->slots[i]);
-                unsigned idx = slab_index(s, b->slots[i]);
-                atomic_fetch_and_explicit(&slab_avail_bits(s)[idx / 64], ~(1ull << (idx % 64)),
-                                          memory_order_relaxed);
+            struct bin *b = &c->bins[cls];
+            for (unsigned j = 0; j < b->count && marked > 0; j++, marked--) {
+                struct slab *s = slab_of(b->slots[j]);
+                unsigned idx = slab_index(s, b->slots[j]);
+                s->avail[idx / 64] &= ~(1ull << (idx % 64));
             }
         }
     }
-
     for (unsigned cls = 0; cls < SLAB_CLASSES && r == 0; cls++) {
         struct slab_class *k = &classes[cls];
-        size_t nslabs = 0, navail = 0, nalloc = 0, nobj = 0;
-        for (int l = SLAB_PARTIAL; l <= SLAB_EMPTY && r == 0; l++)
-            r = slab_check_list(k, cls, (enum slab_list)l, &nslabs, &navail, &nalloc, &nobj);
+        size_t nslabs = 0, navail = 0, nobj = 0;
+        for (int li = SLAB_PARTIAL; li <= SLAB_EMPTY && r == 0; li++)
+            r = slab_check_list(k, cls, (enum slab_list)li, &nslabs, &navail, &nobj);
         if (r == 0 && (k->empty && k->empty->next))
             r = check_fail("slab: more than one kept empty slab", k->empty);
         if (r == 0 && (nslabs != k->nslabs || navail != k->navail))
             r = check_fail("slab: class counters disagree with its slabs", k);
-        if (r == 0 && nalloc + navail + cached[cls] != nobj)
-            r = check_fail("slab: objects neither allocated, available nor cached (lost)", k);
+        if (r == 0 && (intptr_t)(navail + cached[cls]) + live[cls] != (intptr_t)nobj)
+            r = check_fail("slab: objects neither live, available nor cached (lost)", k);
     }
-
-    for (unsigned cls = SLAB_CLASSES; cls-- > 0;)
-        lock_release(&classes[cls].lock, class_irq[cls]);
-    for (unsigned cpu = HA_MAX_CPUS; cpu-- > 0;)
-        if (c[cpu])
-            lock_release(&c[cpu]->lock, cache_irq[cpu]);
+    unlock_everything(&l);
     return r;
 }
