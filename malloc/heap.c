@@ -36,14 +36,6 @@
 
 atomic_int front_state;
 
-/* The core's fork hooks (issue 6): take every allocator lock before fork,
- * release them after.  Weak until the core provides them; without them a
- * fork while another thread holds an allocator lock leaves the child's heap
- * locked. */
-extern void ha_fork_prepare(void) __attribute__((weak, visibility("hidden")));
-extern void ha_fork_parent(void) __attribute__((weak, visibility("hidden")));
-extern void ha_fork_child(void) __attribute__((weak, visibility("hidden")));
-
 /* Serialises growth: one thread maps while the others wait and retry. */
 static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_uint grow_generation;
@@ -149,21 +141,18 @@ void front_start(void)
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&grow_lock);
-    if (ha_fork_prepare)
-        ha_fork_prepare();
+    ha_fork_prepare();
 }
 
 static void fork_parent(void)
 {
-    if (ha_fork_parent)
-        ha_fork_parent();
+    ha_fork_parent();
     pthread_mutex_unlock(&grow_lock);
 }
 
 static void fork_child(void)
 {
-    if (ha_fork_child)
-        ha_fork_child();
+    ha_fork_child();
     pthread_mutex_init(&grow_lock, NULL);
 }
 

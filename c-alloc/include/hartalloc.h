@@ -155,6 +155,14 @@ const char *ha_check_message(void);
  * need: every CPU's cached objects, empty slabs and empty arenas. */
 void ha_trim(void);
 
+/* Fork safety for hosted use (a malloc built on hartalloc): call
+ * ha_fork_prepare before fork(2) and ha_fork_parent / ha_fork_child after
+ * it in the two processes (pthread_atfork does exactly this), so that no
+ * allocator lock is held by a thread that does not exist in the child. */
+void ha_fork_prepare(void);
+void ha_fork_parent(void);
+void ha_fork_child(void);
+
 /* Out-of-memory hook: called (without allocator locks held) when a request
  * cannot be served; it may add memory with ha_add_region and return nonzero
  * to have the request tried again, or return 0 to fail it.  `bytes` is what

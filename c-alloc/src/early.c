@@ -371,3 +371,12 @@ int early_check(void)
     lock_release(&early.lock, irq);
     return r;
 }
+
+void early_fork_lock(bool take)
+{
+    static uintptr_t irq;
+    if (take)
+        irq = lock_acquire(&early.lock);
+    else
+        lock_release(&early.lock, irq);
+}

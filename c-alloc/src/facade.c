@@ -642,3 +642,37 @@ void ha_trim(void)
     slab_trim();
     tlsf_trim();
 }
+
+/* ----------------------------------------------------------------- fork */
+
+static uintptr_t fork_irq;
+
+void ha_fork_prepare(void)
+{
+    fork_irq = lock_acquire(&life_lock);
+    early_fork_lock(true);
+    slab_fork_lock(true);
+    tlsf_fork_lock(true);
+    page_fork_lock(true);
+}
+
+static void fork_release(void)
+{
+    page_fork_lock(false);
+    tlsf_fork_lock(false);
+    slab_fork_lock(false);
+    early_fork_lock(false);
+    lock_release(&life_lock, fork_irq);
+}
+
+void ha_fork_parent(void)
+{
+    fork_release();
+}
+
+/* The child has one thread, the one that forked: what it released is free
+ * for it; the other threads' per-CPU caches stay valid memory. */
+void ha_fork_child(void)
+{
+    fork_release();
+}

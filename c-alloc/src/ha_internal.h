@@ -178,6 +178,14 @@ int check_fail(const char *what, const void *addr);
             ha_fault(FAULT_CORRUPT, (const void *)(addr));                     \
     } while (0)
 
+/* Fork safety (ha_fork_prepare/parent/child): take (true) or release
+ * (false) every lock a module has.  Taken in the global lock order:
+ * facade, early, slab, tlsf, page. */
+void early_fork_lock(bool take);
+void slab_fork_lock(bool take);
+void tlsf_fork_lock(bool take);
+void page_fork_lock(bool take);
+
 /* ========================================================== page.c */
 /*
  * Regions, each with (inside the region, at its first free pages):

@@ -1029,3 +1029,12 @@ int page_check(void)
     lock_release(&page_state.lock, irq);
     return rc;
 }
+
+void page_fork_lock(bool take)
+{
+    static uintptr_t irq;
+    if (take)
+        irq = lock_acquire(&page_state.lock);
+    else
+        lock_release(&page_state.lock, irq);
+}

@@ -792,3 +792,12 @@ int slab_check(void)
     unlock_everything(&l);
     return r;
 }
+
+void slab_fork_lock(bool take)
+{
+    static struct all_locks held;
+    if (take)
+        lock_everything(&held);
+    else
+        unlock_everything(&held);
+}

@@ -985,3 +985,12 @@ int tlsf_check(void)
     lock_release(&ctl_lock, irq);
     return r;
 }
+
+void tlsf_fork_lock(bool take)
+{
+    static uintptr_t irq;
+    if (take)
+        irq = lock_acquire(&ctl_lock);
+    else
+        lock_release(&ctl_lock, irq);
+}

@@ -32,7 +32,7 @@ declare -A names=(
     [overflow_one_byte]="overflow"
 )
 # Reports the default build owes (the rest it only records).
-declare -A default_reports=([double_free]=1 [free_nonheap]=1 [free_interior]=1 [realloc_freed]=1)
+declare -A default_reports=([double_free]=1 [free_nonheap]=1 [free_interior]=1 [realloc_freed]=1 [write_after_free]=1)
 
 ulimit -c 0
 failures=0
@@ -111,5 +111,5 @@ for probe in "${probes[@]}"; do
 done
 mv "$table.tmp" "$table"
 echo "--- $table:"; cat "$table"
-[ $failures -eq 0 ] && echo "SHOW probes: checked build reports all 6 misuses and refuses both sizes; default reports the 4 bad frees"
+[ $failures -eq 0 ] && echo "SHOW probes: checked build reports all 6 misuses and refuses both sizes; default reports the 4 bad frees and the write after free"
 exit $((failures > 0))
