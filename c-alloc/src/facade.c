@@ -21,10 +21,11 @@ static atomic_int phase;
 static ha_lock_t life_lock = HA_LOCK_INIT; /* serialises the life-cycle calls */
 static _Atomic(ha_oom_handler_fn) oom_handler;
 
-/* Counters of the rarer events: atomics are cheap enough there. */
+/* Counters of the rarer events: atomics are cheap enough there.  Page runs
+ * of the final allocator are counted by page.c under its lock. */
 static atomic_ullong n_failures;
-static atomic_ullong n_page_allocs;
-static atomic_ullong n_page_frees;
+static atomic_ullong n_early_page_allocs;
+static atomic_ullong n_early_page_frees;
 
 /* How often the OOM hook may ask for a retry of one request. */
 #define OOM_RETRIES 8
@@ -326,8 +327,7 @@ static void block_check_sized(const void *p, const struct block *b, size_t size,
         }
         return;
     case OWNER_TLSF: {
-        /* A TLSF block holds its request rounded up by less than a minimum
-         * block; a dedicated arena by less than a page plus headers. */
+        /* The same rule as tlsf_free's sized check. */
         size_t slack_max = b->usable > HA_MID_MAX ? HA_PAGE_SIZE + 128 : 128;
         if (need > b->usable || b->usable - need >= slack_max)
             ha_fault(FAULT_SIZE_MISMATCH, p);
@@ -362,11 +362,11 @@ static void *alloc_once(size_t size, size_t align, bool *zeroed)
             if (!ptr)
                 return 0;
         } else {
-            ptr = tlsf_alloc(need, align, zeroed);
+            /* TLSF counts the usable size itself (0), or what we name. */
+            ptr = tlsf_alloc(need, align, zeroed, ACCOUNTED(size, 0));
             if (!ptr)
                 return 0;
             usable = tlsf_usable(ptr);
-            cache_account_alloc(ACCOUNTED(size, usable));
         }
     } else if (p == PHASE_EARLY) {
         ptr = early_alloc(need, align);
@@ -429,10 +429,12 @@ static void block_release(void *p, const struct block *b)
     case OWNER_SLAB:
         cache_free(p, b->cls, accounted);
         return;
-    case OWNER_TLSF:
-        tlsf_free(p);
-        cache_account_free(accounted);
+    case OWNER_TLSF: {
+        enum ha_fault f = tlsf_free(p, 0, 0, false, ACCOUNTED(accounted, 0));
+        if (f != FAULT_NONE) /* freed by another CPU since block_of looked */
+            ha_fault(f, p);
         return;
+    }
     case OWNER_EARLY:
         early_free(p);
         cache_account_free(accounted);
@@ -445,10 +447,19 @@ void ha_free(void *p)
     CHECKED_WALK();
     if (!p)
         return;
-    /* Fast path: slab pages are never in the early range. */
-    if (!HA_CHECKED && HA_LIKELY(page_kind_of((uintptr_t)p) == PAGE_KIND_SLAB)) {
-        slab_free(p, 0, 0, false);
-        return;
+    /* Fast paths: slab and arena pages are never in the early range. */
+    if (!HA_CHECKED) {
+        int kind = page_kind_of((uintptr_t)p);
+        if (HA_LIKELY(kind == PAGE_KIND_SLAB)) {
+            slab_free(p, 0, 0, false);
+            return;
+        }
+        if (kind == PAGE_KIND_ARENA) {
+            enum ha_fault f = tlsf_free(p, 0, 0, false, 0);
+            if (f != FAULT_NONE)
+                ha_fault(f, p);
+            return;
+        }
     }
     struct block b;
     block_of(p, &b);
@@ -465,9 +476,18 @@ void ha_free_sized(void *p, size_t size, size_t align)
         size = 1;
     if (HA_UNLIKELY(!ha_is_pow2(align)))
         ha_fault(FAULT_ALIGN_MISMATCH, p);
-    if (!HA_CHECKED && HA_LIKELY(page_kind_of((uintptr_t)p) == PAGE_KIND_SLAB)) {
-        slab_free(p, size, align, true);
-        return;
+    if (!HA_CHECKED) {
+        int kind = page_kind_of((uintptr_t)p);
+        if (HA_LIKELY(kind == PAGE_KIND_SLAB)) {
+            slab_free(p, size, align, true);
+            return;
+        }
+        if (kind == PAGE_KIND_ARENA) {
+            enum ha_fault f = tlsf_free(p, size, align, true, 0);
+            if (f != FAULT_NONE)
+                ha_fault(f, p);
+            return;
+        }
     }
     struct block b;
     block_of(p, &b);
@@ -574,7 +594,8 @@ static void *pages_alloc(size_t count, size_t align, bool *zeroed)
         else if (p == PHASE_EARLY)
             r = early_alloc_pages(count, align);
         if (r) {
-            atomic_fetch_add_explicit(&n_page_allocs, 1, memory_order_relaxed);
+            if (p == PHASE_EARLY)
+                atomic_fetch_add_explicit(&n_early_page_allocs, 1, memory_order_relaxed);
             return r;
         }
         if (!oom_retry(count * HA_PAGE_SIZE, align, &tries))
@@ -608,13 +629,13 @@ void ha_free_pages(void *p, size_t count)
         if (f != FAULT_NONE)
             ha_fault(f, p);
         early_free_pages(p, count);
+        atomic_fetch_add_explicit(&n_early_page_frees, 1, memory_order_relaxed);
     } else {
         f = page_validate(p, count, PAGE_KIND_USER);
         if (f != FAULT_NONE)
             ha_fault(f, p);
         page_free(p, count);
     }
-    atomic_fetch_add_explicit(&n_page_frees, 1, memory_order_relaxed);
 }
 
 /* ----------------------------------------------------------- statistics */
@@ -625,13 +646,13 @@ void ha_get_stats(struct ha_stats *out)
     int p = atomic_load_explicit(&phase, memory_order_acquire);
     if (p != PHASE_NONE)
         early_stats(out);
-    slab_stats(out); /* bytes_used, bytes_peak, allocs, frees: per-CPU sums */
     if (p == PHASE_FINAL) {
         page_stats(out);
         tlsf_stats(out);
     }
-    out->page_allocs = atomic_load_explicit(&n_page_allocs, memory_order_relaxed);
-    out->page_frees = atomic_load_explicit(&n_page_frees, memory_order_relaxed);
+    slab_stats(out); /* last: adds the per-CPU sums and settles the peak */
+    out->page_allocs += atomic_load_explicit(&n_early_page_allocs, memory_order_relaxed);
+    out->page_frees += atomic_load_explicit(&n_early_page_frees, memory_order_relaxed);
     out->failures = atomic_load_explicit(&n_failures, memory_order_relaxed);
 }
 

@@ -282,6 +282,9 @@ void slab_trim(void);                       /* drain every cache, free empty sla
 void cache_account_alloc(size_t usable);
 void cache_account_free(size_t usable);
 void cache_account_resize(size_t old_usable, size_t new_usable);
+/* Resample the peak of bytes used (sum over every CPU and TLSF); called by
+ * a module whose own share passed its high-water mark.  Takes no lock. */
+void stats_sample_peak(void);
 void slab_stats(struct ha_stats *out);
 int slab_check(void);
 
@@ -289,9 +292,14 @@ int slab_check(void);
 
 /* Mid (<= HA_MID_MAX, align <= HA_PAGE_SIZE) blocks come from shared arenas;
  * larger or more aligned ones get an arena of their own. */
-void *tlsf_alloc(size_t size, size_t align, bool *zeroed);
+/* `accounted`: what the statistics count for the block (0: its usable
+ * size).  TLSF keeps its byte statistics under its own lock. */
+void *tlsf_alloc(size_t size, size_t align, bool *zeroed, size_t accounted);
 enum ha_fault tlsf_validate(const void *p);
-void tlsf_free(void *p);                    /* validated by tlsf_validate */
+/* Validate p (and, when sized, that need and align fit its block) and free
+ * it, under one lock: FAULT_NONE, or the fault with nothing changed. */
+enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t accounted);
+size_t tlsf_used(void);                     /* accounted bytes live, for the peak */
 size_t tlsf_usable(const void *p);
 /* Grow or shrink p's block in place to hold new_size; false if it can't. */
 bool tlsf_resize_in_place(void *p, size_t new_size);

@@ -107,6 +107,10 @@ static struct {
     size_t free_pages;
     size_t used_pages; /* allocated and not SYSTEM */
     size_t peak_pages;
+    /* Runs of kind USER handed out and given back (ha_alloc_pages and
+     * ha_free_pages after final init): counted here, under the lock these
+     * calls take anyway, rather than with atomics of their own. */
+    uint64_t user_allocs, user_frees;
     struct page_range pending[HA_MAX_REGIONS];
     unsigned npending;
     struct page_range reserved[HA_MAX_RESERVED];
@@ -800,6 +804,7 @@ void *page_alloc(size_t count, size_t align, enum page_kind kind, bool *zeroed)
     if (r) {
         region_take(r, pfn, count, (unsigned)kind);
         page_count_taken(r, count, (unsigned)kind);
+        page_state.user_allocs += kind == PAGE_KIND_USER;
     }
     lock_release(&page_state.lock, irq);
     if (!r)
@@ -817,7 +822,9 @@ void page_free(void *p, size_t count)
     HA_ASSERT(r != NULL && count != 0 && count <= r->end_pfn - pfn, p);
     size_t i = pfn - r->base_pfn;
     HA_ASSERT(bits_test(r->bitmap, i) && bits_test(r->bitmap, i + count - 1), p);
-    if (kinds_get(r->kinds, i) == PAGE_KIND_SYSTEM) {
+    unsigned kind = kinds_get(r->kinds, i);
+    page_state.user_frees += kind == PAGE_KIND_USER;
+    if (kind == PAGE_KIND_SYSTEM) {
         HA_ASSERT(r->system_pages >= count, p);
         r->system_pages -= count;
     } else {
@@ -929,6 +936,8 @@ void page_stats(struct ha_stats *out)
     out->pages_used += page_state.used_pages;
     out->pages_free += page_state.free_pages;
     out->pages_peak += page_state.peak_pages;
+    out->page_allocs += page_state.user_allocs;
+    out->page_frees += page_state.user_frees;
     out->bytes_free += page_state.free_pages * HA_PAGE_SIZE;
     if (largest > out->pages_largest_run)
         out->pages_largest_run = largest;

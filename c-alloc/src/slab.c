@@ -317,14 +317,14 @@ static void stats_raise_peak(size_t total)
 
 static size_t stats_used_total(void)
 {
-    intptr_t sum = atomic_load_explicit(&shared_cache.stats.used, memory_order_relaxed);
+    intptr_t sum = atomic_load_explicit(&shared_cache.stats.used, memory_order_relaxed) + (intptr_t)tlsf_used();
     unsigned n = atomic_load_explicit(&ncaches, memory_order_acquire);
     for (unsigned i = 0; i < n; i++)
         sum += atomic_load_explicit(&cache_list[i]->stats.used, memory_order_relaxed);
     return sum > 0 ? (size_t)sum : 0;
 }
 
-static HA_NOINLINE void stats_note_peak(void)
+void stats_sample_peak(void)
 {
     stats_raise_peak(stats_used_total());
 }
@@ -340,7 +340,7 @@ HA_INLINE void stats_add(struct cpu_stats *st, intptr_t delta, bool alloc, bool 
      * on one CPU; on several, sampled at each CPU's new highs. */
     if (HA_UNLIKELY(used > st->hwm)) {
         st->hwm = used;
-        stats_note_peak();
+        stats_sample_peak();
     }
 }
 
@@ -668,7 +668,9 @@ void slab_stats(struct ha_stats *out)
         meta += classes[cls].nslabs * slab_overhead(cls);
     }
     unlock_everything(&l);
-    out->bytes_used += used > 0 ? (size_t)used : 0;
+    /* The CPUs' sum may be negative (resizes of TLSF blocks are counted
+     * here, their allocation by TLSF): added to the rest, which ran first. */
+    out->bytes_used = (size_t)((intptr_t)out->bytes_used + used);
     /* A sum taken here may exceed what the CPUs sampled: keep it, so the
      * peak reported never falls below a bytes_used once reported. */
     stats_raise_peak(out->bytes_used);

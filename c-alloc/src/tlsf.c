@@ -158,9 +158,35 @@ static struct {
     size_t meta_bytes;
     size_t n_free;
     size_t n_arenas;
+    /* Byte statistics of the blocks handed out here, kept under the lock
+     * every call takes anyway; `used` is also read lock-free (peak). */
+    _Atomic size_t used;
+    size_t used_hwm;
+    uint64_t allocs, frees;
 } ctl;
 
 static ha_lock_t ctl_lock = HA_LOCK_INIT;
+
+/* ------------------------------------------------------------ statistics */
+
+/* Lock held.  The peak can only have risen if this share rose past its
+ * own high-water mark: only then is the sum over everything taken. */
+static void stats_locked(intptr_t delta, bool alloc, bool free)
+{
+    size_t used = atomic_load_explicit(&ctl.used, memory_order_relaxed) + (size_t)delta;
+    atomic_store_explicit(&ctl.used, used, memory_order_relaxed);
+    ctl.allocs += alloc;
+    ctl.frees += free;
+    if (HA_UNLIKELY(used > ctl.used_hwm)) {
+        ctl.used_hwm = used;
+        stats_sample_peak();
+    }
+}
+
+size_t tlsf_used(void)
+{
+    return atomic_load_explicit(&ctl.used, memory_order_relaxed);
+}
 
 /* ------------------------------------------------------------ block access */
 
@@ -470,7 +496,7 @@ static block_t *block_take(block_t *b, size_t need, size_t align, uintptr_t *bad
     return b;
 }
 
-static void *shared_alloc(size_t size, size_t align)
+static void *shared_alloc(size_t size, size_t align, size_t accounted)
 {
     size_t need = size_round(size);
     /* Room for the worst-case leading gap: up to align - 16 bytes more than
@@ -490,6 +516,7 @@ static void *shared_alloc(size_t size, size_t align)
     }
     list_remove(b);
     b = block_take(b, need, align, &bad);
+    stats_locked((intptr_t)(accounted ? accounted : block_size(b)), true, false);
     lock_release(&ctl_lock, irq);
     if (HA_UNLIKELY(bad))
         ha_fault(FAULT_USE_AFTER_FREE, (void *)bad);
@@ -498,7 +525,7 @@ static void *shared_alloc(size_t size, size_t align)
 
 /* ---------------------------------------------------------- dedicated path */
 
-static void *dedicated_alloc(size_t size, size_t align, bool *zeroed)
+static void *dedicated_alloc(size_t size, size_t align, bool *zeroed, size_t accounted)
 {
     /* No region holds half the address space: this bound keeps every sum
      * below free of overflow. */
@@ -536,6 +563,7 @@ static void *dedicated_alloc(size_t size, size_t align, bool *zeroed)
     block_set(b, need | BLOCK_FIRST);
     block_set(block_next(b), 0);
     ctl.meta_bytes += a->size - need;
+    stats_locked((intptr_t)(accounted ? accounted : need), true, false);
     lock_release(&ctl_lock, irq);
 
     /* Headers and sentinel lie outside the payload: zeroed pages stay
@@ -546,7 +574,7 @@ static void *dedicated_alloc(size_t size, size_t align, bool *zeroed)
 
 /* ------------------------------------------------------------------- API */
 
-void *tlsf_alloc(size_t size, size_t align, bool *zeroed)
+void *tlsf_alloc(size_t size, size_t align, bool *zeroed, size_t accounted)
 {
     bool z_ignored;
     if (!zeroed)
@@ -557,8 +585,13 @@ void *tlsf_alloc(size_t size, size_t align, bool *zeroed)
     if (align < HA_MIN_ALIGN)
         align = HA_MIN_ALIGN;
     if (size <= HA_MID_MAX && align <= HA_PAGE_SIZE)
-        return shared_alloc(size, align);
-    return dedicated_alloc(size, align, zeroed);
+        return shared_alloc(size, align, accounted);
+    return dedicated_alloc(size, align, zeroed, accounted);
+}
+
+HA_INLINE bool same_page(uintptr_t a, uintptr_t b)
+{
+    return (a ^ b) < HA_PAGE_SIZE;
 }
 
 /* Is p the payload of a live block?  Reads only inside ARENA pages; under
@@ -567,7 +600,9 @@ static enum ha_fault block_validate_locked(uintptr_t p)
 {
     if ((p & (HA_MIN_ALIGN - 1)) != 0 || p < BLOCK_HDR)
         return FAULT_NOT_ALLOCATED;
-    if (page_kind_of(p) != PAGE_KIND_ARENA || page_kind_of(p - BLOCK_HDR) != PAGE_KIND_ARENA)
+    /* Only a page the header reaches into needs its own look-up. */
+    if (page_kind_of(p) != PAGE_KIND_ARENA ||
+        (!same_page(p, p - BLOCK_HDR) && page_kind_of(p - BLOCK_HDR) != PAGE_KIND_ARENA))
         return FAULT_NOT_ALLOCATED;
     const block_t *b = block_of_payload((void *)p);
     if (!block_check_ok(b))
@@ -581,7 +616,7 @@ static enum ha_fault block_validate_locked(uintptr_t p)
      * like one) must not send us outside the heap: its successor must be a
      * header too, telling that its predecessor is used. */
     uintptr_t n = p + size;
-    if (n < p || page_kind_of(n) != PAGE_KIND_ARENA)
+    if (n < p || (!same_page(p, n) && page_kind_of(n) != PAGE_KIND_ARENA))
         return FAULT_NOT_ALLOCATED;
     const block_t *next = block_at(n);
     if (!block_check_ok(next) || (next->size & BLOCK_PREV_FREE))
@@ -638,22 +673,38 @@ static void block_absorbed_mark(block_t *b, size_t size, block_t *self, block_t 
         block_set(next, next_word);
 }
 
-void tlsf_free(void *p)
+/* What a sized free promises, against block b: a TLSF block holds its
+ * request rounded up by less than a minimum block; a dedicated arena's by
+ * less than a page plus headers. */
+static enum ha_fault block_check_sized(const block_t *b, uintptr_t p, size_t need, size_t align)
+{
+    if (p % align != 0)
+        return FAULT_ALIGN_MISMATCH;
+    size_t usable = block_size(b);
+    size_t slack_max = usable > HA_MID_MAX ? HA_PAGE_SIZE + 128 : 128;
+    if (need > usable || usable - need >= slack_max)
+        return FAULT_SIZE_MISMATCH;
+    return FAULT_NONE;
+}
+
+enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t accounted)
 {
     uintptr_t irq = lock_acquire(&ctl_lock);
-    /* The facade validated p, but another CPU may have freed it since. */
     enum ha_fault f = block_validate_locked((uintptr_t)p);
+    block_t *b = block_of_payload(p);
+    if (f == FAULT_NONE && sized)
+        f = block_check_sized(b, (uintptr_t)p, need, align);
     if (HA_UNLIKELY(f != FAULT_NONE)) {
         lock_release(&ctl_lock, irq);
-        ha_fault(f, p);
+        return f;
     }
-    block_t *b = block_of_payload(p);
+    stats_locked(-(intptr_t)(accounted ? accounted : block_size(b)), false, true);
     if (b->size & BLOCK_FIRST) {
         arena_t *a = arena_of_first(b);
         if (a->flags & ARENA_DEDICATED) {
             arena_release(a);
             lock_release(&ctl_lock, irq);
-            return;
+            return FAULT_NONE;
         }
     }
 
@@ -663,7 +714,8 @@ void tlsf_free(void *p)
         block_t *prev = block_prev(b);
         /* The footer is the kernel's to overwrite by accident: look before
          * following it. */
-        HA_ASSERT(page_kind_of((uintptr_t)prev) == PAGE_KIND_ARENA && block_check_ok(prev) &&
+        HA_ASSERT((same_page((uintptr_t)prev, (uintptr_t)b) || page_kind_of((uintptr_t)prev) == PAGE_KIND_ARENA) &&
+                      block_check_ok(prev) &&
                       block_is_free(prev) && block_next(prev) == b,
                   b);
         list_remove(prev);
@@ -683,6 +735,7 @@ void tlsf_free(void *p)
     block_absorbed_mark(b, size, absorbed_self, absorbed_next);
     block_make_free(b, size);
     lock_release(&ctl_lock, irq);
+    return FAULT_NONE;
 }
 
 size_t tlsf_usable(const void *p)
@@ -809,6 +862,9 @@ void tlsf_trim(void)
 void tlsf_stats(struct ha_stats *out)
 {
     uintptr_t irq = lock_acquire(&ctl_lock);
+    out->bytes_used += atomic_load_explicit(&ctl.used, memory_order_relaxed);
+    out->allocs += ctl.allocs;
+    out->frees += ctl.frees;
     out->bytes_free += ctl.free_bytes;
     out->bytes_meta += ctl.meta_bytes;
     lock_release(&ctl_lock, irq);

@@ -12,6 +12,20 @@
 #include "harness.h"
 #include "testlib.h"
 
+/* The unit under test with the facade's defaults: statistics count usable
+ * sizes; a bad free is fatal, as ha_free makes it. */
+static void *t_alloc(size_t size, size_t align, bool *zeroed)
+{
+    return tlsf_alloc(size, align, zeroed, 0);
+}
+
+static void t_free(void *p)
+{
+    enum ha_fault f = tlsf_free(p, 0, 0, false, 0);
+    if (f != FAULT_NONE)
+        ha_fault(f, p);
+}
+
 #define KiB ((size_t)1024)
 #define MiB (1024 * KiB)
 
@@ -63,7 +77,7 @@ static void tlsf_heap(size_t bytes)
 static void *alloc_ok(size_t size, size_t align)
 {
     bool zeroed = true;
-    void *p = tlsf_alloc(size, align, &zeroed);
+    void *p = t_alloc(size, align, &zeroed);
     CHECK(p != NULL);
     CHECK(is_aligned(p, align < 16 ? 16 : align));
     CHECK(tlsf_validate(p) == FAULT_NONE);
@@ -106,7 +120,7 @@ static void sizes_mid_and_large(void)
     struct ha_stats s = tstats();
     CHECK(s.bytes_meta > 0);
     for (size_t i = 0; i < N; i++) {
-        tlsf_free(p[i]);
+        t_free(p[i]);
         CHECK_TLSF();
     }
     s = tstats();
@@ -146,7 +160,7 @@ static void alignments(void)
     for (int i = 0; i < n; i++)
         CHECK_PATTERN(p[i], sz[i], (uint64_t)i);
     for (int i = 0; i < n; i++)
-        tlsf_free(p[i]);
+        t_free(p[i]);
     CHECK_TLSF();
     tlsf_trim();
     CHECK_EQ(pstats().pages_used, p0.pages_used);
@@ -163,7 +177,7 @@ static void alignments(void)
             pattern_fill(q, dsz[k], a + k);
             CHECK_TLSF();
             CHECK_PATTERN(q, dsz[k], a + k);
-            tlsf_free(q);
+            t_free(q);
             CHECK_EQ(pstats().pages_used, before.pages_used);
         }
     }
@@ -173,7 +187,7 @@ static void alignments(void)
         char *q = alloc_ok(HA_MID_MAX + 100, a);
         size_t pages = pstats().pages_used - before.pages_used;
         CHECK(pages * HA_PAGE_SIZE <= HA_MID_MAX + 100 + HA_PAGE_SIZE + 80 + HA_PAGE_SIZE);
-        tlsf_free(q);
+        t_free(q);
     }
     CHECK_TLSF();
     CHECK_EQ(pstats().pages_used, p0.pages_used);
@@ -199,7 +213,7 @@ static void split_merge_restores_one_block(void)
         struct ha_stats s = tstats();
         CHECK_EQ(s.bytes_free, SHARED_ARENA_PAYLOAD - 4 * 16 - (3008 + 4000 + 5008 + 6000));
         for (int i = 0; i < 4; i++) {
-            tlsf_free(b[orders[o][i]]);
+            t_free(b[orders[o][i]]);
             CHECK_TLSF();
         }
         s = tstats();
@@ -222,13 +236,13 @@ static void empty_arenas_returned(void)
         p[i] = alloc_ok(100000, 16); /* two per arena */
     CHECK(pstats().pages_used >= p0.pages_used + 6 * 64);
     for (int i = 0; i < N; i++)
-        tlsf_free(p[i]);
+        t_free(p[i]);
     CHECK_TLSF();
     CHECK_EQ(pstats().pages_used, p0.pages_used + 64);
     /* The kept arena serves the next request without the page allocator. */
     char *q = alloc_ok(5000, 64);
     CHECK_EQ(pstats().pages_used, p0.pages_used + 64);
-    tlsf_free(q);
+    t_free(q);
     tlsf_trim();
     CHECK_TLSF();
     CHECK_EQ(pstats().pages_used, p0.pages_used);
@@ -265,7 +279,7 @@ static void resize_shared(void)
     CHECK_EQ(tlsf_usable(a), 20000);
     CHECK_TLSF();
     /* Free the neighbour: now a grows into it, keeping a remainder. */
-    tlsf_free(b);
+    t_free(b);
     CHECK(tlsf_resize_in_place(a, 30000));
     CHECK(tlsf_usable(a) >= 30000 && tlsf_usable(a) < 30000 + MIN_SPLIT);
     CHECK_PATTERN(a, 5000, 1);
@@ -278,7 +292,7 @@ static void resize_shared(void)
     CHECK_EQ(tlsf_usable(a), 40016);
     CHECK_TLSF();
     /* Shrink with a free successor: the tail merges into it. */
-    tlsf_free(c);
+    t_free(c);
     size_t f1 = tstats().bytes_free;
     CHECK(tlsf_resize_in_place(a, 2000));
     CHECK_EQ(tstats().bytes_free, f1 + 40016 - 2000);
@@ -289,7 +303,7 @@ static void resize_shared(void)
     CHECK(!tlsf_resize_in_place(a, SIZE_MAX));
     CHECK(!tlsf_resize_in_place(a, SIZE_MAX / 2));
     CHECK_EQ(tlsf_usable(a), 2000);
-    tlsf_free(a);
+    t_free(a);
     CHECK_TLSF();
     CHECK_EQ(tstats().bytes_free, SHARED_ARENA_PAYLOAD);
 }
@@ -328,7 +342,7 @@ static void resize_dedicated(void)
     CHECK_EQ(tlsf_usable(p), 150000);
     CHECK_TLSF();
     page_free((void *)next, 1);
-    tlsf_free(p);
+    t_free(p);
     CHECK_TLSF();
     CHECK_EQ(pstats().pages_used, p0.pages_used);
     CHECK_EQ(tstats().bytes_meta, 0);
@@ -359,17 +373,17 @@ static void validate_faults(void)
     CHECK_EQ(tlsf_validate(c + 3008 + 16), FAULT_DOUBLE_FREE); /* the free remainder's payload */
 
     /* Double free, plain and after the header was absorbed by a merge. */
-    tlsf_free(b);
+    t_free(b);
     CHECK_EQ(tlsf_validate(b), FAULT_DOUBLE_FREE);
     CHECK_TLSF();
-    tlsf_free(a); /* merges with b: b's header is now inside a's free block */
+    t_free(a); /* merges with b: b's header is now inside a's free block */
     CHECK_EQ(tlsf_validate(a), FAULT_DOUBLE_FREE);
     CHECK_EQ(tlsf_validate(b), FAULT_DOUBLE_FREE);
-    tlsf_free(c); /* the whole arena free again */
+    t_free(c); /* the whole arena free again */
     CHECK_EQ(tlsf_validate(c), FAULT_DOUBLE_FREE);
     CHECK_TLSF();
     CHECK_EQ(tlsf_validate(d), FAULT_NONE);
-    tlsf_free(d);
+    t_free(d);
     CHECK(tlsf_validate(d) != FAULT_NONE); /* its pages are gone */
     CHECK_TLSF();
     /* Outside every region. */
@@ -385,15 +399,15 @@ static void double_free_is_fatal(void)
     tlsf_heap(8 * MiB);
     fault_block = alloc_ok(5000, 16);
     (void)alloc_ok(5000, 16);
-    tlsf_free(fault_block);
-    tlsf_free(fault_block);
+    t_free(fault_block);
+    t_free(fault_block);
 }
 
 static void interior_free_is_fatal(void)
 {
     tlsf_heap(8 * MiB);
     fault_block = alloc_ok(5000, 16);
-    tlsf_free(fault_block + 64);
+    t_free(fault_block + 64);
 }
 
 /* ---------------------------------------------------------- zeroed flag */
@@ -402,30 +416,30 @@ static void zeroed_reporting(void)
 {
     tlsf_heap(32 * MiB);
     bool z = false;
-    char *p = tlsf_alloc(500000, 16, &z);
+    char *p = t_alloc(500000, 16, &z);
     CHECK(p != NULL);
     CHECK(z); /* fresh pages of a zeroed region */
     CHECK(all_zero(p, 500000));
-    char *q = tlsf_alloc(20000, 8192, &z);
+    char *q = t_alloc(20000, 8192, &z);
     CHECK(q != NULL && z);
     CHECK(all_zero(q, 20000));
     memset(p, 0xAB, 500000);
-    tlsf_free(p);
+    t_free(p);
     /* Dirty pages may come back: never claim zero wrongly. */
     for (int i = 0; i < 4; i++) {
-        char *r = tlsf_alloc(500000 - (size_t)i * 4096, 16, &z);
+        char *r = t_alloc(500000 - (size_t)i * 4096, 16, &z);
         CHECK(r != NULL);
         if (z)
             CHECK(all_zero(r, 500000 - (size_t)i * 4096));
         memset(r, 0xCD, 1000);
-        tlsf_free(r);
+        t_free(r);
     }
     /* Shared arenas never claim zero. */
     z = true;
-    char *s = tlsf_alloc(2000, 16, &z);
+    char *s = t_alloc(2000, 16, &z);
     CHECK(s != NULL && !z);
-    tlsf_free(s);
-    tlsf_free(q);
+    t_free(s);
+    t_free(q);
     CHECK_TLSF();
 }
 
@@ -441,19 +455,19 @@ static void huge_requests_fail_cleanly(void)
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         for (size_t j = 0; j < sizeof aligns / sizeof aligns[0]; j++) {
             bool z = true;
-            CHECK(tlsf_alloc(sizes[i], aligns[j], &z) == NULL);
+            CHECK(t_alloc(sizes[i], aligns[j], &z) == NULL);
             CHECK(!z);
         }
     /* Fine sizes with impossible alignments. */
-    CHECK(tlsf_alloc(5000, (size_t)1 << 62, NULL) == NULL);
-    CHECK(tlsf_alloc(5000, 3000, NULL) == NULL); /* not a power of two */
-    CHECK(tlsf_alloc(5000, 0, NULL) == NULL);
+    CHECK(t_alloc(5000, (size_t)1 << 62, NULL) == NULL);
+    CHECK(t_alloc(5000, 3000, NULL) == NULL); /* not a power of two */
+    CHECK(t_alloc(5000, 0, NULL) == NULL);
     CHECK_TLSF();
     CHECK_EQ(pstats().pages_used, p0.pages_used);
     CHECK_EQ(tstats().bytes_meta, 0);
     /* The heap still works. */
     char *p = alloc_ok(5000, 16);
-    tlsf_free(p);
+    t_free(p);
     CHECK_TLSF();
 }
 
@@ -465,16 +479,16 @@ static void exhaustion(void)
     enum { N = 1000 };
     static char *p[N];
     int n = 0;
-    while (n < N && (p[n] = tlsf_alloc(30000, 16, NULL)) != NULL)
+    while (n < N && (p[n] = t_alloc(30000, 16, NULL)) != NULL)
         n++;
     CHECK(n > 50 && n < N);
-    CHECK(tlsf_alloc(30000, 16, NULL) == NULL);
-    CHECK(tlsf_alloc(400000, 16, NULL) == NULL);
+    CHECK(t_alloc(30000, 16, NULL) == NULL);
+    CHECK(t_alloc(400000, 16, NULL) == NULL);
     CHECK_TLSF();
     for (int i = 0; i < n; i += 2)
-        tlsf_free(p[i]);
+        t_free(p[i]);
     for (int i = 1; i < n; i += 2)
-        tlsf_free(p[i]);
+        t_free(p[i]);
     tlsf_trim();
     CHECK_TLSF();
     CHECK_EQ(pstats().pages_used, p0.pages_used);
@@ -544,7 +558,7 @@ static void random_run(uint64_t seed)
         uint64_t k = harness_rng_below(&r, 100);
         if (nlive < MAX_LIVE && (k < 45 || nlive == 0)) {
             size_t size = random_size(&r), align = random_align(&r);
-            char *p = tlsf_alloc(size, align, NULL);
+            char *p = t_alloc(size, align, NULL);
             if (!p) {
                 failures++;
                 continue;
@@ -570,7 +584,7 @@ static void random_run(uint64_t seed)
                 exit(1);
             }
             CHECK_EQ(tlsf_validate(live[i].p), FAULT_NONE);
-            tlsf_free(live[i].p);
+            t_free(live[i].p);
             CHECK(tlsf_validate(live[i].p) != FAULT_NONE);
             live[i] = live[--nlive];
         } else {
@@ -608,7 +622,7 @@ static void random_run(uint64_t seed)
     CHECK_TLSF();
     while (nlive) {
         CHECK(intact(&live[nlive - 1], live[nlive - 1].size));
-        tlsf_free(live[--nlive].p);
+        t_free(live[--nlive].p);
     }
     tlsf_trim();
     CHECK_TLSF();
@@ -653,7 +667,7 @@ static void checker_catches_damage(void)
     char *a = alloc_ok(3000, 16);
     char *b = alloc_ok(3000, 16);
     char *c = alloc_ok(3000, 16);
-    tlsf_free(b);
+    t_free(b);
     uint64_t *bh = (uint64_t *)(void *)(b - 16); /* b's header: size, check */
     uint64_t *ch = (uint64_t *)(void *)(c - 16);
     uint64_t *ah = (uint64_t *)(void *)(a - 16);
@@ -666,8 +680,8 @@ static void checker_catches_damage(void)
     expect_check_catches((uint64_t *)(void *)b, (uint64_t)(uintptr_t)c, "free list link");
     expect_check_catches((uint64_t *)(void *)arena, 0, "arena magic");
     expect_check_catches((uint64_t *)(void *)(arena + 16), 4096, "arena size");
-    tlsf_free(a);
-    tlsf_free(c);
+    t_free(a);
+    t_free(c);
     CHECK_TLSF();
 }
 
@@ -680,14 +694,14 @@ static void use_after_free_checker(void)
     char *a = alloc_ok(3000, 16);
     char *b = alloc_ok(3000, 16);
     (void)alloc_ok(3000, 16);
-    tlsf_free(b);
+    t_free(b);
     CHECK_TLSF();
     b[100] = 0x42;
     (void)ha_check();
     CHECK(tlsf_check() != 0);
     printf("  %s\n", ha_check_message());
     b[100] = (char)HA_POISON_FREE;
-    tlsf_free(a); /* merge: a's header stays inside, marked free */
+    t_free(a); /* merge: a's header stays inside, marked free */
     CHECK_TLSF();
 }
 
@@ -697,9 +711,9 @@ static void use_after_free_on_alloc(void)
     (void)alloc_ok(3000, 16);
     char *b = alloc_ok(3000, 16);
     (void)alloc_ok(3000, 16);
-    tlsf_free(b);
+    t_free(b);
     b[2000] = 0x42;
-    char *again = tlsf_alloc(2900, 16, NULL); /* b's block is the best fit */
+    char *again = t_alloc(2900, 16, NULL); /* b's block is the best fit */
     fprintf(stderr, "not caught: %p (freed block %p)\n", (void *)again, (void *)b);
 }
 #endif
@@ -726,11 +740,11 @@ static void *thread_churn(void *arg)
                 fill(l);
                 continue;
             }
-            tlsf_free(l->p);
+            t_free(l->p);
             l->p = NULL;
         } else {
             l->size = harness_rng_below(&r, 10) ? 1025 + harness_rng_below(&r, 20000) : 200000;
-            l->p = tlsf_alloc(l->size, (size_t)16 << harness_rng_below(&r, 4), NULL);
+            l->p = t_alloc(l->size, (size_t)16 << harness_rng_below(&r, 4), NULL);
             CHECK(l->p != NULL);
             l->id = op * 8 + cpu;
             fill(l);
@@ -739,7 +753,7 @@ static void *thread_churn(void *arg)
     for (int i = 0; i < K; i++)
         if (mine[i].p) {
             CHECK(intact(&mine[i], mine[i].size));
-            tlsf_free(mine[i].p);
+            t_free(mine[i].p);
         }
     return NULL;
 }
@@ -777,7 +791,7 @@ static void overhead(void)
     size_t asked = 0, n = 0;
     while (n < (size_t)harness_scale(N)) {
         size_t size = 1025 + harness_rng_below(&r, 16 * KiB);
-        p[n] = tlsf_alloc(size, 16, NULL);
+        p[n] = t_alloc(size, 16, NULL);
         CHECK(p[n] != NULL);
         asked += size;
         n++;
@@ -798,12 +812,12 @@ static void overhead(void)
         CHECK(util > 0.90);
     /* Free every other block: fragments stay usable for their sizes. */
     for (size_t i = 0; i < n; i += 2)
-        tlsf_free(p[i]);
+        t_free(p[i]);
     for (size_t i = 0; i < n; i += 2)
         p[i] = alloc_ok(1025, 16);
     CHECK_EQ(pstats().pages_used - p0.pages_used, pages);
     for (size_t i = 0; i < n; i++)
-        tlsf_free(p[i]);
+        t_free(p[i]);
     tlsf_trim();
     CHECK_TLSF();
     CHECK_EQ(pstats().pages_used, p0.pages_used);
