@@ -10,6 +10,7 @@ KRUST_DIR  := $(TOP)/kernel/rust
 KRUST_OUT  := $(BUILD)/kernel-rust
 KRUST_ELF  := $(KRUST_OUT)/hartalloc-kernel
 KRUST_ELF_CHECKED := $(KRUST_OUT)/hartalloc-kernel-checked
+KRUST_ELF_BENCH := $(KRUST_OUT)/hartalloc-kernel-bench
 KRUST_BIN  := $(KRUST_DIR)/target/riscv64gc-unknown-none-elf/release/hartalloc-kernel
 RUN_QEMU   := $(TOP)/kernel/run-qemu.sh
 
@@ -20,7 +21,7 @@ KRUST_CARGO := if rustup target list --installed 2>/dev/null | grep -qx riscv64g
 	     export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1; CARGO=/usr/bin/cargo; fi; \
 	cd $(KRUST_DIR) && $$CARGO build --release
 
-.PHONY: run kernel-rust kernel-rust-checked kernel-rust-test
+.PHONY: run kernel-rust kernel-rust-checked kernel-rust-bench bench-qemu kernel-rust-test
 
 # The kernel and its checked variant (the C core's checked build) are the
 # same crate with different features: built one after the other into the
@@ -37,6 +38,19 @@ kernel-rust-checked:
 	@mkdir -p $(KRUST_OUT); rm -f $(KRUST_ELF_CHECKED)
 	@$(KRUST_CARGO) -j2 --features checked
 	@cp $(KRUST_BIN) $(KRUST_ELF_CHECKED)
+
+# The benchmark kernel (feature `bench`): runs hartalloc against
+# buddy_system_allocator instead of the checks.
+kernel-rust-bench:
+	@$(SETUP) riscv
+	@mkdir -p $(KRUST_OUT); rm -f $(KRUST_ELF_BENCH)
+	@$(KRUST_CARGO) -j2 --features bench
+	@cp $(KRUST_BIN) $(KRUST_ELF_BENCH)
+
+# Not a test step: two boots (1 hart with -icount, 4 harts plain TCG),
+# 256 MiB, tables on stdout and in bench/results/qemu.md.
+bench-qemu: kernel-rust-bench
+	@$(KRUST_DIR)/bench-qemu.sh $(KRUST_ELF_BENCH) $(KRUST_OUT) $(TOP)/bench/results/qemu.md
 
 # Boot it: 4 harts, 256 MiB; the checks print as they run and the kernel
 # ends QEMU itself (exit status 0 when every check passed).

@@ -5,14 +5,19 @@
 //! the checks, print a summary and end QEMU with the verdict as its exit
 //! status.  The command line (`-append`) selects `double-free`: the
 //! deliberate bad free that must end in a panic carrying the allocator's
-//! message.
+//! message.  Built with the `bench` feature, the kernel runs the benchmark
+//! against `buddy_system_allocator` instead of the checks (`bench.rs`).
 
 #![no_std]
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn)]
+// The benchmark build runs no checks: their code is compiled but unused.
+#![cfg_attr(feature = "bench", allow(dead_code))]
 
 extern crate alloc;
 
+#[cfg(feature = "bench")]
+mod bench;
 mod boot;
 mod checks;
 mod console;
@@ -77,6 +82,12 @@ pub extern "C" fn boot_main(hart: usize, dtb_addr: usize) -> ! {
     let up = smp::start_secondaries(2000);
     println!("smp: {} of {} harts online", up, smp::num_harts());
 
+    #[cfg(feature = "bench")]
+    {
+        drop(reserved);
+        bench::run(&info)
+    }
+    #[cfg(not(feature = "bench"))]
     checks::run_all(&info, reserved)
 }
 
