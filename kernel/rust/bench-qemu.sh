@@ -25,15 +25,21 @@ rc=0
 boot smp1-icount --smp 1 --icount --append icount --timeout 900 || rc=1
 boot smp4-tcg --smp 4 --timeout 900 --expect "smp: 4 of 4 harts online" || rc=1
 
-# What a reader needs of a log: the mode lines and the table.
-extract() { grep -E '^(bench: |\|)' "$1" 2>/dev/null; }
+# What a reader needs of a log: the mode lines (as a list) and the
+# table, a blank line between them for markdown.
+extract() {
+    grep '^bench: ' "$1" 2>/dev/null | sed 's/^bench: /- /'
+    echo
+    grep '^|' "$1" 2>/dev/null
+}
 
 {
     echo "# hartalloc vs buddy_system_allocator in QEMU (the Rust kernel)"
     echo
     echo "Written by \`make bench-qemu\` on $(date -u '+%Y-%m-%d %H:%M UTC'); $(qemu-system-riscv64 --version | head -n 1)."
-    echo "Host: $(nproc) CPUs, shared with other work, so the TCG figures vary from run to run;"
-    echo "the icount figures repeat exactly.  Ratio buddy/hartalloc > 1: hartalloc is faster."
+    echo "Host: $(nproc) CPUs, shared with other work, so the TCG figures vary from run to run"
+    echo "(4 harts on fewer host CPUs: a spin-lock holder can be descheduled); the icount figures"
+    echo "repeat exactly.  Ratio buddy/hartalloc > 1: hartalloc is faster."
     echo
     echo "Both allocators run in the same boot on the same seeded traces, through the same"
     echo "monomorphised loop (\`kernel/rust/src/bench.rs\`): hartalloc as the global allocator"

@@ -45,12 +45,17 @@ static BUDDY_FRAMES: LockedFrameAllocator<32> = LockedFrameAllocator::new();
 const PEER_REGION: usize = 32 << 20;
 
 const SEED: u64 = 0xBE4C_0005;
-/// Timed operations per hart and workload; the first `WARM` operations of
-/// each trace run untimed, so that neither allocator is measured while it
-/// first carves its memory.
-const OPS: usize = 20_000;
+/// Timed operations per hart and workload (`OPS`); the first `WARM`
+/// operations of each trace run untimed, so that neither allocator is
+/// measured while it first carves its memory.
+/// Under -icount the counts are exact, so a short run is enough; under
+/// plain TCG a run must be long against the host's scheduling (several
+/// harts share few host CPUs) for the best of `TCG_REPS` to be stable.
+const OPS_ICOUNT: usize = 20_000;
+const OPS_TCG: usize = 100_000;
 const WARM: usize = 2_000;
-const TCG_REPS: usize = 3;
+static OPS: AtomicUsize = AtomicUsize::new(OPS_ICOUNT);
+const TCG_REPS: usize = 5;
 
 /// One workload: what is live at once and the sizes it asks for.
 #[derive(Clone, Copy)]
@@ -218,7 +223,7 @@ fn trace(kind: Kind, cpu: usize) -> Vec<Step> {
         Kind::Frames { live } => (live, PAGE_SIZE, PAGE_SIZE),
     };
     // The first `live` steps fill the slots, in order.
-    (0..live + WARM + OPS)
+    (0..live + WARM + OPS.load(Ordering::Relaxed))
         .map(|i| Step {
             slot: if i < live { i as u32 } else { rng.below(live) as u32 },
             size: log_uniform(&mut rng, lo, hi) as u32,
@@ -300,7 +305,8 @@ fn job<S: Subject>(cpu: usize) {
     }
     let kind = WORKLOADS[WORKLOAD.load(Ordering::Acquire)].kind;
     let steps = trace(kind, cpu);
-    let live = steps.len().saturating_sub(WARM + OPS);
+    let ops = OPS.load(Ordering::Relaxed);
+    let live = steps.len().saturating_sub(WARM + ops);
     let mut slots = vec![0usize; live];
     let mut sizes = vec![0u32; live];
     let run = |part: &[Step], slots: &mut [usize], sizes: &mut [u32], n: usize| -> u64 {
@@ -321,7 +327,7 @@ fn job<S: Subject>(cpu: usize) {
     let t = &TIMES[cpu];
     t.t0.store(time::rdtime(), Ordering::Relaxed);
     t.c0.store(time::rdcycle(), Ordering::Relaxed);
-    failed += run(&steps[warm_end..], &mut slots, &mut sizes, OPS);
+    failed += run(&steps[warm_end..], &mut slots, &mut sizes, ops);
     t.c1.store(time::rdcycle(), Ordering::Relaxed);
     t.t1.store(time::rdtime(), Ordering::Relaxed);
 
@@ -360,7 +366,7 @@ fn measure(f: fn(usize), workload: usize, harts: usize) -> Measure {
     Measure {
         ticks: end - start,
         cycles: ts.iter().map(|t| t.c1.load(Ordering::Acquire) - t.c0.load(Ordering::Acquire)).max().unwrap_or(0),
-        ops: (OPS * harts) as u64,
+        ops: (OPS.load(Ordering::Relaxed) * harts) as u64,
         failed: ts.iter().map(|t| t.failed.load(Ordering::Acquire)).sum(),
     }
 }
@@ -427,13 +433,16 @@ fn set_up_peer() -> Result<(), String> {
 pub fn run(info: &MachineInfo) -> ! {
     let icount = info.has_arg("icount");
     let harts = smp::online();
+    OPS.store(if icount { OPS_ICOUNT } else { OPS_TCG }, Ordering::Relaxed);
     if let Err(e) = set_up_peer() {
         println!("[FAIL] bench: {}", e);
         platform::exit_failure(platform::EXIT_CHECKS_FAILED);
     }
     println!(
         "bench: seed {:#x} (hart i: seed ^ i << 32), {} timed ops per hart and workload after {} untimed",
-        SEED, OPS, WARM
+        SEED,
+        OPS.load(Ordering::Relaxed),
+        WARM
     );
     let failed = if icount { table_icount() } else { table_tcg(harts) };
 
