@@ -1,9 +1,11 @@
 # Benchmarks (bench/): hartalloc against the allocators kernel developers
 # use today.  Not part of `make test`, which only runs bench-smoke.
 #
-#   make bench        every workload, full length (about 10 minutes on 2
+#   make bench        every workload, full length (about 8 minutes on 2
 #                     cores): tables on stdout, CSVs, PNG charts and
-#                     SUMMARY.md in bench/results/
+#                     SUMMARY.md in bench/results/; first the Rust kernel's
+#                     benchmark mode in QEMU against buddy_system_allocator
+#                     (make bench-qemu, bench/results/qemu.md)
 #   make bench-build  just build the two harnesses
 #
 # Two harnesses, each one process, each trial in a forked child:
@@ -50,6 +52,7 @@ $(BENCH_PY):
 bench-venv: bench-setup $(BENCH_PY)
 
 bench: bench-build bench-venv
+	@$(MAKE) --no-print-directory bench-qemu
 	@start=$$(date +%s); \
 	$(BENCH_RUST) --out $(BENCH_OUT)/rust-raw.csv && \
 	$(BENCH_C) --out $(BENCH_OUT)/c-raw.csv && \
