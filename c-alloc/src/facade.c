@@ -631,10 +631,9 @@ void ha_free_pages(void *p, size_t count)
         early_free_pages(p, count);
         atomic_fetch_add_explicit(&n_early_page_frees, 1, memory_order_relaxed);
     } else {
-        f = page_validate(p, count, PAGE_KIND_USER);
+        f = page_free_checked(p, count, PAGE_KIND_USER);
         if (f != FAULT_NONE)
             ha_fault(f, p);
-        page_free(p, count);
     }
 }
 

@@ -228,6 +228,9 @@ bool page_claim(void *p, size_t count, enum page_kind kind);
  * the fault (FAULT_UNALIGNED, FAULT_FOREIGN, FAULT_DOUBLE_FREE, FAULT_RESERVED,
  * FAULT_BYTES_NOT_PAGES ...). */
 enum ha_fault page_validate(const void *p, size_t count, enum page_kind kind);
+/* page_validate and page_free under one lock: FAULT_NONE and freed, or the
+ * fault with nothing changed.  The path of ha_free_pages. */
+enum ha_fault page_free_checked(void *p, size_t count, enum page_kind kind);
 /* Kind of the page holding addr, PAGE_KIND_NONE outside every region.
  * Cheap: used on every free. */
 int page_kind_of(uintptr_t addr);

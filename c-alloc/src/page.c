@@ -814,10 +814,30 @@ void *page_alloc(size_t count, size_t align, enum page_kind kind, bool *zeroed)
     return (void *)ADDR_OF(pfn);
 }
 
+static void page_free_locked(void *p, size_t count);
+static enum ha_fault page_validate_locked(uintptr_t a, size_t count, enum page_kind kind);
+
 void page_free(void *p, size_t count)
 {
-    uintptr_t pfn = PFN_OF(p);
     uintptr_t irq = lock_acquire(&page_state.lock);
+    page_free_locked(p, count);
+    lock_release(&page_state.lock, irq);
+}
+
+enum ha_fault page_free_checked(void *p, size_t count, enum page_kind kind)
+{
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    enum ha_fault f = page_validate_locked((uintptr_t)p, count, kind);
+    if (f == FAULT_NONE)
+        page_free_locked(p, count);
+    lock_release(&page_state.lock, irq);
+    return f;
+}
+
+/* Lock held. */
+static void page_free_locked(void *p, size_t count)
+{
+    uintptr_t pfn = PFN_OF(p);
     struct page_region *r = region_of_pfn(pfn);
     HA_ASSERT(r != NULL && count != 0 && count <= r->end_pfn - pfn, p);
     size_t i = pfn - r->base_pfn;
@@ -834,7 +854,6 @@ void page_free(void *p, size_t count)
     kinds_set(r->kinds, i, count, PAGE_KIND_USER);
     page_state.free_pages += count;
     region_free_run(r, pfn, count, false);
-    lock_release(&page_state.lock, irq);
 }
 
 bool page_claim(void *p, size_t count, enum page_kind kind)
@@ -856,27 +875,40 @@ bool page_claim(void *p, size_t count, enum page_kind kind)
     return ok;
 }
 
-enum ha_fault page_validate(const void *p, size_t count, enum page_kind kind)
+/* page_validate's verdict; lock held. */
+static enum ha_fault page_validate_locked(uintptr_t a, size_t count, enum page_kind kind)
 {
-    uintptr_t a = (uintptr_t)p;
     if ((a & (HA_PAGE_SIZE - 1)) || count == 0 || count > (SIZE_MAX >> HA_PAGE_SHIFT) ||
         (count << HA_PAGE_SHIFT) - 1 > UINTPTR_MAX - a)
         return FAULT_UNALIGNED;
     uintptr_t pfn = PFN_OF(a);
-    enum ha_fault f = FAULT_NONE;
-    uintptr_t irq = lock_acquire(&page_state.lock);
     struct page_region *r = region_of_pfn(pfn);
-    if (!r || count > r->end_pfn - pfn) {
-        f = FAULT_FOREIGN;
-    } else {
-        size_t i = pfn - r->base_pfn;
-        if (bits_find(r->bitmap, i, i + count, false) != i + count)
-            f = FAULT_DOUBLE_FREE;
-        else if (kinds_find(r->kinds, i, count, PAGE_KIND_SYSTEM, true) != i + count)
-            f = FAULT_RESERVED;
-        else if (kinds_find(r->kinds, i, count, (unsigned)kind, false) != i + count)
-            f = kind == PAGE_KIND_USER ? FAULT_BYTES_NOT_PAGES : FAULT_NOT_ALLOCATED;
+    if (!r || count > r->end_pfn - pfn)
+        return FAULT_FOREIGN;
+    size_t i = pfn - r->base_pfn;
+    if (count == 1) { /* the common frame: one bit, one kind */
+        if (!bits_test(r->bitmap, i))
+            return FAULT_DOUBLE_FREE;
+        unsigned k = kinds_get(r->kinds, i);
+        if (k == (unsigned)kind)
+            return FAULT_NONE;
+        if (k == PAGE_KIND_SYSTEM)
+            return FAULT_RESERVED;
+        return kind == PAGE_KIND_USER ? FAULT_BYTES_NOT_PAGES : FAULT_NOT_ALLOCATED;
     }
+    if (bits_find(r->bitmap, i, i + count, false) != i + count)
+        return FAULT_DOUBLE_FREE;
+    if (kinds_find(r->kinds, i, count, PAGE_KIND_SYSTEM, true) != i + count)
+        return FAULT_RESERVED;
+    if (kinds_find(r->kinds, i, count, (unsigned)kind, false) != i + count)
+        return kind == PAGE_KIND_USER ? FAULT_BYTES_NOT_PAGES : FAULT_NOT_ALLOCATED;
+    return FAULT_NONE;
+}
+
+enum ha_fault page_validate(const void *p, size_t count, enum page_kind kind)
+{
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    enum ha_fault f = page_validate_locked((uintptr_t)p, count, kind);
     lock_release(&page_state.lock, irq);
     return f;
 }
