@@ -375,8 +375,5 @@ int early_check(void)
 void early_fork_lock(bool take)
 {
     static uintptr_t irq;
-    if (take)
-        irq = lock_acquire(&early.lock);
-    else
-        lock_release(&early.lock, irq);
+    lock_fork(&early.lock, take, &irq);
 }

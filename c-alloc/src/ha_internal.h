@@ -134,6 +134,16 @@ HA_INLINE void lock_release(ha_lock_t *l, uintptr_t irq)
     ha_platform_irq_restore(irq);
 }
 
+/* Take (true) or release (false) a lock across fork(2), keeping the
+ * interrupt state in *irq between the two calls. */
+HA_INLINE void lock_fork(ha_lock_t *l, bool take, uintptr_t *irq)
+{
+    if (take)
+        *irq = lock_acquire(l);
+    else
+        lock_release(l, *irq);
+}
+
 /* ----------------------------------------------------------- memory ops */
 /* The environment provides these (see hartalloc.h). */
 #define ha_memset __builtin_memset

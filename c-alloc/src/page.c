@@ -1074,8 +1074,5 @@ int page_check(void)
 void page_fork_lock(bool take)
 {
     static uintptr_t irq;
-    if (take)
-        irq = lock_acquire(&page_state.lock);
-    else
-        lock_release(&page_state.lock, irq);
+    lock_fork(&page_state.lock, take, &irq);
 }

@@ -1045,8 +1045,5 @@ int tlsf_check(void)
 void tlsf_fork_lock(bool take)
 {
     static uintptr_t irq;
-    if (take)
-        irq = lock_acquire(&ctl_lock);
-    else
-        lock_release(&ctl_lock, irq);
+    lock_fork(&ctl_lock, take, &irq);
 }
