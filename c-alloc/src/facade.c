@@ -326,13 +326,10 @@ static void block_check_sized(const void *p, const struct block *b, size_t size,
             ha_fault(size_alone_fits ? FAULT_ALIGN_MISMATCH : FAULT_SIZE_MISMATCH, p);
         }
         return;
-    case OWNER_TLSF: {
-        /* The same rule as tlsf_free's sized check. */
-        size_t slack_max = b->usable > HA_MID_MAX ? HA_PAGE_SIZE + 128 : 128;
-        if (need > b->usable || b->usable - need >= slack_max)
+    case OWNER_TLSF:
+        if (!tlsf_size_fits(b->usable, need))
             ha_fault(FAULT_SIZE_MISMATCH, p);
         return;
-    }
     case OWNER_EARLY: {
         enum ha_fault f = early_validate(p, need, align, true);
         if (f != FAULT_NONE)

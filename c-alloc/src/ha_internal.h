@@ -313,6 +313,15 @@ enum ha_fault tlsf_validate(const void *p);
  * it, under one lock: FAULT_NONE, or the fault with nothing changed. */
 enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t accounted);
 size_t tlsf_used(void);                     /* accounted bytes live, for the peak */
+
+/* Does a sized free of need bytes fit a TLSF block of `usable` bytes?  A
+ * shared-arena block holds its request rounded up by less than a minimum
+ * block; a dedicated arena's by less than a page plus headers. */
+HA_INLINE bool tlsf_size_fits(size_t usable, size_t need)
+{
+    size_t slack_max = usable > HA_MID_MAX ? HA_PAGE_SIZE + 128 : 128;
+    return need <= usable && usable - need < slack_max;
+}
 size_t tlsf_usable(const void *p);
 /* Grow or shrink p's block in place to hold new_size; false if it can't. */
 bool tlsf_resize_in_place(void *p, size_t new_size);

@@ -673,16 +673,12 @@ static void block_absorbed_mark(block_t *b, size_t size, block_t *self, block_t 
         block_set(next, next_word);
 }
 
-/* What a sized free promises, against block b: a TLSF block holds its
- * request rounded up by less than a minimum block; a dedicated arena's by
- * less than a page plus headers. */
+/* What a sized free promises, against block b (rule: tlsf_size_fits). */
 static enum ha_fault block_check_sized(const block_t *b, uintptr_t p, size_t need, size_t align)
 {
     if (p % align != 0)
         return FAULT_ALIGN_MISMATCH;
-    size_t usable = block_size(b);
-    size_t slack_max = usable > HA_MID_MAX ? HA_PAGE_SIZE + 128 : 128;
-    if (need > usable || usable - need >= slack_max)
+    if (!tlsf_size_fits(block_size(b), need))
         return FAULT_SIZE_MISMATCH;
     return FAULT_NONE;
 }
