@@ -24,5 +24,7 @@ if [ -n "$bad" ]; then
     rm -f "$out"; exit 1
 fi
 for s in hartalloc_state_data hartalloc_state_bss; do
-    echo "$sections" | grep -q "^$s " || { echo "isolate-core.sh: no $s section" >&2; rm -f "$out"; exit 1; }
+    # A here-string, not a pipe: under pipefail, grep -q quitting at the
+    # first match can kill echo with SIGPIPE and fail the check at random.
+    grep -q "^$s " <<<"$sections" || { echo "isolate-core.sh: no $s section" >&2; rm -f "$out"; exit 1; }
 done

@@ -37,7 +37,8 @@ for group in "$@"; do
         want /usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin opensbi
         # Debian's Rust builds core/alloc for the kernel target with
         # -Zbuild-std; not needed where rustup already has the target.
-        if ! rustup target list --installed 2>/dev/null | grep -qx riscv64gc-unknown-none-elf; then
+        installed=$(rustup target list --installed 2>/dev/null || true)
+        if ! grep -qx riscv64gc-unknown-none-elf <<<"$installed"; then
             want /usr/bin/rustc rustc-web
             want /usr/bin/cargo cargo-web
             want /usr/lib/rustlib/src/rust/library/Cargo.lock rust-web-src
