@@ -256,6 +256,16 @@ static bool oom_retry(size_t bytes, size_t align, int *tries)
     return h(bytes, align) != 0;
 }
 
+/* Before failing for want of pages: the frames the CPU caches hold go back
+ * to the page allocator, once per call. */
+static bool reclaim_frames(bool *flushed)
+{
+    if (*flushed || atomic_load_explicit(&phase, memory_order_acquire) != PHASE_FINAL)
+        return false;
+    *flushed = true;
+    return cache_flush_frames() > 0;
+}
+
 static void *fail(void)
 {
     atomic_fetch_add_explicit(&n_failures, 1, memory_order_relaxed);
@@ -302,9 +312,12 @@ static void block_of(const void *p, struct block *b)
         b->usable = tlsf_usable(p);
         return;
     case PAGE_KIND_USER:
-        /* Free pages: most likely a large block freed before (its arena
-         * went back to the page allocator). */
-        ha_fault(page_is_allocated(a) ? FAULT_PAGES_NOT_BYTES : FAULT_DOUBLE_FREE, p);
+        /* Free pages (a CPU's cached frame, or free in the page allocator):
+         * most likely a large block freed before (its arena went back to
+         * the page allocator). */
+        ha_fault(page_is_allocated(a) && !cache_frame_is_cached(p) ? FAULT_PAGES_NOT_BYTES
+                                                                   : FAULT_DOUBLE_FREE,
+                 p);
     default:
         ha_fault(FAULT_FOREIGN, p);
     }
@@ -390,10 +403,13 @@ static void *alloc_any(size_t size, size_t align, bool *zeroed)
     if (HA_UNLIKELY(size == 0))
         size = 1;
     int tries = 0;
+    bool flushed = false;
     for (;;) {
         void *p = alloc_once(size, align, zeroed);
         if (HA_LIKELY(p != 0))
             return p;
+        if (reclaim_frames(&flushed))
+            continue;
         if (!oom_retry(size, align, &tries))
             return fail();
     }
@@ -583,10 +599,13 @@ static void *pages_alloc(size_t count, size_t align, bool *zeroed)
     if (count == 0 || !ha_is_pow2(align) || count > SIZE_MAX / HA_PAGE_SIZE)
         return fail();
     int tries = 0;
+    bool flushed = false;
     for (;;) {
         int p = atomic_load_explicit(&phase, memory_order_acquire);
         void *r = 0;
-        if (p == PHASE_FINAL)
+        if (p == PHASE_FINAL && count == 1 && align == HA_PAGE_SIZE)
+            r = cache_alloc_frame(zeroed);
+        else if (p == PHASE_FINAL)
             r = page_alloc(count, align, PAGE_KIND_USER, zeroed);
         else if (p == PHASE_EARLY)
             r = early_alloc_pages(count, align);
@@ -595,6 +614,8 @@ static void *pages_alloc(size_t count, size_t align, bool *zeroed)
                 atomic_fetch_add_explicit(&n_early_page_allocs, 1, memory_order_relaxed);
             return r;
         }
+        if (reclaim_frames(&flushed))
+            continue;
         if (!oom_retry(count * HA_PAGE_SIZE, align, &tries))
             return fail();
     }
@@ -603,6 +624,13 @@ static void *pages_alloc(size_t count, size_t align, bool *zeroed)
 void *ha_alloc_pages(size_t count, size_t align)
 {
     bool zeroed;
+    /* The single frame: straight to this CPU's frame cache. */
+    if (!HA_CHECKED && count == 1 && align <= HA_PAGE_SIZE &&
+        HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL)) {
+        void *p = cache_alloc_frame(&zeroed);
+        if (HA_LIKELY(p != 0))
+            return p;
+    }
     return pages_alloc(count, align, &zeroed);
 }
 
@@ -627,7 +655,15 @@ void ha_free_pages(void *p, size_t count)
             ha_fault(f, p);
         early_free_pages(p, count);
         atomic_fetch_add_explicit(&n_early_page_frees, 1, memory_order_relaxed);
+    } else if (count == 1) {
+        f = cache_free_frame(p);
+        if (f != FAULT_NONE)
+            ha_fault(f, p);
     } else {
+        /* A frame in a CPU cache is free, though allocated to the page
+         * allocator: a run holding one was freed before. */
+        if (cache_frames_within(p, count))
+            ha_fault(FAULT_DOUBLE_FREE, p);
         f = page_free_checked(p, count, PAGE_KIND_USER);
         if (f != FAULT_NONE)
             ha_fault(f, p);
@@ -642,11 +678,11 @@ void ha_get_stats(struct ha_stats *out)
     int p = atomic_load_explicit(&phase, memory_order_acquire);
     if (p != PHASE_NONE)
         early_stats(out);
-    if (p == PHASE_FINAL) {
-        page_stats(out);
+    if (p == PHASE_FINAL)
         tlsf_stats(out);
-    }
-    slab_stats(out); /* last: adds the per-CPU sums and settles the peak */
+    /* Last: adds the per-CPU sums and settles the peaks; the page
+     * allocator's figures under the same locks as the frame caches'. */
+    slab_stats(out, p == PHASE_FINAL);
     out->page_allocs += atomic_load_explicit(&n_early_page_allocs, memory_order_relaxed);
     out->page_frees += atomic_load_explicit(&n_early_page_frees, memory_order_relaxed);
     out->failures = atomic_load_explicit(&n_failures, memory_order_relaxed);

@@ -247,9 +247,30 @@ int page_kind_of(uintptr_t addr);
 /* Is the page holding addr allocated (bitmap bit set)?  addr in a region. */
 bool page_is_allocated(uintptr_t addr);
 
+/* For the CPU frame caches (slab.c).  page_take_frames takes up to n single
+ * free pages, smallest free blocks first, marks them allocated (USER) and
+ * writes their addresses to out[], bit 0 set where the page is known zero;
+ * returns how many.  page_give_frames frees such addresses (bit 0: the page
+ * is zero).  page_validate_frame is page_validate(a, 1, USER) without the
+ * lock: a cache's single-page free. */
+size_t page_take_frames(uintptr_t *out, size_t n);
+void page_give_frames(const uintptr_t *frames, size_t n);
+enum ha_fault page_validate_frame(uintptr_t a);
+/* pages_peak is the high-water mark of used pages less the frames the CPU
+ * caches hold.  page_sample_peak raises it to the present value (no lock);
+ * page_peak_generation changes whenever the page allocator itself raised
+ * it, so that a cache whose own share did not pass its high-water mark
+ * knows when to sample anyway. */
+void page_sample_peak(void);
+unsigned page_peak_generation(void);
 /* pages_total/used/free/peak/largest_run and the bitmap part of bytes_meta
- * (added to what *out holds). */
-void page_stats(struct ha_stats *out);
+ * (added to what *out holds); the frame caches' counts are the caller's.
+ * frames_locked: the caller holds every cache lock, and the largest run
+ * counts cached frames as free (cache_frames_mark). */
+void page_stats(struct ha_stats *out, bool frames_locked);
+/* Mark the allocated page a free (or back) in the bitmap, page lock held:
+ * for cache_frames_mark only. */
+void page_frame_mark(uintptr_t a, bool free);
 int page_check(void);
 
 /* ========================================================== early.c */
@@ -298,8 +319,33 @@ void cache_account_resize(size_t old_usable, size_t new_usable);
 /* Resample the peak of bytes used (sum over every CPU and TLSF); called by
  * a module whose own share passed its high-water mark.  Takes no lock. */
 void stats_sample_peak(void);
-void slab_stats(struct ha_stats *out);
+/* Every statistic the CPU caches keep, the page allocator's included
+ * (page_stats is called with every cache lock held, so that frames moving
+ * between a cache and the page allocator are seen on one side only). */
+void slab_stats(struct ha_stats *out, bool with_pages);
 int slab_check(void);
+
+/* Per-CPU frame caches: single pages for ha_alloc_pages(1, <= HA_PAGE_SIZE)
+ * and ha_free_pages(p, 1), refilled from and drained to the page allocator
+ * in batches.  A cached frame stays allocated (kind USER) in the page
+ * bitmap and holds a frame tag in its first word; a free that finds the
+ * tag confirms against the caches, so a double free is reported.
+ * cache_alloc_frame: NULL when the page allocator has no free page.
+ * cache_free_frame: FAULT_NONE and cached, or the fault with nothing
+ * changed.  cache_frame_is_cached: is p in some cache (all locks taken).
+ * cache_frames_within: does some cache hold a frame of [p, p + count
+ * pages) (a multi-page free must not free one).  cache_frames_held: how
+ * many the caches hold (no lock; exact when nothing moves).
+ * cache_flush_frames: give every cache's frames back; how many. */
+void *cache_alloc_frame(bool *zeroed);
+enum ha_fault cache_free_frame(void *p);
+bool cache_frame_is_cached(const void *p);
+bool cache_frames_within(const void *p, size_t count);
+size_t cache_frames_held(void);
+size_t cache_flush_frames(void);
+/* Every cache lock held: page_frame_mark(frame, free) for every cached
+ * frame. */
+void cache_frames_mark(bool free);
 
 /* ========================================================== tlsf.c */
 

@@ -105,8 +105,7 @@ static struct {
     struct page_block *free_head[PAGE_ORDERS];
     uint64_t nonempty; /* bit k: free_head[k] != NULL */
     size_t free_pages;
-    size_t used_pages; /* allocated and not SYSTEM */
-    size_t peak_pages;
+    size_t used_pages; /* allocated and not SYSTEM (CPU frame caches' pages too) */
     /* Runs of kind USER handed out and given back (ha_alloc_pages and
      * ha_free_pages after final init): counted here, under the lock these
      * calls take anyway, rather than with atomics of their own. */
@@ -122,6 +121,12 @@ static struct {
 static struct page_region page_regions[HA_MAX_REGIONS];
 static atomic_uint page_region_count;
 static atomic_uint page_live;
+/* High-water mark of pages handed out: used_pages less the frames the CPU
+ * caches hold.  Raised under the lock by page_count_taken and without it by
+ * page_sample_peak; page_peak_gen counts the raises made under the lock
+ * (see page_peak_generation). */
+static _Atomic size_t page_peak;
+static _Atomic unsigned page_peak_gen;
 /* [lowest, highest) frame of every region: most foreign pointers stop here. */
 static atomic_uintptr_t page_lo_pfn = UINTPTR_MAX;
 static atomic_uintptr_t page_hi_pfn = 0;
@@ -436,7 +441,8 @@ static bool region_carve(struct page_region *r, uintptr_t pfn, size_t n)
 static void region_take(struct page_region *r, uintptr_t pfn, size_t n, unsigned kind)
 {
     bits_set(r->bitmap, pfn - r->base_pfn, n);
-    kinds_set(r->kinds, pfn - r->base_pfn, n, kind);
+    if (kind != PAGE_KIND_USER) /* free pages are USER already (F3) */
+        kinds_set(r->kinds, pfn - r->base_pfn, n, kind);
 }
 
 /* n free pages of r were just taken with kind.  SYSTEM pages (metadata of
@@ -449,8 +455,25 @@ static void page_count_taken(struct page_region *r, size_t n, unsigned kind)
         return;
     }
     page_state.used_pages += n;
-    if (page_state.used_pages > page_state.peak_pages)
-        page_state.peak_pages = page_state.used_pages;
+    page_sample_peak();
+    unsigned g = atomic_load_explicit(&page_peak_gen, memory_order_relaxed);
+    atomic_store_explicit(&page_peak_gen, g + 1, memory_order_relaxed);
+}
+
+void page_sample_peak(void)
+{
+    size_t used = __atomic_load_n(&page_state.used_pages, __ATOMIC_RELAXED);
+    size_t held = cache_frames_held();
+    size_t now = used > held ? used - held : 0;
+    size_t peak = atomic_load_explicit(&page_peak, memory_order_relaxed);
+    while (now > peak && !atomic_compare_exchange_weak_explicit(&page_peak, &peak, now, memory_order_relaxed,
+                                                                 memory_order_relaxed)) {
+    }
+}
+
+unsigned page_peak_generation(void)
+{
+    return atomic_load_explicit(&page_peak_gen, memory_order_relaxed);
 }
 
 /* Mark the part of [s, e) inside r as SYSTEM and allocated (build time: no
@@ -834,6 +857,72 @@ enum ha_fault page_free_checked(void *p, size_t count, enum page_kind kind)
     return f;
 }
 
+/* ------------------------------------------------------- frame caches */
+
+size_t page_take_frames(uintptr_t *out, size_t n)
+{
+    size_t got = 0;
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    while (got < n && page_state.nonempty) {
+        /* Smallest block first: the leftovers of earlier splits, so the
+         * caches do not break up the large blocks. */
+        unsigned o = ha_ctz(page_state.nonempty);
+        struct page_block *b = page_state.free_head[o];
+        uintptr_t pfn = block_pfn(b);
+        struct page_region *r = region_of_pfn(pfn);
+        HA_ASSERT(r != NULL, b);
+        bool zero = b->zero;
+        block_unlink(b);
+        size_t k = (size_t)1 << o;
+        if (k > n - got) {
+            blocks_insert_range(pfn + (n - got), pfn + k, zero);
+            k = n - got;
+        }
+        region_take(r, pfn, k, PAGE_KIND_USER);
+        /* Used here, free to the caches' callers: no peak to raise. */
+        page_state.free_pages -= k;
+        page_state.used_pages += k;
+        for (size_t i = 0; i < k; i++)
+            out[got++] = ADDR_OF(pfn + i) | (uintptr_t)zero;
+    }
+    lock_release(&page_state.lock, irq);
+    return got;
+}
+
+void page_give_frames(const uintptr_t *frames, size_t n)
+{
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    for (size_t k = 0; k < n; k++) {
+        uintptr_t pfn = PFN_OF(frames[k]);
+        struct page_region *r = region_of_pfn(pfn);
+        HA_ASSERT(r != NULL, frames[k]);
+        size_t i = pfn - r->base_pfn;
+        HA_ASSERT(bits_test(r->bitmap, i) && kinds_get(r->kinds, i) == PAGE_KIND_USER, frames[k]);
+        HA_ASSERT(page_state.used_pages > 0, frames[k]);
+        page_state.used_pages--;
+        page_state.free_pages++;
+        region_free_run(r, pfn, 1, frames[k] & 1);
+    }
+    lock_release(&page_state.lock, irq);
+}
+
+enum ha_fault page_validate_frame(uintptr_t a)
+{
+    if (a & (HA_PAGE_SIZE - 1))
+        return FAULT_UNALIGNED;
+    uintptr_t pfn = PFN_OF(a);
+    struct page_region *r = region_of_pfn(pfn);
+    if (!r)
+        return FAULT_FOREIGN;
+    size_t i = pfn - r->base_pfn;
+    if (!((__atomic_load_n(&r->bitmap[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1u))
+        return FAULT_DOUBLE_FREE;
+    unsigned k = (unsigned)(__atomic_load_n(&r->kinds[i / 32], __ATOMIC_RELAXED) >> (2 * (i % 32))) & 3u;
+    if (k == PAGE_KIND_USER)
+        return FAULT_NONE;
+    return k == PAGE_KIND_SYSTEM ? FAULT_RESERVED : FAULT_BYTES_NOT_PAGES;
+}
+
 /* Lock held. */
 static void page_free_locked(void *p, size_t count)
 {
@@ -851,7 +940,8 @@ static void page_free_locked(void *p, size_t count)
         HA_ASSERT(page_state.used_pages >= count, p);
         page_state.used_pages -= count;
     }
-    kinds_set(r->kinds, i, count, PAGE_KIND_USER);
+    if (kind != PAGE_KIND_USER) /* free pages are USER */
+        kinds_set(r->kinds, i, count, PAGE_KIND_USER);
     page_state.free_pages += count;
     region_free_run(r, pfn, count, false);
 }
@@ -898,6 +988,8 @@ static enum ha_fault page_validate_locked(uintptr_t a, size_t count, enum page_k
     }
     if (bits_find(r->bitmap, i, i + count, false) != i + count)
         return FAULT_DOUBLE_FREE;
+    if (kinds_find(r->kinds, i, count, (unsigned)kind, false) == i + count)
+        return FAULT_NONE; /* the common case: one pass */
     if (kinds_find(r->kinds, i, count, PAGE_KIND_SYSTEM, true) != i + count)
         return FAULT_RESERVED;
     if (kinds_find(r->kinds, i, count, (unsigned)kind, false) != i + count)
@@ -951,9 +1043,26 @@ static size_t region_largest_run(const struct page_region *r)
 
 /* Adds the counters to *out; pages_largest_run becomes the larger of what
  * *out holds and ours (a run does not add up across allocators). */
-void page_stats(struct ha_stats *out)
+void page_frame_mark(uintptr_t a, bool free)
+{
+    uintptr_t pfn = PFN_OF(a);
+    struct page_region *r = region_of_pfn(pfn);
+    HA_ASSERT(r != NULL, a);
+    if (free)
+        bits_clear(r->bitmap, pfn - r->base_pfn, 1);
+    else
+        bits_set(r->bitmap, pfn - r->base_pfn, 1);
+}
+
+void page_stats(struct ha_stats *out, bool frames_locked)
 {
     uintptr_t irq = lock_acquire(&page_state.lock);
+    /* The largest run counts cached frames as free: ha_alloc_pages takes
+     * them back from the caches before it fails.  Their bits are cleared
+     * for the scan only, with every cache and the page allocator locked (a
+     * free that reads a cleared bit meanwhile is freeing a free frame). */
+    if (frames_locked)
+        cache_frames_mark(true);
     unsigned n = atomic_load_explicit(&page_region_count, memory_order_relaxed);
     size_t largest = 0;
     for (unsigned i = 0; i < n; i++) {
@@ -967,12 +1076,14 @@ void page_stats(struct ha_stats *out)
     out->pages_total += page_state.free_pages + page_state.used_pages;
     out->pages_used += page_state.used_pages;
     out->pages_free += page_state.free_pages;
-    out->pages_peak += page_state.peak_pages;
+    out->pages_peak += atomic_load_explicit(&page_peak, memory_order_relaxed);
     out->page_allocs += page_state.user_allocs;
     out->page_frees += page_state.user_frees;
     out->bytes_free += page_state.free_pages * HA_PAGE_SIZE;
     if (largest > out->pages_largest_run)
         out->pages_largest_run = largest;
+    if (frames_locked)
+        cache_frames_mark(false);
     lock_release(&page_state.lock, irq);
 }
 
@@ -1058,7 +1169,8 @@ static int page_check_locked(void)
         return check_fail("page: free bits in the bitmaps and free counter disagree", NULL);
     if (total - clear - system != page_state.used_pages)
         return check_fail("page: used counter disagrees with the bitmaps", NULL);
-    if (page_state.peak_pages < page_state.used_pages)
+    size_t held = cache_frames_held();
+    if (atomic_load_explicit(&page_peak, memory_order_relaxed) + held < page_state.used_pages)
         return check_fail("page: peak below used", NULL);
     return 0;
 }

@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 #include "testlib.h"
@@ -118,6 +119,59 @@ static void double_free_pages_sub_run(void)
     CHECK(p != NULL);
     ha_free_pages(p + HA_PAGE_SIZE, 1);
     ha_free_pages(p, 4);
+}
+
+/* Single pages go through the freeing CPU's frame cache: a second free
+ * must be caught whether it comes from the same CPU, another CPU, the byte
+ * API, or a multi-page free of a run holding the cached frame. */
+static void double_free_frame(void)
+{
+    setup();
+    void *p = ha_alloc_pages(1, 0);
+    CHECK(p != NULL);
+    ha_free_pages(p, 1);
+    ha_free_pages(p, 1);
+}
+
+static void double_free_frame_other_cpu(void)
+{
+    setup();
+    void *p = ha_alloc_pages(1, 0);
+    CHECK(p != NULL);
+    ha_free_pages(p, 1);
+    harness_set_cpu(1);
+    ha_free_pages(p, 1);
+}
+
+static void double_free_frame_as_bytes(void)
+{
+    setup();
+    void *p = ha_alloc_pages(1, 0);
+    CHECK(p != NULL);
+    ha_free_pages(p, 1);
+    ha_free(p);
+}
+
+static void double_free_run_holding_cached_frame(void)
+{
+    setup();
+    char *p = ha_alloc_pages(8, 0);
+    CHECK(p != NULL);
+    ha_free_pages(p + 5 * HA_PAGE_SIZE, 1);
+    ha_free_pages(p, 8);
+}
+
+/* The frame tag a cached page holds is checked when the page leaves the
+ * cache: a write there after the free is reported (not a heap-intact
+ * case: ha_check reports the damaged frame too). */
+static void write_after_free_frame(void)
+{
+    setup();
+    uint64_t *p = ha_alloc_pages(1, 0);
+    CHECK(p != NULL);
+    ha_free_pages(p, 1);
+    memset(p, 0x5A, HA_PAGE_SIZE);
+    (void)ha_alloc_pages(1, 0);
 }
 
 /* ---- never handed out ---- */
@@ -380,6 +434,11 @@ int main(void)
     expect_fatal_intact("double_free_early_last", double_free_early_last, DF);
     expect_fatal_intact("double_free_pages", double_free_pages, DF_OR_NOT_LIVE);
     expect_fatal_intact("double_free_pages_sub_run", double_free_pages_sub_run, DF_OR_NOT_LIVE);
+    expect_fatal_intact("double_free_frame", double_free_frame, DF);
+    expect_fatal_intact("double_free_frame_other_cpu", double_free_frame_other_cpu, DF);
+    expect_fatal_intact("double_free_frame_as_bytes", double_free_frame_as_bytes, DF);
+    expect_fatal_intact("double_free_run_holding_cached_frame", double_free_run_holding_cached_frame, DF);
+    expect_fatal("write_after_free_frame", write_after_free_frame, "freed memory|use after free");
 
     expect_fatal_intact("free_stack_address", free_stack_address, "never handed out");
     expect_fatal_intact("free_static_address", free_static_address, "never handed out");

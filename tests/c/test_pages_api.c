@@ -210,6 +210,94 @@ static void zeroed_pages_after_dirty(void)
     CHECK_HEAP();
 }
 
+/* Single pages come from and go to the calling CPU's frame cache.  What
+ * the statistics say is exact all along: a cached frame is free (and part
+ * of the largest run), and a frame freed on another CPU is counted there. */
+static void frame_cache_stats_exact(void)
+{
+    heap_setup(16 * MiB);
+    for (unsigned cpu = 3; cpu-- > 0;) { /* each CPU's cache made first */
+        harness_set_cpu(cpu);
+        warm_up_cpu();
+    }
+    struct ha_stats base = stats_now();
+    enum { N = 300 };
+    char *p[N];
+    for (size_t i = 0; i < N; i++) {
+        harness_set_cpu((unsigned)(i % 3));
+        p[i] = ha_alloc_pages(1, 0);
+        CHECK(p[i] != NULL);
+        p[i][0] = (char)i;
+        p[i][HA_PAGE_SIZE - 1] = (char)i;
+        struct ha_stats s = stats_now();
+        CHECK_EQ(s.pages_used, base.pages_used + i + 1);
+        CHECK_EQ(s.pages_used + s.pages_free, base.pages_used + base.pages_free);
+        CHECK_EQ(s.page_allocs, base.page_allocs + i + 1);
+        CHECK(s.pages_peak >= s.pages_used);
+    }
+    for (size_t i = 0; i < N; i++)
+        for (size_t j = i + 1; j < N; j++)
+            CHECK(p[i] != p[j]);
+    CHECK_HEAP();
+    /* Freed on other CPUs than the ones that took them. */
+    for (size_t i = 0; i < N; i++) {
+        harness_set_cpu((unsigned)((i + 1) % 3));
+        CHECK_EQ(p[i][0], (char)i);
+        CHECK_EQ(p[i][HA_PAGE_SIZE - 1], (char)i);
+        ha_free_pages(p[i], 1);
+        struct ha_stats s = stats_now();
+        CHECK_EQ(s.pages_used, base.pages_used + N - i - 1);
+        CHECK_EQ(s.page_frees, base.page_frees + i + 1);
+        if (i % 50 == 0)
+            CHECK_HEAP();
+    }
+    struct ha_stats s = stats_now();
+    CHECK_EQ(s.pages_used, base.pages_used);
+    CHECK_EQ(s.pages_free, base.pages_free);
+    CHECK_EQ(s.pages_peak, base.pages_used + N);
+    CHECK_EQ(s.pages_largest_run, base.pages_largest_run);
+    CHECK_HEAP();
+    harness_set_cpu(0);
+}
+
+/* Frames held by every CPU's cache still serve a large run: the run that
+ * the statistics call largest is handed out (the caches give their frames
+ * back before the page allocator says no). */
+static void cached_frames_serve_large_runs(void)
+{
+    heap_setup(8 * MiB);
+    for (unsigned cpu = 4; cpu-- > 0;) {
+        harness_set_cpu(cpu);
+        warm_up_cpu();
+    }
+    struct ha_stats base = stats_now();
+    size_t n = 0, cap = base.pages_free;
+    char **all = malloc(cap * sizeof *all);
+    CHECK(all != NULL);
+    harness_set_cpu(0);
+    for (void *q; (q = ha_alloc_pages(1, 0)) != NULL;)
+        all[n++] = q;
+    CHECK_EQ(n, base.pages_free);
+    CHECK_HEAP();
+    /* Spread the frees over four CPUs: each cache keeps some. */
+    for (size_t i = 0; i < n; i++) {
+        harness_set_cpu((unsigned)(i % 4));
+        ha_free_pages(all[i], 1);
+    }
+    harness_set_cpu(0);
+    struct ha_stats s = stats_now();
+    CHECK_EQ(s.pages_free, base.pages_free);
+    CHECK_EQ(s.pages_largest_run, base.pages_largest_run);
+    void *run = ha_alloc_pages(s.pages_largest_run, 0);
+    CHECK(run != NULL);
+    ha_free_pages(run, s.pages_largest_run);
+    s = stats_now();
+    CHECK_EQ(s.pages_used, base.pages_used);
+    CHECK_EQ(s.failures, base.failures + 1); /* the NULL that ended the fill */
+    free(all);
+    CHECK_HEAP();
+}
+
 int main(void)
 {
     run_isolated("counts_and_alignments", counts_and_alignments);
@@ -218,5 +306,7 @@ int main(void)
     run_isolated("free_sub_runs", free_sub_runs);
     run_isolated("random_runs_coalesce_back", random_runs_coalesce_back);
     run_isolated("zeroed_pages_after_dirty", zeroed_pages_after_dirty);
+    run_isolated("frame_cache_stats_exact", frame_cache_stats_exact);
+    run_isolated("cached_frames_serve_large_runs", cached_frames_serve_large_runs);
     return harness_done();
 }

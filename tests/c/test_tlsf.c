@@ -39,7 +39,7 @@ static struct ha_stats pstats(void)
 {
     struct ha_stats s;
     memset(&s, 0, sizeof s);
-    page_stats(&s);
+    page_stats(&s, false);
     return s;
 }
 
