@@ -376,7 +376,8 @@ static void *alloc_once(size_t size, size_t align, bool *zeroed)
             ptr = tlsf_alloc(need, align, zeroed, ACCOUNTED(size, 0));
             if (!ptr)
                 return 0;
-            usable = tlsf_usable(ptr);
+            /* Only the checked build's red zone needs it. */
+            usable = HA_CHECKED ? tlsf_usable(ptr) : 0;
         }
     } else if (p == PHASE_EARLY) {
         ptr = early_alloc(need, align);

@@ -8,6 +8,13 @@
  * ("dedicated"), sized to the request, that goes back to the page allocator
  * as soon as its block is freed.
  *
+ * Each CPU has a heap of its own (a control block and the arenas it took),
+ * so CPUs allocate without contending for one lock; a block freed on
+ * another CPU goes back to its arena's heap, named in the arena header.
+ * Shared arenas are aligned to their size, so any block finds its arena
+ * header by rounding down (a dedicated arena's header sits right before
+ * its block).
+ *
  * Every operation is O(1): a size maps to a (first, second) level list by
  * two shifts, a suitable non-empty list is found with one ctz on each level's
  * bitmap, and neighbours are found through the block sizes and footers.
@@ -124,7 +131,7 @@ typedef struct free_links {
  * Arena header, right before the arena's first block.  Invariants: magic ==
  * ARENA_KEY ^ its address; [base, base + size) is whole pages of kind ARENA;
  * the sentinel is the last 16 bytes of the range for a shared arena, the 16
- * bytes after the payload for a dedicated one; every arena is on ctl.arenas;
+ * bytes after the payload for a dedicated one; every arena is on h->arenas;
  * a shared arena is 64 pages with its header at base.
  */
 typedef struct arena {
@@ -134,21 +141,29 @@ typedef struct arena {
     struct arena *next; /* list of all arenas, for the checker */
     struct arena *prev;
     uint32_t flags;     /* ARENA_DEDICATED */
-    uint32_t reserved;
+    uint32_t heap;      /* index of the owning heap in heap_list */
 } arena_t;
 
 HA_STATIC_ASSERT(sizeof(block_t) == BLOCK_HDR, "block header is 16 bytes");
 HA_STATIC_ASSERT(sizeof(arena_t) == ARENA_HDR, "arena header is 48 bytes");
 
 /*
- * Control block, under ctl_lock.  Invariants: bit sl of sl_map[fl] is set
+ * A heap: one TLSF control block and the arenas it owns, under its lock.
+ * Every CPU gets a heap of its own on its first mid or large request (the
+ * first CPU the static one), so that CPUs allocate without contending; a
+ * block freed on another CPU goes back to the heap that owns its arena,
+ * found from the arena header (see heap_of).
+ *
+ * Invariants: bit sl of sl_map[fl] is set
  * exactly when heads[fl][sl] is not empty, bit fl of fl_map exactly when
  * sl_map[fl] is not zero; the counters equal what a walk of every arena
  * finds: free_bytes the free payload bytes, meta_bytes every arena's bytes
  * less its block payloads, n_free the free blocks, n_arenas the arenas;
  * at most one shared arena is entirely free, and then spare points to it.
  */
-static struct {
+struct heap {
+    ha_lock_t lock;
+    unsigned index; /* in heap_list, and in the headers of its arenas */
     uint32_t fl_map;
     uint32_t sl_map[FL_COUNT];
     block_t *heads[FL_COUNT][SL_COUNT];
@@ -163,29 +178,42 @@ static struct {
     _Atomic size_t used;
     size_t used_hwm;
     uint64_t allocs, frees;
-} ctl;
+};
 
-static ha_lock_t ctl_lock = HA_LOCK_INIT;
+/* The heaps made so far, densely (heap_list[0] is the static one); an
+ * arena names its heap by index here.  Appended under heap_create_lock,
+ * then nheaps is published. */
+static struct heap heap_static = { .lock = HA_LOCK_INIT };
+static struct heap *heap_list[HA_MAX_CPUS];
+static _Atomic unsigned nheaps;
+static struct heap *_Atomic cpu_heaps[HA_MAX_CPUS];
+static ha_lock_t heap_create_lock = HA_LOCK_INIT;
+
+#define HEAP_PAGES ((sizeof(struct heap) + HA_PAGE_SIZE - 1) / HA_PAGE_SIZE)
 
 /* ------------------------------------------------------------ statistics */
 
 /* Lock held.  The peak can only have risen if this share rose past its
  * own high-water mark: only then is the sum over everything taken. */
-static void stats_locked(intptr_t delta, bool alloc, bool free)
+static void stats_locked(struct heap *h, intptr_t delta, bool alloc, bool free)
 {
-    size_t used = atomic_load_explicit(&ctl.used, memory_order_relaxed) + (size_t)delta;
-    atomic_store_explicit(&ctl.used, used, memory_order_relaxed);
-    ctl.allocs += alloc;
-    ctl.frees += free;
-    if (HA_UNLIKELY(used > ctl.used_hwm)) {
-        ctl.used_hwm = used;
+    size_t used = atomic_load_explicit(&h->used, memory_order_relaxed) + (size_t)delta;
+    atomic_store_explicit(&h->used, used, memory_order_relaxed);
+    h->allocs += alloc;
+    h->frees += free;
+    if (HA_UNLIKELY(used > h->used_hwm)) {
+        h->used_hwm = used;
         stats_sample_peak();
     }
 }
 
 size_t tlsf_used(void)
 {
-    return atomic_load_explicit(&ctl.used, memory_order_relaxed);
+    size_t sum = 0;
+    unsigned n = atomic_load_explicit(&nheaps, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++)
+        sum += atomic_load_explicit(&heap_list[i]->used, memory_order_relaxed);
+    return sum;
 }
 
 /* ------------------------------------------------------------ block access */
@@ -318,24 +346,24 @@ HA_INLINE void mapping_search(size_t size, unsigned *fl, unsigned *sl)
 
 /* ------------------------------------------------------------- free lists */
 
-static void list_insert(block_t *b)
+static void list_insert(struct heap *h, block_t *b)
 {
     unsigned fl, sl;
     size_t size = block_size(b);
     mapping_insert(size, &fl, &sl);
-    block_t *head = ctl.heads[fl][sl];
+    block_t *head = h->heads[fl][sl];
     block_links(b)->next = head;
     block_links(b)->prev = 0;
     if (head)
         block_links(head)->prev = b;
-    ctl.heads[fl][sl] = b;
-    ctl.sl_map[fl] |= 1u << sl;
-    ctl.fl_map |= 1u << fl;
-    ctl.free_bytes += size;
-    ctl.n_free++;
+    h->heads[fl][sl] = b;
+    h->sl_map[fl] |= 1u << sl;
+    h->fl_map |= 1u << fl;
+    h->free_bytes += size;
+    h->n_free++;
 }
 
-static void list_remove(block_t *b)
+static void list_remove(struct heap *h, block_t *b)
 {
     unsigned fl, sl;
     size_t size = block_size(b);
@@ -347,67 +375,67 @@ static void list_remove(block_t *b)
     if (prev) {
         block_links(prev)->next = next;
     } else {
-        HA_ASSERT(ctl.heads[fl][sl] == b, b);
-        ctl.heads[fl][sl] = next;
+        HA_ASSERT(h->heads[fl][sl] == b, b);
+        h->heads[fl][sl] = next;
         if (!next) {
-            ctl.sl_map[fl] &= ~(1u << sl);
-            if (!ctl.sl_map[fl])
-                ctl.fl_map &= ~(1u << fl);
+            h->sl_map[fl] &= ~(1u << sl);
+            if (!h->sl_map[fl])
+                h->fl_map &= ~(1u << fl);
         }
     }
-    ctl.free_bytes -= size;
-    ctl.n_free--;
+    h->free_bytes -= size;
+    h->n_free--;
 }
 
 /* A free block of at least size bytes, still on its list, or NULL. */
-static block_t *list_find(size_t size)
+static block_t *list_find(struct heap *h, size_t size)
 {
     unsigned fl, sl;
     mapping_search(size, &fl, &sl);
     if (fl >= FL_COUNT)
         return 0;
-    uint32_t sl_bits = ctl.sl_map[fl] & (~0u << sl);
+    uint32_t sl_bits = h->sl_map[fl] & (~0u << sl);
     if (!sl_bits) {
-        uint32_t fl_bits = fl + 1 < 32 ? ctl.fl_map & (~0u << (fl + 1)) : 0;
+        uint32_t fl_bits = fl + 1 < 32 ? h->fl_map & (~0u << (fl + 1)) : 0;
         if (!fl_bits)
             return 0;
         fl = ha_ctz(fl_bits);
-        sl_bits = ctl.sl_map[fl];
+        sl_bits = h->sl_map[fl];
     }
     sl = ha_ctz(sl_bits);
-    return ctl.heads[fl][sl];
+    return h->heads[fl][sl];
 }
 
 /* ----------------------------------------------------------------- arenas */
 
-static void arena_link(arena_t *a, uintptr_t base, size_t size, uint32_t flags)
+static void arena_link(struct heap *h, arena_t *a, uintptr_t base, size_t size, uint32_t flags)
 {
     a->magic = arena_magic_for(a);
     a->base = base;
     a->size = size;
     a->flags = flags;
-    a->reserved = 0;
+    a->heap = h->index;
     a->prev = 0;
-    a->next = ctl.arenas;
-    if (ctl.arenas)
-        ctl.arenas->prev = a;
-    ctl.arenas = a;
-    ctl.n_arenas++;
+    a->next = h->arenas;
+    if (h->arenas)
+        h->arenas->prev = a;
+    h->arenas = a;
+    h->n_arenas++;
 }
 
 /* Unlink a (its block already off every list) and give its pages back. */
-static void arena_release(arena_t *a)
+static void arena_release(struct heap *h, arena_t *a)
 {
     if (a->next)
         a->next->prev = a->prev;
     if (a->prev)
         a->prev->next = a->next;
     else
-        ctl.arenas = a->next;
-    ctl.n_arenas--;
-    ctl.meta_bytes -= a->size - block_size(arena_first(a));
-    if (ctl.spare == a)
-        ctl.spare = 0;
+        h->arenas = a->next;
+    h->n_arenas--;
+    h->meta_bytes -= a->size - block_size(arena_first(a));
+    if (h->spare == a)
+        h->spare = 0;
     /* Leave no valid-looking arena or block header in pages we give away. */
     a->magic = 0;
     block_t *first = arena_first(a);
@@ -417,13 +445,14 @@ static void arena_release(arena_t *a)
 
 /* A new shared arena whose one free block is on its list; false when the
  * page allocator has no 64-page run left. */
-static bool arena_add_shared(void)
+static bool arena_add_shared(struct heap *h)
 {
-    void *p = page_alloc(SHARED_PAGES, HA_PAGE_SIZE, PAGE_KIND_ARENA, 0);
+    /* Aligned to its size: a block finds its arena header by rounding down. */
+    void *p = page_alloc(SHARED_PAGES, SHARED_BYTES, PAGE_KIND_ARENA, 0);
     if (!p)
         return false;
     arena_t *a = p;
-    arena_link(a, (uintptr_t)p, SHARED_BYTES, 0);
+    arena_link(h, a, (uintptr_t)p, SHARED_BYTES, 0);
     block_t *b = arena_first(a);
     block_set(b, SHARED_PAYLOAD | BLOCK_FREE | BLOCK_FIRST);
     *block_footer(b) = b;
@@ -431,8 +460,8 @@ static bool arena_add_shared(void)
 #if HA_CHECKED
     poison_block(b);
 #endif
-    ctl.meta_bytes += SHARED_BYTES - SHARED_PAYLOAD;
-    list_insert(b);
+    h->meta_bytes += SHARED_BYTES - SHARED_PAYLOAD;
+    list_insert(h, b);
     return true;
 }
 
@@ -442,15 +471,15 @@ static bool arena_add_shared(void)
  * off its list): a leading gap for alignment and a trailing remainder become
  * free blocks of their own when big enough.  Returns the used block.
  * Checked build: *bad gets the first poison byte the caller's part spoils. */
-static block_t *block_take(block_t *b, size_t need, size_t align, uintptr_t *bad)
+static block_t *block_take(struct heap *h, block_t *b, size_t need, size_t align, uintptr_t *bad)
 {
     uintptr_t orig_payload = block_payload(b);
     size_t orig_size = block_size(b);
     size_t first = b->size & BLOCK_FIRST;
     size_t prev_free = 0;
 
-    if (ctl.spare && first && arena_of_first(b) == ctl.spare)
-        ctl.spare = 0;
+    if (h->spare && first && arena_of_first(b) == h->spare)
+        h->spare = 0;
 
     if ((orig_payload & (align - 1)) != 0) {
         /* The gap must be a block of its own (>= MIN_BLOCK) so that padding
@@ -459,13 +488,13 @@ static block_t *block_take(block_t *b, size_t need, size_t align, uintptr_t *bad
         size_t gap = p - orig_payload;
         block_set(b, (gap - BLOCK_HDR) | BLOCK_FREE | first);
         *block_footer(b) = b;
-        list_insert(b);
+        list_insert(h, b);
 #if HA_CHECKED
         /* A freed header absorbed earlier may straddle the new end of the
          * poisoned part: the cut blocks are poisoned afresh. */
         poison_block(b);
 #endif
-        ctl.meta_bytes += BLOCK_HDR;
+        h->meta_bytes += BLOCK_HDR;
         b = block_of_payload((void *)p);
         block_set(b, orig_size - gap); /* size only; flags set below */
         first = 0;
@@ -478,11 +507,11 @@ static block_t *block_take(block_t *b, size_t need, size_t align, uintptr_t *bad
         block_t *rest = block_at(block_payload(b) + need);
         block_set(rest, (size - need - BLOCK_HDR) | BLOCK_FREE);
         *block_footer(rest) = rest; /* the successor's BLOCK_PREV_FREE stays */
-        list_insert(rest);
+        list_insert(h, rest);
 #if HA_CHECKED
         poison_block(rest);
 #endif
-        ctl.meta_bytes += BLOCK_HDR;
+        h->meta_bytes += BLOCK_HDR;
         size = need;
     } else {
         block_set_prev_free(block_next(b), false);
@@ -496,7 +525,7 @@ static block_t *block_take(block_t *b, size_t need, size_t align, uintptr_t *bad
     return b;
 }
 
-static void *shared_alloc(size_t size, size_t align, size_t accounted)
+static void *shared_alloc(struct heap *h, size_t size, size_t align, size_t accounted)
 {
     size_t need = size_round(size);
     /* Room for the worst-case leading gap: up to align - 16 bytes more than
@@ -504,20 +533,20 @@ static void *shared_alloc(size_t size, size_t align, size_t accounted)
     size_t search = align > HA_MIN_ALIGN ? need + align + MIN_BLOCK : need;
     uintptr_t bad = 0;
 
-    uintptr_t irq = lock_acquire(&ctl_lock);
-    block_t *b = list_find(search);
+    uintptr_t irq = lock_acquire(&h->lock);
+    block_t *b = list_find(h, search);
     if (!b) {
-        if (!arena_add_shared()) {
-            lock_release(&ctl_lock, irq);
+        if (!arena_add_shared(h)) {
+            lock_release(&h->lock, irq);
             return 0;
         }
-        b = list_find(search);
-        HA_ASSERT(b != 0, ctl.arenas);
+        b = list_find(h, search);
+        HA_ASSERT(b != 0, h->arenas);
     }
-    list_remove(b);
-    b = block_take(b, need, align, &bad);
-    stats_locked((intptr_t)(accounted ? accounted : block_size(b)), true, false);
-    lock_release(&ctl_lock, irq);
+    list_remove(h, b);
+    b = block_take(h, b, need, align, &bad);
+    stats_locked(h, (intptr_t)(accounted ? accounted : block_size(b)), true, false);
+    lock_release(&h->lock, irq);
     if (HA_UNLIKELY(bad))
         ha_fault(FAULT_USE_AFTER_FREE, (void *)bad);
     return (void *)block_payload(b);
@@ -525,7 +554,7 @@ static void *shared_alloc(size_t size, size_t align, size_t accounted)
 
 /* ---------------------------------------------------------- dedicated path */
 
-static void *dedicated_alloc(size_t size, size_t align, bool *zeroed, size_t accounted)
+static void *dedicated_alloc(struct heap *h, size_t size, size_t align, bool *zeroed, size_t accounted)
 {
     /* No region holds half the address space: this bound keeps every sum
      * below free of overflow. */
@@ -558,18 +587,116 @@ static void *dedicated_alloc(size_t size, size_t align, bool *zeroed, size_t acc
     arena_t *a = (arena_t *)(p - BLOCK_HDR - ARENA_HDR);
     block_t *b = block_of_payload((void *)p);
 
-    uintptr_t irq = lock_acquire(&ctl_lock);
-    arena_link(a, base, pages * HA_PAGE_SIZE, ARENA_DEDICATED);
+    uintptr_t irq = lock_acquire(&h->lock);
+    arena_link(h, a, base, pages * HA_PAGE_SIZE, ARENA_DEDICATED);
     block_set(b, need | BLOCK_FIRST);
     block_set(block_next(b), 0);
-    ctl.meta_bytes += a->size - need;
-    stats_locked((intptr_t)(accounted ? accounted : need), true, false);
-    lock_release(&ctl_lock, irq);
+    h->meta_bytes += a->size - need;
+    stats_locked(h, (intptr_t)(accounted ? accounted : need), true, false);
+    lock_release(&h->lock, irq);
 
     /* Headers and sentinel lie outside the payload: zeroed pages stay
      * zero where the caller looks. */
     *zeroed = z;
     return (void *)p;
+}
+
+/* ------------------------------------------------------------------ heaps */
+
+HA_INLINE unsigned heap_cpu(void)
+{
+    unsigned cpu = ha_platform_cpu_id();
+    return cpu < HA_MAX_CPUS ? cpu : cpu % HA_MAX_CPUS;
+}
+
+/* Make cpu's heap: the static one for the first CPU, then a page each; the
+ * static one (shared, so locked like every heap) when out of pages. */
+static HA_NOINLINE struct heap *heap_create(unsigned cpu)
+{
+    uintptr_t irq = lock_acquire(&heap_create_lock);
+    struct heap *h = atomic_load_explicit(&cpu_heaps[cpu], memory_order_relaxed);
+    if (!h) {
+        unsigned n = atomic_load_explicit(&nheaps, memory_order_relaxed);
+        if (n == 0) {
+            h = &heap_static;
+        } else {
+            /* SYSTEM kind: no free of any kind can be handed these pages. */
+            h = page_alloc(HEAP_PAGES, HA_PAGE_SIZE, PAGE_KIND_SYSTEM, 0);
+            if (h)
+                ha_memset(h, 0, sizeof *h);
+        }
+        if (h) {
+            h->index = n;
+            heap_list[n] = h;
+            atomic_store_explicit(&nheaps, n + 1, memory_order_release);
+            atomic_store_explicit(&cpu_heaps[cpu], h, memory_order_release);
+        }
+    }
+    lock_release(&heap_create_lock, irq);
+    return h ? h : &heap_static;
+}
+
+/* This CPU's heap. */
+HA_INLINE struct heap *heap_get(void)
+{
+    unsigned cpu = heap_cpu();
+    struct heap *h = atomic_load_explicit(&cpu_heaps[cpu], memory_order_acquire);
+    return HA_LIKELY(h != 0) ? h : heap_create(cpu);
+}
+
+/* Does a look like the header of an arena (dedicated or shared, as asked)
+ * holding address p?  Reads a only when its page is an arena page. */
+static bool arena_holds(const arena_t *a, bool dedicated, uintptr_t p)
+{
+    if (page_kind_of((uintptr_t)a) != PAGE_KIND_ARENA)
+        return false;
+    if (a->magic != arena_magic_for(a) || ((a->flags & ARENA_DEDICATED) != 0) != dedicated)
+        return false;
+    if (!dedicated && (a->base != (uintptr_t)a || a->size != SHARED_BYTES))
+        return false;
+    return p - a->base < a->size;
+}
+
+/* The heap owning the arena that holds p, from the arena header alone, no
+ * lock taken: a shared arena starts at p rounded down to SHARED_BYTES, a
+ * dedicated one right before p's block header.  NULL when p is in no
+ * arena.  For a live block the answer is exact (its arena stays while it
+ * lives); the caller confirms under the heap's lock (heap_lock_owner). */
+static struct heap *heap_of(uintptr_t p, arena_t **arena)
+{
+    arena_t *a = (arena_t *)ha_align_down(p, SHARED_BYTES);
+    if (!arena_holds(a, false, p)) {
+        if (p < ARENA_HDR + BLOCK_HDR)
+            return 0;
+        a = (arena_t *)(p - BLOCK_HDR - ARENA_HDR);
+        if (!arena_holds(a, true, p))
+            return 0;
+    }
+    *arena = a;
+    unsigned i = __atomic_load_n(&a->heap, __ATOMIC_RELAXED);
+    return i < atomic_load_explicit(&nheaps, memory_order_acquire) ? heap_list[i] : 0;
+}
+
+/* Lock the heap owning p's arena: its lock held, the heap returned and
+ * *arena set, or NULL (nothing held) when p is in no arena.  An arena
+ * changes owner only by being released (its magic cleared, under the
+ * owner's lock) and its pages taken again, which a live block prevents;
+ * so the arena header is read again under the lock (its page stays RAM of
+ * a region: it was an arena page) and the look-up repeated if it moved. */
+static struct heap *heap_lock_owner(uintptr_t p, uintptr_t *irq, arena_t **arena)
+{
+    for (;;) {
+        arena_t *a;
+        struct heap *h = heap_of(p, &a);
+        if (!h)
+            return 0;
+        *irq = lock_acquire(&h->lock);
+        if (a->magic == arena_magic_for(a) && a->heap == h->index && p - a->base < a->size) {
+            *arena = a;
+            return h;
+        }
+        lock_release(&h->lock, *irq);
+    }
 }
 
 /* ------------------------------------------------------------------- API */
@@ -584,25 +711,19 @@ void *tlsf_alloc(size_t size, size_t align, bool *zeroed, size_t accounted)
         return 0;
     if (align < HA_MIN_ALIGN)
         align = HA_MIN_ALIGN;
+    struct heap *h = heap_get();
     if (size <= HA_MID_MAX && align <= HA_PAGE_SIZE)
-        return shared_alloc(size, align, accounted);
-    return dedicated_alloc(size, align, zeroed, accounted);
-}
-
-HA_INLINE bool same_page(uintptr_t a, uintptr_t b)
-{
-    return (a ^ b) < HA_PAGE_SIZE;
+        return shared_alloc(h, size, align, accounted);
+    return dedicated_alloc(h, size, align, zeroed, accounted);
 }
 
 /* Is p the payload of a live block?  Reads only inside ARENA pages; under
  * the lock (neighbours rewrite headers). */
-static enum ha_fault block_validate_locked(uintptr_t p)
+static enum ha_fault block_validate_locked(const arena_t *a, uintptr_t p)
 {
-    if ((p & (HA_MIN_ALIGN - 1)) != 0 || p < BLOCK_HDR)
-        return FAULT_NOT_ALLOCATED;
-    /* Only a page the header reaches into needs its own look-up. */
-    if (page_kind_of(p) != PAGE_KIND_ARENA ||
-        (!same_page(p, p - BLOCK_HDR) && page_kind_of(p - BLOCK_HDR) != PAGE_KIND_ARENA))
+    /* p lies in arena a (heap_lock_owner): reads stay inside it. */
+    uintptr_t end = a->base + a->size;
+    if ((p & (HA_MIN_ALIGN - 1)) != 0 || p < (uintptr_t)a + ARENA_HDR + BLOCK_HDR)
         return FAULT_NOT_ALLOCATED;
     const block_t *b = block_of_payload((void *)p);
     if (!block_check_ok(b))
@@ -616,7 +737,7 @@ static enum ha_fault block_validate_locked(uintptr_t p)
      * like one) must not send us outside the heap: its successor must be a
      * header too, telling that its predecessor is used. */
     uintptr_t n = p + size;
-    if (n < p || (!same_page(p, n) && page_kind_of(n) != PAGE_KIND_ARENA))
+    if (n < p || n > end - BLOCK_HDR)
         return FAULT_NOT_ALLOCATED;
     const block_t *next = block_at(n);
     if (!block_check_ok(next) || (next->size & BLOCK_PREV_FREE))
@@ -626,16 +747,20 @@ static enum ha_fault block_validate_locked(uintptr_t p)
 
 enum ha_fault tlsf_validate(const void *p)
 {
-    uintptr_t irq = lock_acquire(&ctl_lock);
-    enum ha_fault f = block_validate_locked((uintptr_t)p);
-    lock_release(&ctl_lock, irq);
+    uintptr_t irq;
+    arena_t *a;
+    struct heap *h = heap_lock_owner((uintptr_t)p, &irq, &a);
+    if (!h)
+        return FAULT_NOT_ALLOCATED;
+    enum ha_fault f = block_validate_locked(a, (uintptr_t)p);
+    lock_release(&h->lock, irq);
     return f;
 }
 
 /* Mark b (off every list) free over size bytes, write its footer, tell its
  * successor, and put it on its list, or release its arena when it is the
  * arena's only block and one empty arena is already kept. */
-static void block_make_free(block_t *b, size_t size)
+static void block_make_free(struct heap *h, block_t *b, size_t size)
 {
     block_set(b, size | BLOCK_FREE | (b->size & BLOCK_FIRST));
     *block_footer(b) = b;
@@ -643,13 +768,13 @@ static void block_make_free(block_t *b, size_t size)
     block_set_prev_free(next, true);
     if ((b->size & BLOCK_FIRST) && block_size(next) == 0) {
         arena_t *a = arena_of_first(b);
-        if (ctl.spare) {
-            arena_release(a);
+        if (h->spare) {
+            arena_release(h, a);
             return;
         }
-        ctl.spare = a;
+        h->spare = a;
     }
-    list_insert(b);
+    list_insert(h, b);
 }
 
 /* Headers absorbed by a merge into free block b (size bytes) stay behind
@@ -685,23 +810,24 @@ static enum ha_fault block_check_sized(const block_t *b, uintptr_t p, size_t nee
 
 enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t accounted)
 {
-    uintptr_t irq = lock_acquire(&ctl_lock);
-    enum ha_fault f = block_validate_locked((uintptr_t)p);
+    uintptr_t irq;
+    arena_t *a;
+    struct heap *h = heap_lock_owner((uintptr_t)p, &irq, &a);
+    if (!h)
+        return FAULT_NOT_ALLOCATED;
+    enum ha_fault f = block_validate_locked(a, (uintptr_t)p);
     block_t *b = block_of_payload(p);
     if (f == FAULT_NONE && sized)
         f = block_check_sized(b, (uintptr_t)p, need, align);
     if (HA_UNLIKELY(f != FAULT_NONE)) {
-        lock_release(&ctl_lock, irq);
+        lock_release(&h->lock, irq);
         return f;
     }
-    stats_locked(-(intptr_t)(accounted ? accounted : block_size(b)), false, true);
-    if (b->size & BLOCK_FIRST) {
-        arena_t *a = arena_of_first(b);
-        if (a->flags & ARENA_DEDICATED) {
-            arena_release(a);
-            lock_release(&ctl_lock, irq);
-            return FAULT_NONE;
-        }
+    stats_locked(h, -(intptr_t)(accounted ? accounted : block_size(b)), false, true);
+    if (a->flags & ARENA_DEDICATED) { /* its one block */
+        arena_release(h, a);
+        lock_release(&h->lock, irq);
+        return FAULT_NONE;
     }
 
     size_t size = block_size(b);
@@ -710,41 +836,45 @@ enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t a
         block_t *prev = block_prev(b);
         /* The footer is the kernel's to overwrite by accident: look before
          * following it. */
-        HA_ASSERT((same_page((uintptr_t)prev, (uintptr_t)b) || page_kind_of((uintptr_t)prev) == PAGE_KIND_ARENA) &&
+        HA_ASSERT((uintptr_t)prev >= (uintptr_t)a + ARENA_HDR && (uintptr_t)prev < (uintptr_t)b &&
                       block_check_ok(prev) &&
                       block_is_free(prev) && block_next(prev) == b,
                   b);
-        list_remove(prev);
+        list_remove(h, prev);
         absorbed_self = b;
         size += block_size(prev) + BLOCK_HDR;
-        ctl.meta_bytes -= BLOCK_HDR;
+        h->meta_bytes -= BLOCK_HDR;
         b = prev;
     }
     block_t *next = block_at(block_payload(b) + size);
     if (block_is_free(next)) {
         HA_ASSERT(block_check_ok(next), next);
-        list_remove(next);
+        list_remove(h, next);
         absorbed_next = next;
         size += block_size(next) + BLOCK_HDR;
-        ctl.meta_bytes -= BLOCK_HDR;
+        h->meta_bytes -= BLOCK_HDR;
     }
     block_absorbed_mark(b, size, absorbed_self, absorbed_next);
-    block_make_free(b, size);
-    lock_release(&ctl_lock, irq);
+    block_make_free(h, b, size);
+    lock_release(&h->lock, irq);
     return FAULT_NONE;
 }
 
 size_t tlsf_usable(const void *p)
 {
-    uintptr_t irq = lock_acquire(&ctl_lock);
+    uintptr_t irq;
+    arena_t *a;
+    struct heap *h = heap_lock_owner((uintptr_t)p, &irq, &a);
+    if (!h)
+        return 0;
     size_t size = block_size(block_of_payload(p));
-    lock_release(&ctl_lock, irq);
+    lock_release(&h->lock, irq);
     return size;
 }
 
 /* Shared block b: shrink by cutting off the tail (merged with a free
  * successor), grow by absorbing a free successor. */
-static bool shared_resize_locked(block_t *b, size_t need, uintptr_t *bad)
+static bool shared_resize_locked(struct heap *h, block_t *b, size_t need, uintptr_t *bad)
 {
     size_t size = block_size(b);
     size_t keep = b->size & (BLOCK_FIRST | BLOCK_PREV_FREE);
@@ -756,16 +886,16 @@ static bool shared_resize_locked(block_t *b, size_t need, uintptr_t *bad)
         size_t rest_size = size - need - BLOCK_HDR;
         block_t *absorbed = 0;
         block_set(b, need | keep);
-        ctl.meta_bytes += BLOCK_HDR;
+        h->meta_bytes += BLOCK_HDR;
         if (block_is_free(next)) {
-            list_remove(next);
+            list_remove(h, next);
             absorbed = next;
             rest_size += block_size(next) + BLOCK_HDR;
-            ctl.meta_bytes -= BLOCK_HDR;
+            h->meta_bytes -= BLOCK_HDR;
         }
         block_set(rest, rest_size);
         block_absorbed_mark(rest, rest_size, 0, absorbed);
-        block_make_free(rest, rest_size);
+        block_make_free(h, rest, rest_size);
         return true;
     }
     if (!block_is_free(next))
@@ -774,8 +904,8 @@ static bool shared_resize_locked(block_t *b, size_t need, uintptr_t *bad)
     size_t total = size + BLOCK_HDR + next_size;
     if (total < need)
         return false;
-    list_remove(next);
-    ctl.meta_bytes -= BLOCK_HDR;
+    list_remove(h, next);
+    h->meta_bytes -= BLOCK_HDR;
 #if HA_CHECKED
     uintptr_t next_payload = block_payload(next);
 #endif
@@ -785,8 +915,8 @@ static bool shared_resize_locked(block_t *b, size_t need, uintptr_t *bad)
         block_t *rest = block_at(block_payload(b) + need);
         block_set(rest, (total - need - BLOCK_HDR) | BLOCK_FREE);
         *block_footer(rest) = rest;
-        list_insert(rest);
-        ctl.meta_bytes += BLOCK_HDR;
+        list_insert(h, rest);
+        h->meta_bytes += BLOCK_HDR;
         total = need;
     } else {
         block_set_prev_free(block_at(block_payload(b) + total), false);
@@ -802,20 +932,20 @@ static bool shared_resize_locked(block_t *b, size_t need, uintptr_t *bad)
 
 /* Dedicated arena a: the payload ends where asked; whole pages follow it
  * (claimed when free) or go back. */
-static bool dedicated_resize_locked(arena_t *a, block_t *b, size_t need)
+static bool dedicated_resize_locked(struct heap *h, arena_t *a, block_t *b, size_t need)
 {
     size_t off = block_payload(b) - a->base;
     size_t pages = (off + need + BLOCK_HDR + HA_PAGE_SIZE - 1) / HA_PAGE_SIZE;
     size_t cur = a->size / HA_PAGE_SIZE;
     if (pages > cur && !page_claim((void *)(a->base + a->size), pages - cur, PAGE_KIND_ARENA))
         return false;
-    ctl.meta_bytes -= a->size - block_size(b);
+    h->meta_bytes -= a->size - block_size(b);
     block_set(b, need | BLOCK_FIRST);
     block_set(block_next(b), 0);
     if (pages < cur)
         page_free((void *)(a->base + pages * HA_PAGE_SIZE), cur - pages);
     a->size = pages * HA_PAGE_SIZE;
-    ctl.meta_bytes += a->size - need;
+    h->meta_bytes += a->size - need;
     return true;
 }
 
@@ -826,19 +956,22 @@ bool tlsf_resize_in_place(void *p, size_t new_size)
     size_t need = size_round(new_size);
     uintptr_t bad = 0;
     bool ok;
-    uintptr_t irq = lock_acquire(&ctl_lock);
-    enum ha_fault f = block_validate_locked((uintptr_t)p);
+    uintptr_t irq;
+    arena_t *a;
+    struct heap *h = heap_lock_owner((uintptr_t)p, &irq, &a);
+    if (!h)
+        ha_fault(FAULT_NOT_ALLOCATED, p);
+    enum ha_fault f = block_validate_locked(a, (uintptr_t)p);
     if (HA_UNLIKELY(f != FAULT_NONE)) {
-        lock_release(&ctl_lock, irq);
+        lock_release(&h->lock, irq);
         ha_fault(f, p);
     }
     block_t *b = block_of_payload(p);
-    arena_t *a = (b->size & BLOCK_FIRST) ? arena_of_first(b) : 0;
-    if (a && (a->flags & ARENA_DEDICATED))
-        ok = dedicated_resize_locked(a, b, need);
+    if (a->flags & ARENA_DEDICATED)
+        ok = dedicated_resize_locked(h, a, b, need);
     else
-        ok = shared_resize_locked(b, need, &bad);
-    lock_release(&ctl_lock, irq);
+        ok = shared_resize_locked(h, b, need, &bad);
+    lock_release(&h->lock, irq);
     if (HA_UNLIKELY(bad))
         ha_fault(FAULT_USE_AFTER_FREE, (void *)bad);
     return ok;
@@ -846,24 +979,34 @@ bool tlsf_resize_in_place(void *p, size_t new_size)
 
 void tlsf_trim(void)
 {
-    uintptr_t irq = lock_acquire(&ctl_lock);
-    arena_t *a = ctl.spare;
-    if (a) {
-        list_remove(arena_first(a));
-        arena_release(a);
+    unsigned n = atomic_load_explicit(&nheaps, memory_order_acquire);
+    for (unsigned i = 0; i < n; i++) {
+        struct heap *h = heap_list[i];
+        uintptr_t irq = lock_acquire(&h->lock);
+        arena_t *a = h->spare;
+        if (a) {
+            list_remove(h, arena_first(a));
+            arena_release(h, a);
+        }
+        lock_release(&h->lock, irq);
     }
-    lock_release(&ctl_lock, irq);
 }
 
 void tlsf_stats(struct ha_stats *out)
 {
-    uintptr_t irq = lock_acquire(&ctl_lock);
-    out->bytes_used += atomic_load_explicit(&ctl.used, memory_order_relaxed);
-    out->allocs += ctl.allocs;
-    out->frees += ctl.frees;
-    out->bytes_free += ctl.free_bytes;
-    out->bytes_meta += ctl.meta_bytes;
-    lock_release(&ctl_lock, irq);
+    unsigned n = atomic_load_explicit(&nheaps, memory_order_acquire);
+    /* The heaps' own pages (the static one aside) are metadata too. */
+    out->bytes_meta += (n > 1 ? n - 1 : 0) * HEAP_PAGES * HA_PAGE_SIZE;
+    for (unsigned i = 0; i < n; i++) {
+        struct heap *h = heap_list[i];
+        uintptr_t irq = lock_acquire(&h->lock);
+        out->bytes_used += atomic_load_explicit(&h->used, memory_order_relaxed);
+        out->allocs += h->allocs;
+        out->frees += h->frees;
+        out->bytes_free += h->free_bytes;
+        out->bytes_meta += h->meta_bytes;
+        lock_release(&h->lock, irq);
+    }
 }
 
 /* ----------------------------------------------------------------- checker */
@@ -960,22 +1103,22 @@ static int check_arena(const arena_t *a, struct check_tally *t)
     return 0;
 }
 
-static int check_lists(struct check_tally *t)
+static int check_lists(struct heap *h, struct check_tally *t)
 {
     size_t n = 0;
     uint64_t sig = 0;
     for (unsigned fl = 0; fl < FL_COUNT; fl++) {
-        if (((ctl.fl_map >> fl) & 1u) != (ctl.sl_map[fl] != 0))
-            return check_fail("tlsf: first-level bitmap disagrees with second level", &ctl.sl_map[fl]);
-        if (fl == 0 && (ctl.sl_map[0] & ((1u << (MIN_PAYLOAD >> ALIGN_LOG2)) - 1)))
-            return check_fail("tlsf: bitmap bit for a size below the minimum", &ctl.sl_map[0]);
+        if (((h->fl_map >> fl) & 1u) != (h->sl_map[fl] != 0))
+            return check_fail("tlsf: first-level bitmap disagrees with second level", &h->sl_map[fl]);
+        if (fl == 0 && (h->sl_map[0] & ((1u << (MIN_PAYLOAD >> ALIGN_LOG2)) - 1)))
+            return check_fail("tlsf: bitmap bit for a size below the minimum", &h->sl_map[0]);
         for (unsigned sl = 0; sl < SL_COUNT; sl++) {
-            const block_t *b = ctl.heads[fl][sl];
-            if (((ctl.sl_map[fl] >> sl) & 1u) != (b != 0))
-                return check_fail("tlsf: second-level bitmap disagrees with its list", &ctl.heads[fl][sl]);
+            const block_t *b = h->heads[fl][sl];
+            if (((h->sl_map[fl] >> sl) & 1u) != (b != 0))
+                return check_fail("tlsf: second-level bitmap disagrees with its list", &h->heads[fl][sl]);
             const block_t *prev = 0;
             for (; b; prev = b, b = block_links(b)->next) {
-                if (++n > ctl.n_free)
+                if (++n > h->n_free)
                     return check_fail("tlsf: free lists longer than the free count (cycle?)", b);
                 uintptr_t at = (uintptr_t)b;
                 if ((at & 15) || !check_range_is_arena(at, at + BLOCK_HDR + sizeof(free_links_t)))
@@ -993,16 +1136,16 @@ static int check_lists(struct check_tally *t)
         }
     }
     if (n != t->n_free || sig != t->free_sig)
-        return check_fail("tlsf: free lists and physical free blocks differ", ctl.heads);
+        return check_fail("tlsf: free lists and physical free blocks differ", h->heads);
     return 0;
 }
 
-static int check_locked(void)
+static int check_locked(struct heap *h)
 {
     struct check_tally t = { 0 };
     const arena_t *prev = 0;
-    for (const arena_t *a = ctl.arenas; a; prev = a, a = a->next) {
-        if (++t.n_arenas > ctl.n_arenas)
+    for (const arena_t *a = h->arenas; a; prev = a, a = a->next) {
+        if (++t.n_arenas > h->n_arenas)
             return check_fail("tlsf: arena list longer than the arena count (cycle?)", a);
         if (((uintptr_t)a & 15) || !check_range_is_arena((uintptr_t)a, (uintptr_t)a + ARENA_HDR))
             return check_fail("tlsf: arena list entry outside arena pages", a);
@@ -1010,36 +1153,58 @@ static int check_locked(void)
             return check_fail("tlsf: arena magic", a);
         if (a->prev != prev)
             return check_fail("tlsf: arena list back link", a);
+        if (a->heap != h->index)
+            return check_fail("tlsf: arena on the list of a heap not its owner", a);
+        if (!(a->flags & ARENA_DEDICATED) && (uintptr_t)a % SHARED_BYTES != 0)
+            return check_fail("tlsf: shared arena not aligned to its size", a);
         int r = check_arena(a, &t);
         if (r)
             return r;
     }
-    if (t.n_arenas != ctl.n_arenas)
-        return check_fail("tlsf: arena count", ctl.arenas);
-    if (t.n_empty > 1 || (t.n_empty ? t.empty : 0) != ctl.spare)
+    if (t.n_arenas != h->n_arenas)
+        return check_fail("tlsf: arena count", h->arenas);
+    if (t.n_empty > 1 || (t.n_empty ? t.empty : 0) != h->spare)
         return check_fail("tlsf: empty shared arenas other than the one spare", t.empty);
-    int r = check_lists(&t);
+    int r = check_lists(h, &t);
     if (r)
         return r;
-    if (t.n_free != ctl.n_free)
-        return check_fail("tlsf: free block count", &ctl.n_free);
-    if (t.free_bytes != ctl.free_bytes)
-        return check_fail("tlsf: free byte counter", &ctl.free_bytes);
-    if (t.meta_bytes != ctl.meta_bytes)
-        return check_fail("tlsf: metadata byte counter", &ctl.meta_bytes);
+    if (t.n_free != h->n_free)
+        return check_fail("tlsf: free block count", &h->n_free);
+    if (t.free_bytes != h->free_bytes)
+        return check_fail("tlsf: free byte counter", &h->free_bytes);
+    if (t.meta_bytes != h->meta_bytes)
+        return check_fail("tlsf: metadata byte counter", &h->meta_bytes);
     return 0;
 }
 
 int tlsf_check(void)
 {
-    uintptr_t irq = lock_acquire(&ctl_lock);
-    int r = check_locked();
-    lock_release(&ctl_lock, irq);
+    unsigned n = atomic_load_explicit(&nheaps, memory_order_acquire);
+    int r = 0;
+    for (unsigned i = 0; i < n && r == 0; i++) {
+        struct heap *h = heap_list[i];
+        if (h->index != i)
+            return check_fail("tlsf: heap index disagrees with its place", h);
+        uintptr_t irq = lock_acquire(&h->lock);
+        r = check_locked(h);
+        lock_release(&h->lock, irq);
+    }
     return r;
 }
 
+/* The create lock first (no heap appears meanwhile), then every heap's. */
 void tlsf_fork_lock(bool take)
 {
-    static uintptr_t irq;
-    lock_fork(&ctl_lock, take, &irq);
+    static uintptr_t irq_create, irq[HA_MAX_CPUS];
+    static unsigned n;
+    if (take) {
+        lock_fork(&heap_create_lock, true, &irq_create);
+        n = atomic_load_explicit(&nheaps, memory_order_relaxed);
+        for (unsigned i = 0; i < n; i++)
+            lock_fork(&heap_list[i]->lock, true, &irq[i]);
+    } else {
+        for (unsigned i = n; i-- > 0;)
+            lock_fork(&heap_list[i]->lock, false, &irq[i]);
+        lock_fork(&heap_create_lock, false, &irq_create);
+    }
 }

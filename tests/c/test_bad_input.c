@@ -174,6 +174,18 @@ static void write_after_free_frame(void)
     (void)ha_alloc_pages(1, 0);
 }
 
+/* A mid block goes back to the heap of the CPU that allocated it: freed
+ * twice from another CPU, it is still a double free. */
+static void double_free_mid_other_cpu(void)
+{
+    setup();
+    void *p = live(MID);
+    harness_set_cpu(1);
+    ha_free(p);
+    harness_set_cpu(2);
+    ha_free(p);
+}
+
 /* ---- never handed out ---- */
 
 static char static_buf[256] __attribute__((aligned(64)));
@@ -434,6 +446,7 @@ int main(void)
     expect_fatal_intact("double_free_early_last", double_free_early_last, DF);
     expect_fatal_intact("double_free_pages", double_free_pages, DF_OR_NOT_LIVE);
     expect_fatal_intact("double_free_pages_sub_run", double_free_pages_sub_run, DF_OR_NOT_LIVE);
+    expect_fatal_intact("double_free_mid_other_cpu", double_free_mid_other_cpu, DF);
     expect_fatal_intact("double_free_frame", double_free_frame, DF);
     expect_fatal_intact("double_free_frame_other_cpu", double_free_frame_other_cpu, DF);
     expect_fatal_intact("double_free_frame_as_bytes", double_free_frame_as_bytes, DF);

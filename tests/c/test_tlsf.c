@@ -774,6 +774,58 @@ static void threads(void)
     CHECK_EQ(pstats().pages_used, p0.pages_used);
 }
 
+/* Each CPU allocates from a heap of its own (arenas of its own), and a
+ * block freed or resized on another CPU goes back to the heap that owns
+ * its arena: the checker sees every arena on its owner's list, and all
+ * pages come back. */
+static void cross_cpu_heaps(void)
+{
+    tlsf_heap(64 * MiB);
+    struct ha_stats p0 = pstats();
+    enum { CPUS = 3, N = 200 };
+    static char *p[CPUS][N];
+    static size_t size[CPUS][N];
+    struct harness_rng r;
+    harness_seed_announce("tlsf-cross-cpu", 0xC505C9);
+    harness_rng_seed(&r, 0xC505C9);
+    for (unsigned c = 0; c < CPUS; c++) {
+        harness_set_cpu(c);
+        for (int i = 0; i < N; i++) {
+            size[c][i] = harness_rng_below(&r, 8) ? 1025 + harness_rng_below(&r, 20000) : 300000;
+            p[c][i] = alloc_ok(size[c][i], 16);
+            memset(p[c][i], (int)(c * N + i), size[c][i]);
+        }
+    }
+    /* No shared arena holds blocks of two CPUs. */
+    for (unsigned c = 0; c < CPUS; c++)
+        for (unsigned d = c + 1; d < CPUS; d++)
+            for (int i = 0; i < N; i += 7)
+                for (int j = 0; j < N; j += 7)
+                    if (size[c][i] <= HA_MID_MAX && size[d][j] <= HA_MID_MAX)
+                        CHECK((uintptr_t)p[c][i] / SHARED_ARENA_BYTES != (uintptr_t)p[d][j] / SHARED_ARENA_BYTES);
+    CHECK_TLSF();
+    /* Resize and free everything on the next CPU over. */
+    for (unsigned c = 0; c < CPUS; c++) {
+        harness_set_cpu((c + 1) % CPUS);
+        for (int i = 0; i < N; i++) {
+            unsigned char want = (unsigned char)(c * N + i);
+            CHECK_EQ((unsigned char)p[c][i][0], want);
+            CHECK_EQ((unsigned char)p[c][i][size[c][i] - 1], want);
+            if (i % 3 == 0 && size[c][i] > 2048 && tlsf_resize_in_place(p[c][i], size[c][i] / 2))
+                CHECK_EQ((unsigned char)p[c][i][size[c][i] / 2 - 1], want);
+            t_free(p[c][i]);
+        }
+        CHECK_TLSF();
+    }
+    struct ha_stats t = tstats();
+    CHECK_EQ(t.allocs, (uint64_t)CPUS * N);
+    CHECK_EQ(t.frees, (uint64_t)CPUS * N);
+    tlsf_trim();
+    CHECK_TLSF();
+    CHECK_EQ(pstats().pages_used, p0.pages_used);
+    harness_set_cpu(0);
+}
+
 /* -------------------------------------------------------------- overhead */
 
 /* Fill shared arenas with mid blocks of random sizes: how much of the pages
@@ -826,6 +878,7 @@ static void overhead(void)
 int main(void)
 {
     run_isolated("tlsf sizes 1025 .. 3 MiB", sizes_mid_and_large);
+    run_isolated("tlsf per-CPU heaps, frees and resizes across CPUs", cross_cpu_heaps);
     run_isolated("tlsf alignments 16 .. 1 MiB", alignments);
     run_isolated("tlsf split/merge restores one block", split_merge_restores_one_block);
     run_isolated("tlsf empty arenas returned, one kept until trim", empty_arenas_returned);
