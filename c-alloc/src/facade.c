@@ -256,14 +256,20 @@ static bool oom_retry(size_t bytes, size_t align, int *tries)
     return h(bytes, align) != 0;
 }
 
-/* Before failing for want of pages: the frames the CPU caches hold go back
- * to the page allocator, once per call. */
-static bool reclaim_frames(bool *flushed)
+/* Before failing for want of pages, once per call: what the allocator
+ * keeps for speed goes back to the page allocator (the CPU caches' frames,
+ * then as ha_trim: cached objects, empty slabs, spare arenas).  True when
+ * that freed pages, so that the request is worth another try. */
+static bool reclaim(bool *done)
 {
-    if (*flushed || atomic_load_explicit(&phase, memory_order_acquire) != PHASE_FINAL)
+    if (*done || atomic_load_explicit(&phase, memory_order_acquire) != PHASE_FINAL)
         return false;
-    *flushed = true;
-    return cache_flush_frames() > 0;
+    *done = true;
+    size_t before = page_free_count();
+    cache_flush_frames();
+    slab_trim();
+    tlsf_trim();
+    return page_free_count() > before;
 }
 
 static void *fail(void)
@@ -409,7 +415,7 @@ static void *alloc_any(size_t size, size_t align, bool *zeroed)
         void *p = alloc_once(size, align, zeroed);
         if (HA_LIKELY(p != 0))
             return p;
-        if (reclaim_frames(&flushed))
+        if (reclaim(&flushed))
             continue;
         if (!oom_retry(size, align, &tries))
             return fail();
@@ -615,7 +621,7 @@ static void *pages_alloc(size_t count, size_t align, bool *zeroed)
                 atomic_fetch_add_explicit(&n_early_page_allocs, 1, memory_order_relaxed);
             return r;
         }
-        if (reclaim_frames(&flushed))
+        if (reclaim(&flushed))
             continue;
         if (!oom_retry(count * HA_PAGE_SIZE, align, &tries))
             return fail();

@@ -222,6 +222,8 @@ void page_set_early_range(uintptr_t start, uintptr_t end);
 /* Build every recorded region; the page allocator is live afterwards. */
 int page_start(void);
 bool page_is_live(void);
+/* Pages in the free lists now (no lock: a hint). */
+size_t page_free_count(void);
 /* Hand [start, end) (page aligned, inside the early range) to the page
  * allocator: freed in the region that holds it, or made a region of its own. */
 int page_release_early(uintptr_t start, uintptr_t end);

@@ -705,6 +705,11 @@ int page_start(void)
     return rc;
 }
 
+size_t page_free_count(void)
+{
+    return __atomic_load_n(&page_state.free_pages, __ATOMIC_RELAXED);
+}
+
 bool page_is_live(void)
 {
     return atomic_load_explicit(&page_live, memory_order_acquire) != 0;

@@ -73,6 +73,11 @@ enum tlsf_params {
 #define MIN_BLOCK (BLOCK_HDR + MIN_PAYLOAD)      /* smallest split-off part */
 
 #define SHARED_PAGES ((size_t)64)
+/* Empty shared arenas a heap keeps rather than giving them back: what a
+ * mid-size working set that shrinks and grows again would otherwise pay in
+ * arena set-up and release (latency) each time.  ha_trim gives them back,
+ * as does an allocation that finds no free page. */
+#define SPARE_ARENAS 2
 #define SHARED_BYTES (SHARED_PAGES * HA_PAGE_SIZE)
 /* The one block of an empty shared arena. */
 #define SHARED_PAYLOAD (SHARED_BYTES - ARENA_HDR - 2 * BLOCK_HDR)
@@ -159,7 +164,7 @@ HA_STATIC_ASSERT(sizeof(arena_t) == ARENA_HDR, "arena header is 48 bytes");
  * sl_map[fl] is not zero; the counters equal what a walk of every arena
  * finds: free_bytes the free payload bytes, meta_bytes every arena's bytes
  * less its block payloads, n_free the free blocks, n_arenas the arenas;
- * at most one shared arena is entirely free, and then spare points to it.
+ * n_empty shared arenas are entirely free, at most SPARE_ARENAS.
  */
 struct heap {
     ha_lock_t lock;
@@ -168,7 +173,7 @@ struct heap {
     uint32_t sl_map[FL_COUNT];
     block_t *heads[FL_COUNT][SL_COUNT];
     arena_t *arenas;
-    arena_t *spare; /* the empty shared arena kept as hysteresis */
+    size_t n_empty; /* entirely free shared arenas, kept against thrashing */
     size_t free_bytes;
     size_t meta_bytes;
     size_t n_free;
@@ -434,8 +439,6 @@ static void arena_release(struct heap *h, arena_t *a)
         h->arenas = a->next;
     h->n_arenas--;
     h->meta_bytes -= a->size - block_size(arena_first(a));
-    if (h->spare == a)
-        h->spare = 0;
     /* Leave no valid-looking arena or block header in pages we give away. */
     a->magic = 0;
     block_t *first = arena_first(a);
@@ -462,6 +465,7 @@ static bool arena_add_shared(struct heap *h)
 #endif
     h->meta_bytes += SHARED_BYTES - SHARED_PAYLOAD;
     list_insert(h, b);
+    h->n_empty++; /* until block_take takes from it */
     return true;
 }
 
@@ -478,8 +482,8 @@ static block_t *block_take(struct heap *h, block_t *b, size_t need, size_t align
     size_t first = b->size & BLOCK_FIRST;
     size_t prev_free = 0;
 
-    if (h->spare && first && arena_of_first(b) == h->spare)
-        h->spare = 0;
+    if (first && orig_size == SHARED_PAYLOAD)
+        h->n_empty--; /* an empty arena, taken into use */
 
     if ((orig_payload & (align - 1)) != 0) {
         /* The gap must be a block of its own (>= MIN_BLOCK) so that padding
@@ -759,7 +763,7 @@ enum ha_fault tlsf_validate(const void *p)
 
 /* Mark b (off every list) free over size bytes, write its footer, tell its
  * successor, and put it on its list, or release its arena when it is the
- * arena's only block and one empty arena is already kept. */
+ * arena's only block and SPARE_ARENAS empty arenas are already kept. */
 static void block_make_free(struct heap *h, block_t *b, size_t size)
 {
     block_set(b, size | BLOCK_FREE | (b->size & BLOCK_FIRST));
@@ -767,12 +771,11 @@ static void block_make_free(struct heap *h, block_t *b, size_t size)
     block_t *next = block_next(b);
     block_set_prev_free(next, true);
     if ((b->size & BLOCK_FIRST) && block_size(next) == 0) {
-        arena_t *a = arena_of_first(b);
-        if (h->spare) {
-            arena_release(h, a);
+        if (h->n_empty >= SPARE_ARENAS) {
+            arena_release(h, arena_of_first(b));
             return;
         }
-        h->spare = a;
+        h->n_empty++;
     }
     list_insert(h, b);
 }
@@ -983,10 +986,14 @@ void tlsf_trim(void)
     for (unsigned i = 0; i < n; i++) {
         struct heap *h = heap_list[i];
         uintptr_t irq = lock_acquire(&h->lock);
-        arena_t *a = h->spare;
-        if (a) {
-            list_remove(h, arena_first(a));
-            arena_release(h, a);
+        for (arena_t *a = h->arenas, *next; a && h->n_empty > 0; a = next) {
+            next = a->next;
+            block_t *b = arena_first(a);
+            if (!(a->flags & ARENA_DEDICATED) && block_is_free(b) && block_size(b) == SHARED_PAYLOAD) {
+                list_remove(h, b);
+                arena_release(h, a);
+                h->n_empty--;
+            }
         }
         lock_release(&h->lock, irq);
     }
@@ -1163,8 +1170,8 @@ static int check_locked(struct heap *h)
     }
     if (t.n_arenas != h->n_arenas)
         return check_fail("tlsf: arena count", h->arenas);
-    if (t.n_empty > 1 || (t.n_empty ? t.empty : 0) != h->spare)
-        return check_fail("tlsf: empty shared arenas other than the one spare", t.empty);
+    if (t.n_empty > SPARE_ARENAS || t.n_empty != h->n_empty)
+        return check_fail("tlsf: empty shared arenas disagree with their count", t.empty);
     int r = check_lists(h, &t);
     if (r)
         return r;
