@@ -1242,17 +1242,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     EXPECT(r == HA_OK || r == HA_ENOMEM, "ha_final_init() = %d", r);
     if (r == HA_OK) {
         final_done = true;
-        /* Make every cpu's cache now, so that the end state can be compared
-         * with this baseline. */
+        /* Make every cpu's cache and mid-size heap now (what the allocator
+         * keeps for good on a CPU's first small and first mid request), so
+         * that the end state can be compared with this baseline. */
+        static const size_t warm_sizes[] = { 1, 2000 };
         for (unsigned c = 0; c < n_cpus; c++) {
             cur_cpu = c;
-            void *p = ha_alloc(1, 1);
-            if (p) {
-                ha_free(p);
-                model.allocs++;
-                model.frees++;
-            } else {
-                model.failures++;
+            for (unsigned k = 0; k < sizeof warm_sizes / sizeof warm_sizes[0]; k++) {
+                void *p = ha_alloc(warm_sizes[k], 1);
+                if (p) {
+                    ha_free(p);
+                    model.allocs++;
+                    model.frees++;
+                } else {
+                    model.failures++;
+                }
             }
         }
         cur_cpu = 0;

@@ -371,10 +371,8 @@ static void *alloc_once(size_t size, size_t align, bool *zeroed)
     void *ptr;
     size_t usable;
     if (HA_LIKELY(p == PHASE_FINAL)) {
-        int cls = slab_class_for(need, align);
-        if (HA_LIKELY(cls >= 0)) {
-            usable = slab_class_size((unsigned)cls);
-            ptr = cache_alloc((unsigned)cls, ACCOUNTED(size, usable));
+        if (HA_LIKELY(need <= HA_SMALL_MAX && align <= HA_SMALL_MAX)) {
+            ptr = slab_alloc(need, align, size, &usable);
             if (!ptr)
                 return 0;
         } else {

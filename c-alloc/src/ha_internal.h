@@ -243,9 +243,64 @@ enum ha_fault page_validate(const void *p, size_t count, enum page_kind kind);
 /* page_validate and page_free under one lock: FAULT_NONE and freed, or the
  * fault with nothing changed.  The path of ha_free_pages. */
 enum ha_fault page_free_checked(void *p, size_t count, enum page_kind kind);
+/* The built regions, written under the page lock and read without it:
+ * regions are never removed, and a descriptor is complete before the
+ * release store that publishes the new count.  [page_lo_pfn, page_hi_pfn)
+ * bounds them all, so that most foreign pointers stop at one compare. */
+/*
+ * A built region.  [base_pfn, base_pfn + npages) page frames.
+ *
+ * Invariants (page_check verifies each):
+ *   R1 bitmap bit i is 0 exactly when page i is inside a free block; the
+ *      bits of the last bitmap word past npages are 1 (scans stop there);
+ *   R2 SYSTEM pages (metadata, reserves, the unreleased early range) are
+ *      allocated in the bitmap, and there are system_pages of them;
+ *   R3 the metadata pages [meta_pfn, meta_pfn + meta_pages) are SYSTEM;
+ *   R4 summed over regions: zero bits == pages in the free lists ==
+ *      page_state.free_pages, and npages - free - system == used_pages.
+ */
+struct page_region {
+    uintptr_t base_pfn;
+    uintptr_t end_pfn;
+    size_t npages;
+    uint64_t *bitmap; /* ceil(npages / 64) words */
+    uint64_t *kinds;  /* ceil(npages / 32) words, right after the bitmap */
+    uintptr_t meta_pfn;
+    size_t meta_pages;
+    size_t system_pages;
+};
+
+extern struct page_region page_regions[HA_MAX_REGIONS];
+extern atomic_uint page_region_count;
+extern atomic_uintptr_t page_lo_pfn, page_hi_pfn;
+
+/* The region holding page frame pfn, or NULL. */
+HA_INLINE struct page_region *page_region_of(uintptr_t pfn)
+{
+    unsigned n = atomic_load_explicit(&page_region_count, memory_order_acquire);
+    if (pfn < atomic_load_explicit(&page_lo_pfn, memory_order_relaxed) ||
+        pfn >= atomic_load_explicit(&page_hi_pfn, memory_order_relaxed))
+        return 0;
+    for (unsigned i = 0; i < n; i++) {
+        struct page_region *r = &page_regions[i];
+        if (pfn - r->base_pfn < r->npages)
+            return r;
+    }
+    return 0;
+}
+
 /* Kind of the page holding addr, PAGE_KIND_NONE outside every region.
- * Cheap: used on every free. */
-int page_kind_of(uintptr_t addr);
+ * Inline: every free starts here. */
+HA_INLINE int page_kind_of(uintptr_t addr)
+{
+    uintptr_t pfn = addr >> HA_PAGE_SHIFT;
+    struct page_region *r = page_region_of(pfn);
+    if (!r)
+        return PAGE_KIND_NONE;
+    size_t i = pfn - r->base_pfn;
+    uint64_t w = __atomic_load_n(&r->kinds[i / 32], __ATOMIC_RELAXED);
+    return (int)((w >> (2 * (i % 32))) & 3u);
+}
 /* Is the page holding addr allocated (bitmap bit set)?  addr in a region. */
 bool page_is_allocated(uintptr_t addr);
 
@@ -298,10 +353,14 @@ int early_check(void);
 /* Size class for (size, align), or -1 when the request is not small. */
 int slab_class_for(size_t size, size_t align);
 size_t slab_class_size(unsigned cls);
-/* Per-CPU fast path.  `accounted` is what the statistics count for the
- * block: its class size, or the requested size in the checked build. */
-void *cache_alloc(unsigned cls, size_t accounted);
-void cache_free(void *p, unsigned cls, size_t accounted); /* p validated by slab_validate */
+/* The small path of ha_alloc in one call, through this CPU's cache: need
+ * <= HA_SMALL_MAX and align <= HA_SMALL_MAX; *usable gets the class size;
+ * the statistics count it (the checked build: size, what was asked).
+ * NULL when out of memory. */
+void *slab_alloc(size_t need, size_t align, size_t size, size_t *usable);
+/* Free p (validated by slab_validate) through this CPU's cache.
+ * `accounted` as slab_alloc counted it. */
+void cache_free(void *p, unsigned cls, size_t accounted);
 /* Validate and free p (page kind SLAB) in one pass: the fast path of
  * ha_free / ha_free_sized.  need and align are checked against the class
  * when sized.  Faults before any change. */

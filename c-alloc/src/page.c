@@ -70,28 +70,7 @@ struct page_block {
     uintptr_t check;
 };
 
-/*
- * A built region.  [base_pfn, base_pfn + npages) page frames.
- *
- * Invariants (page_check verifies each):
- *   R1 bitmap bit i is 0 exactly when page i is inside a free block; the
- *      bits of the last bitmap word past npages are 1 (scans stop there);
- *   R2 SYSTEM pages (metadata, reserves, the unreleased early range) are
- *      allocated in the bitmap, and there are system_pages of them;
- *   R3 the metadata pages [meta_pfn, meta_pfn + meta_pages) are SYSTEM;
- *   R4 summed over regions: zero bits == pages in the free lists ==
- *      page_state.free_pages, and npages - free - system == used_pages.
- */
-struct page_region {
-    uintptr_t base_pfn;
-    uintptr_t end_pfn;
-    size_t npages;
-    uint64_t *bitmap; /* ceil(npages / 64) words */
-    uint64_t *kinds;  /* ceil(npages / 32) words, right after the bitmap */
-    uintptr_t meta_pfn;
-    size_t meta_pages;
-    size_t system_pages;
-};
+/* struct page_region (a built region): see ha_internal.h. */
 
 /* A recorded range: a region waiting for page_start, or a reserve. */
 struct page_range {
@@ -118,8 +97,8 @@ static struct {
 } page_state = { .lock = HA_LOCK_INIT };
 
 /* Written under the lock, read without it (see the file comment). */
-static struct page_region page_regions[HA_MAX_REGIONS];
-static atomic_uint page_region_count;
+struct page_region page_regions[HA_MAX_REGIONS];
+atomic_uint page_region_count;
 static atomic_uint page_live;
 /* High-water mark of pages handed out: used_pages less the frames the CPU
  * caches hold.  Raised under the lock by page_count_taken and without it by
@@ -128,8 +107,8 @@ static atomic_uint page_live;
 static _Atomic size_t page_peak;
 static _Atomic unsigned page_peak_gen;
 /* [lowest, highest) frame of every region: most foreign pointers stop here. */
-static atomic_uintptr_t page_lo_pfn = UINTPTR_MAX;
-static atomic_uintptr_t page_hi_pfn = 0;
+atomic_uintptr_t page_lo_pfn = UINTPTR_MAX;
+atomic_uintptr_t page_hi_pfn = 0;
 
 /* ------------------------------------------------------------ bitmaps */
 
@@ -263,16 +242,7 @@ static size_t region_meta_pages(size_t npages)
 /* The region holding page frame pfn, or NULL.  Lock-free (see file comment). */
 static struct page_region *region_of_pfn(uintptr_t pfn)
 {
-    unsigned n = atomic_load_explicit(&page_region_count, memory_order_acquire);
-    if (pfn < atomic_load_explicit(&page_lo_pfn, memory_order_relaxed) ||
-        pfn >= atomic_load_explicit(&page_hi_pfn, memory_order_relaxed))
-        return NULL;
-    for (unsigned i = 0; i < n; i++) {
-        struct page_region *r = &page_regions[i];
-        if (pfn - r->base_pfn < r->npages)
-            return r;
-    }
-    return NULL;
+    return page_region_of(pfn);
 }
 
 static bool range_overlaps(uintptr_t a0, uintptr_t a1, uintptr_t b0, uintptr_t b1)
@@ -1008,17 +978,6 @@ enum ha_fault page_validate(const void *p, size_t count, enum page_kind kind)
     enum ha_fault f = page_validate_locked((uintptr_t)p, count, kind);
     lock_release(&page_state.lock, irq);
     return f;
-}
-
-int page_kind_of(uintptr_t addr)
-{
-    uintptr_t pfn = PFN_OF(addr);
-    struct page_region *r = region_of_pfn(pfn);
-    if (!r)
-        return PAGE_KIND_NONE;
-    size_t i = pfn - r->base_pfn;
-    uint64_t w = __atomic_load_n(&r->kinds[i / 32], __ATOMIC_RELAXED);
-    return (int)((w >> (2 * (i % 32))) & 3u);
 }
 
 bool page_is_allocated(uintptr_t addr)

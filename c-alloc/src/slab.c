@@ -160,7 +160,7 @@ static const uint8_t class_by_granule[HA_SMALL_MAX / 16 + 1] = {
 };
 HA_STATIC_ASSERT(sizeof class_by_granule == HA_SMALL_MAX / 16 + 1, "one entry per granule");
 
-int slab_class_for(size_t size, size_t align)
+HA_INLINE int class_for(size_t size, size_t align)
 {
     if (HA_UNLIKELY(size > HA_SMALL_MAX || align > HA_SMALL_MAX))
         return -1;
@@ -168,6 +168,11 @@ int slab_class_for(size_t size, size_t align)
     while (HA_UNLIKELY(class_align_tab[c] < align)) /* align > 16: ends at 1024 */
         c++;
     return c;
+}
+
+int slab_class_for(size_t size, size_t align)
+{
+    return class_for(size, align);
 }
 
 size_t slab_class_size(unsigned cls)
@@ -505,7 +510,7 @@ static const unsigned char *poison_damage(const void *p, size_t size)
 }
 #endif
 
-void *cache_alloc(unsigned cls, size_t accounted)
+HA_INLINE void *cache_alloc(unsigned cls, size_t accounted)
 {
     struct cpu_cache *c = cache_get();
     uintptr_t irq = lock_acquire(&c->lock);
@@ -531,6 +536,14 @@ void *cache_alloc(unsigned cls, size_t accounted)
     stats_add(&c->stats, (intptr_t)accounted, true, false);
     lock_release(&c->lock, irq);
     return p;
+}
+
+void *slab_alloc(size_t need, size_t align, size_t size, size_t *usable)
+{
+    int cls = class_for(need, align);
+    HA_ASSERT(cls >= 0, (void *)need);
+    *usable = class_size_tab[cls];
+    return cache_alloc((unsigned)cls, HA_CHECKED ? size : *usable);
 }
 
 /* Free a validated object p (index idx of slab s, class cls). */

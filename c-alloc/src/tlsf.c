@@ -668,6 +668,8 @@ static bool arena_holds(const arena_t *a, bool dedicated, uintptr_t p)
  * lives); the caller confirms under the heap's lock (heap_lock_owner). */
 static struct heap *heap_of(uintptr_t p, arena_t **arena)
 {
+    if (p % HA_MIN_ALIGN != 0)
+        return 0; /* no payload starts there */
     arena_t *a = (arena_t *)ha_align_down(p, SHARED_BYTES);
     if (!arena_holds(a, false, p)) {
         if (p < ARENA_HDR + BLOCK_HDR)

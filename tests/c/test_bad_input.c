@@ -249,6 +249,13 @@ static void interior_large_unaligned(void)
     ha_free(p + 8);
 }
 
+static void interior_mid_unaligned(void)
+{
+    setup();
+    char *p = live(MID);
+    ha_free(p + 1);
+}
+
 /* ---- byte calls on pages and page calls on bytes ---- */
 
 static void free_of_pages(void)
@@ -463,6 +470,7 @@ int main(void)
     expect_fatal_intact("interior_mid", interior_mid, INTERIOR);
     expect_fatal_intact("interior_large", interior_large, INTERIOR);
     expect_fatal_intact("interior_large_unaligned", interior_large_unaligned, INTERIOR);
+    expect_fatal_intact("interior_mid_unaligned", interior_mid_unaligned, INTERIOR);
 
     expect_fatal_intact("free_of_pages", free_of_pages, "pages from ha_alloc_pages");
     expect_fatal_intact("free_sized_of_pages", free_sized_of_pages, "pages from ha_alloc_pages");
