@@ -796,9 +796,12 @@ static void cmd_reserve(struct input *in, const char *when)
     if (final_done) {
         for (unsigned i = 0; i < n_items; i++) {
             struct range sp = item_span(&items[i]);
+            /* Blocks of the early range are exempt: the range belongs to
+             * the allocator (compared before rounding: the range need not
+             * start on a page). */
+            bool in_early = early_rg.hi && sp.lo >= early_rg.lo && sp.hi <= early_rg.hi;
             sp.lo &= ~(PAGE - 1);
-            if (range_overlap(sp, (struct range){ lo, hi }) &&
-                !(early_rg.hi && sp.lo >= early_rg.lo && sp.hi <= early_rg.hi))
+            if (range_overlap(sp, (struct range){ lo, hi }) && !in_early)
                 live = true;
         }
         EXPECT(!live, "late ha_reserve [%#lx, %#lx) succeeded over a live block", (unsigned long)lo,
@@ -1231,7 +1234,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (n_regions) {
                 struct range r = regions[in_u8(&in) % n_regions];
                 uintptr_t base = r.lo + (uintptr_t)(in_u8(&in) % 4) * PAGE;
-                add_region_checked(base, (1 + (size_t)in_u8(&in)) * PAGE, 0, "overlapping");
+                size_t len = (1 + (size_t)in_u8(&in)) * PAGE;
+                uintptr_t end = (uintptr_t)area + AREA_SIZE;
+                if (base + len > end)
+                    len = base < end ? end - base : 0;
+                /* Past a short region it may overlap nothing and be taken:
+                 * the next input must find that memory cleared too. */
+                if (len && add_region_checked(base, len, 0, "overlapping") == HA_OK && base + len > area_cursor)
+                    area_cursor = base + len;
             }
             break;
         }

@@ -905,7 +905,8 @@ static void page_free_locked(void *p, size_t count)
     struct page_region *r = region_of_pfn(pfn);
     HA_ASSERT(r != NULL && count != 0 && count <= r->end_pfn - pfn, p);
     size_t i = pfn - r->base_pfn;
-    HA_ASSERT(bits_test(r->bitmap, i) && bits_test(r->bitmap, i + count - 1), p);
+    /* Every page allocated: a run freed twice would corrupt the lists. */
+    HA_ASSERT(bits_find(r->bitmap, i, i + count, false) == i + count, p);
     unsigned kind = kinds_get(r->kinds, i);
     page_state.user_frees += kind == PAGE_KIND_USER;
     if (kind == PAGE_KIND_SYSTEM) {

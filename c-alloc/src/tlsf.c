@@ -431,6 +431,9 @@ static void arena_link(struct heap *h, arena_t *a, uintptr_t base, size_t size, 
 /* Unlink a (its block already off every list) and give its pages back. */
 static void arena_release(struct heap *h, arena_t *a)
 {
+    /* Only the owner unlinks an arena (a list head of another heap must
+     * never change under this lock). */
+    HA_ASSERT(a->heap == h->index && a->magic == arena_magic_for(a), a);
     if (a->next)
         a->next->prev = a->prev;
     if (a->prev)
@@ -648,36 +651,38 @@ HA_INLINE struct heap *heap_get(void)
     return HA_LIKELY(h != 0) ? h : heap_create(cpu);
 }
 
-/* Does a look like the header of an arena (dedicated or shared, as asked)
- * holding address p?  Reads a only when its page is an arena page. */
-static bool arena_holds(const arena_t *a, bool dedicated, uintptr_t p)
+/* Is a, in an arena page, the header of an arena holding p?  A shared one
+ * also starts its own range and is SHARED_BYTES long. */
+static bool arena_holds(const arena_t *a, uintptr_t p)
 {
-    if (page_kind_of((uintptr_t)a) != PAGE_KIND_ARENA)
+    if (page_kind_of((uintptr_t)a) != PAGE_KIND_ARENA || a->magic != arena_magic_for(a))
         return false;
-    if (a->magic != arena_magic_for(a) || ((a->flags & ARENA_DEDICATED) != 0) != dedicated)
-        return false;
-    if (!dedicated && (a->base != (uintptr_t)a || a->size != SHARED_BYTES))
+    if (!(a->flags & ARENA_DEDICATED) && (a->base != (uintptr_t)a || a->size != SHARED_BYTES))
         return false;
     return p - a->base < a->size;
 }
 
-/* The heap owning the arena that holds p, from the arena header alone, no
- * lock taken: a shared arena starts at p rounded down to SHARED_BYTES, a
- * dedicated one right before p's block header.  NULL when p is in no
- * arena.  For a live block the answer is exact (its arena stays while it
- * lives); the caller confirms under the heap's lock (heap_lock_owner). */
+/* The heap owning the arena that holds p, no lock taken; *arena set.  NULL
+ * when p is in no arena.  Where the arena header is, p's own block header
+ * says (it is read only inside arena pages): the first block of an arena
+ * has its arena header right before it (every dedicated block is one), any
+ * other block is in a shared arena, which starts at p rounded down to
+ * SHARED_BYTES.  So a live block never leads to memory outside its own
+ * arena, whatever stale data lies elsewhere.  For a live block the answer
+ * is exact (its arena stays while it lives); the caller confirms under the
+ * heap's lock (heap_lock_owner) and validates the block there. */
 static struct heap *heap_of(uintptr_t p, arena_t **arena)
 {
-    if (p % HA_MIN_ALIGN != 0)
+    if (p % HA_MIN_ALIGN != 0 || p < ARENA_HDR + BLOCK_HDR)
         return 0; /* no payload starts there */
-    arena_t *a = (arena_t *)ha_align_down(p, SHARED_BYTES);
-    if (!arena_holds(a, false, p)) {
-        if (p < ARENA_HDR + BLOCK_HDR)
-            return 0;
-        a = (arena_t *)(p - BLOCK_HDR - ARENA_HDR);
-        if (!arena_holds(a, true, p))
-            return 0;
-    }
+    uintptr_t hdr = p - BLOCK_HDR;
+    if (page_kind_of(p) != PAGE_KIND_ARENA ||
+        ((hdr ^ p) >= HA_PAGE_SIZE && page_kind_of(hdr) != PAGE_KIND_ARENA))
+        return 0;
+    size_t word = __atomic_load_n(&block_at(hdr)->size, __ATOMIC_RELAXED);
+    arena_t *a = (word & BLOCK_FIRST) ? arena_of_first(block_at(hdr)) : (arena_t *)ha_align_down(p, SHARED_BYTES);
+    if (!arena_holds(a, p))
+        return 0;
     *arena = a;
     unsigned i = __atomic_load_n(&a->heap, __ATOMIC_RELAXED);
     return i < atomic_load_explicit(&nheaps, memory_order_acquire) ? heap_list[i] : 0;

@@ -222,6 +222,51 @@ static void oom_handler_adds_memory(void)
     CHECK_HEAP();
 }
 
+/* What the allocator keeps for speed (empty arenas of two CPUs' heaps,
+ * empty slabs and cached objects, cached frames) is given back before an
+ * allocation fails: a run as large as the trimmed heap's largest is still
+ * served, without ha_trim. */
+static void kept_memory_serves_before_failing(void)
+{
+    heap_setup(16 * MiB);
+    for (unsigned cpu = 2; cpu-- > 0;) {
+        harness_set_cpu(cpu);
+        warm_up_cpu();
+    }
+    struct ha_stats base = stats_now();
+    enum { N = 400 };
+    static void *p[N];
+    for (unsigned cpu = 0; cpu < 2; cpu++) {
+        harness_set_cpu(cpu);
+        for (size_t i = 0; i < N; i++) {
+            size_t size = i % 4 == 0 ? 20000 : i % 4 == 1 ? 300 : i % 4 == 2 ? 64 : 3000;
+            p[i] = ha_alloc(size, 16);
+            CHECK(p[i] != NULL);
+        }
+        for (size_t i = 0; i < N; i++)
+            ha_free(p[i]);
+        for (size_t i = 0; i < 100; i++)
+            CHECK((p[i] = ha_alloc_pages(1, 0)) != NULL);
+        for (size_t i = 0; i < 100; i++)
+            ha_free_pages(p[i], 1);
+    }
+    harness_set_cpu(0);
+    struct ha_stats kept = stats_now();
+    printf("kept for speed: %zu pages used, largest run %zu (trimmed: %zu, %zu)\n", kept.pages_used,
+           kept.pages_largest_run, base.pages_used, base.pages_largest_run);
+    CHECK(kept.pages_largest_run < base.pages_largest_run); /* so the test means something */
+    void *run = ha_alloc_pages(base.pages_largest_run, 0);
+    CHECK(run != NULL);
+    CHECK_EQ(stats_now().failures, base.failures);
+    CHECK_HEAP();
+    ha_free_pages(run, base.pages_largest_run);
+    ha_trim();
+    struct ha_stats s = stats_now();
+    CHECK_EQ(s.pages_used, base.pages_used);
+    CHECK_EQ(s.pages_largest_run, base.pages_largest_run);
+    CHECK_HEAP();
+}
+
 int main(void)
 {
     run_isolated("exhaust_small", exhaust_small);
@@ -231,5 +276,6 @@ int main(void)
     run_isolated("exhaust_mixed", exhaust_mixed);
     run_isolated("alternating_pressure", alternating_pressure);
     run_isolated("oom_handler_adds_memory", oom_handler_adds_memory);
+    run_isolated("kept_memory_serves_before_failing", kept_memory_serves_before_failing);
     return harness_done();
 }

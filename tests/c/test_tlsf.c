@@ -828,6 +828,41 @@ static void cross_cpu_heaps(void)
     harness_set_cpu(0);
 }
 
+/* RAM can hold what an earlier boot left: here a shared arena header of
+ * CPU 1's heap, valid for its address, lying in the first page of a large
+ * block's arena of CPU 0, on a 256 KiB boundary.  Freeing that block must follow
+ * the block's own header to its own arena, not the stale header below it.
+ * (The stale header is made from a real one: magic and base are the only
+ * fields that depend on the address.) */
+static void stale_arena_header_is_not_followed(void)
+{
+    tlsf_heap(64 * MiB);
+    harness_set_cpu(1);
+    char *q = alloc_ok(5000, 16);
+    uintptr_t old = (uintptr_t)q & ~(uintptr_t)(SHARED_ARENA_BYTES - 1);
+    uint64_t hdr[6];
+    memcpy(hdr, (void *)old, sizeof hdr);
+    CHECK_EQ(hdr[1], old); /* base */
+    t_free(q);
+    tlsf_trim();
+    harness_set_cpu(0);
+    /* A dedicated arena whose block is page-aligned: its header sits at
+     * the end of the page before the block, and the arena's first page
+     * (on a 256 KiB boundary, where a shared arena would start) is a gap
+     * that RAM fills with whatever was there. */
+    char *d = alloc_ok(300 * KiB, HA_PAGE_SIZE);
+    uintptr_t x = (uintptr_t)d - HA_PAGE_SIZE;
+    CHECK(x % SHARED_ARENA_BYTES == 0);
+    hdr[0] ^= old ^ x; /* magic: a key mixed with the address */
+    hdr[1] = x;        /* base */
+    memcpy((void *)x, hdr, sizeof hdr);
+    t_free(d);
+    CHECK_TLSF();
+    tlsf_trim();
+    CHECK_TLSF();
+    CHECK_EQ(tstats().bytes_free, 0);
+}
+
 /* -------------------------------------------------------------- overhead */
 
 /* Fill shared arenas with mid blocks of random sizes: how much of the pages
@@ -881,6 +916,7 @@ int main(void)
 {
     run_isolated("tlsf sizes 1025 .. 3 MiB", sizes_mid_and_large);
     run_isolated("tlsf per-CPU heaps, frees and resizes across CPUs", cross_cpu_heaps);
+    run_isolated("tlsf stale arena header in RAM not followed", stale_arena_header_is_not_followed);
     run_isolated("tlsf alignments 16 .. 1 MiB", alignments);
     run_isolated("tlsf split/merge restores one block", split_merge_restores_one_block);
     run_isolated("tlsf empty arenas returned, two kept until trim", empty_arenas_returned);
