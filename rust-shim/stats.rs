@@ -21,7 +21,8 @@ pub struct Stats {
     /// Bytes that can still be handed out: free pages plus free space held
     /// by the byte allocator.
     pub bytes_free: usize,
-    /// High-water mark of `bytes_used`.
+    /// High-water mark of `bytes_used` (exact on one CPU; on several,
+    /// sampled whenever a CPU's own share passes its high-water mark).
     pub bytes_peak: usize,
     /// Allocator metadata: page bitmaps, slab headers, block headers.
     pub bytes_meta: usize,
@@ -31,9 +32,10 @@ pub struct Stats {
     /// Pages handed out, to [`Pages`](crate::Pages) holders and to the byte
     /// allocator.
     pub pages_used: usize,
-    /// Pages in the page allocator's free lists.
+    /// Pages free: in the page allocator's free lists and in the CPUs'
+    /// frame caches.
     pub pages_free: usize,
-    /// High-water mark of `pages_used`.
+    /// High-water mark of `pages_used` (sampled as `bytes_peak` is).
     pub pages_peak: usize,
     /// The largest run of pages the page allocator can return at once.
     pub pages_largest_run: usize,

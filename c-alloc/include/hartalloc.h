@@ -59,12 +59,12 @@ struct ha_stats {
     size_t bytes_total;     /* bytes under management: regions and early range */
     size_t bytes_used;      /* usable bytes of live blocks from ha_alloc* */
     size_t bytes_free;      /* bytes that can still be handed out: free pages plus free space held by the byte allocator */
-    size_t bytes_peak;      /* high-water mark of bytes_used */
+    size_t bytes_peak;      /* high-water mark of bytes_used (exact on one CPU; on several, sampled at each CPU's highs) */
     size_t bytes_meta;      /* allocator metadata: page bitmaps, slab headers, block headers */
     size_t pages_total;     /* pages owned by the page allocator (regions less reserves and metadata) */
     size_t pages_used;      /* pages handed out: to ha_alloc_pages callers and to the byte allocator */
-    size_t pages_free;      /* pages in the page allocator's free lists */
-    size_t pages_peak;      /* high-water mark of pages_used */
+    size_t pages_free;      /* pages free: in the page allocator's free lists and the CPU frame caches */
+    size_t pages_peak;      /* high-water mark of pages_used (sampled as bytes_peak is) */
     size_t pages_largest_run; /* largest free run the page allocator can return, in pages */
     size_t early_used;      /* bytes of the early range handed out and not yet given back */
     uint64_t allocs;        /* successful ha_alloc / ha_alloc_zeroed / moving ha_realloc calls */

@@ -1,6 +1,7 @@
 /*
  * Threads: each pthread plays a CPU (harness_set_cpu), allocates and frees
- * small and mid blocks, and hands blocks to the others through an atomic
+ * small and mid blocks and page runs (mostly single frames, through the
+ * CPU frame caches), and hands blocks to the others through an atomic
  * exchange array, so many frees happen on a CPU other than the allocating
  * one.  Afterwards everything is freed and trimmed: consistent heap, no
  * bytes in use, no pages leaked.  One case runs more threads than CPU ids.
@@ -19,7 +20,8 @@
 #define EXCHANGE_SLOTS 256
 #define LOCAL_SLOTS 64
 
-/* Every block starts with its header; the rest carries the id's pattern. */
+/* Every block starts with its header; the rest carries the id's pattern.
+ * align 0: pages from ha_alloc_pages, size bytes of them. */
 struct blk_head {
     uint64_t size, id, align;
 };
@@ -36,13 +38,24 @@ struct worker {
 
 static void *blk_new(struct harness_rng *r, uint64_t id)
 {
-    size_t size = harness_rng_below(r, 10) ? 32 + (size_t)harness_rng_below(r, 993)
-                                            : 1025 + (size_t)harness_rng_below(r, 40 * KiB);
-    size_t align = harness_rng_below(r, 8) ? 16 : (size_t)16 << harness_rng_below(r, 8);
-    char *p = harness_rng_below(r, 4) ? ha_alloc(size, align) : ha_alloc_zeroed(size, align);
-    CHECK(p != NULL);
-    CHECK(is_aligned(p, align));
-    CHECK(ha_usable_size(p) >= size);
+    size_t size, align;
+    char *p;
+    if (harness_rng_below(r, 8) == 0) {
+        size_t n = harness_rng_below(r, 4) ? 1 : 1 + (size_t)harness_rng_below(r, 4);
+        size = n * HA_PAGE_SIZE;
+        align = 0;
+        p = harness_rng_below(r, 4) ? ha_alloc_pages(n, 0) : ha_alloc_pages_zeroed(n, 0);
+        CHECK(p != NULL);
+        CHECK(is_aligned(p, HA_PAGE_SIZE));
+    } else {
+        size = harness_rng_below(r, 10) ? 32 + (size_t)harness_rng_below(r, 993)
+                                        : 1025 + (size_t)harness_rng_below(r, 40 * KiB);
+        align = harness_rng_below(r, 8) ? 16 : (size_t)16 << harness_rng_below(r, 8);
+        p = harness_rng_below(r, 4) ? ha_alloc(size, align) : ha_alloc_zeroed(size, align);
+        CHECK(p != NULL);
+        CHECK(is_aligned(p, align));
+        CHECK(ha_usable_size(p) >= size);
+    }
     struct blk_head h = { size, id, align };
     memcpy(p, &h, sizeof h);
     size_t body = size - sizeof h;
@@ -63,7 +76,9 @@ static void blk_verify_free(void *v)
     CHECK_EQ((uint8_t)p[h.size - 1], pattern_byte(h.id, body - 1));
     /* Destroy the header so a second free of the same block would show. */
     memset(p, 0, sizeof h);
-    if (h.id & 1)
+    if (h.align == 0)
+        ha_free_pages(p, h.size / HA_PAGE_SIZE);
+    else if (h.id & 1)
         ha_free_sized(p, h.size, h.align);
     else
         ha_free(p);
