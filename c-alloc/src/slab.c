@@ -1,6 +1,7 @@
 /*
  * Small objects: 20 size classes up to HA_SMALL_MAX, in 64 KiB slab chunks,
- * behind per-CPU caches.
+ * behind per-CPU caches.  The same per-CPU caches also hold single pages
+ * for ha_alloc_pages(1) / ha_free_pages(p, 1) (frame caches, further down).
  *
  *   ha_alloc -> cache_alloc: lock this CPU's cache (uncontended: only the
  *   CPU itself and the rare ha_trim/ha_check take it), pop a pointer from
