@@ -756,15 +756,32 @@ static enum ha_fault block_validate_locked(const arena_t *a, uintptr_t p)
     return FAULT_NONE;
 }
 
+/* Lock the heap owning p and validate p there: the heap, locked, and
+ * *arena when p is a live block; else NULL, nothing held, and *fault says
+ * why. */
+static struct heap *heap_lock_block(const void *p, uintptr_t *irq, arena_t **arena, enum ha_fault *fault)
+{
+    struct heap *h = heap_lock_owner((uintptr_t)p, irq, arena);
+    if (!h) {
+        *fault = FAULT_NOT_ALLOCATED;
+        return 0;
+    }
+    *fault = block_validate_locked(*arena, (uintptr_t)p);
+    if (HA_UNLIKELY(*fault != FAULT_NONE)) {
+        lock_release(&h->lock, *irq);
+        return 0;
+    }
+    return h;
+}
+
 enum ha_fault tlsf_validate(const void *p)
 {
     uintptr_t irq;
     arena_t *a;
-    struct heap *h = heap_lock_owner((uintptr_t)p, &irq, &a);
-    if (!h)
-        return FAULT_NOT_ALLOCATED;
-    enum ha_fault f = block_validate_locked(a, (uintptr_t)p);
-    lock_release(&h->lock, irq);
+    enum ha_fault f;
+    struct heap *h = heap_lock_block(p, &irq, &a, &f);
+    if (h)
+        lock_release(&h->lock, irq);
     return f;
 }
 
@@ -822,14 +839,12 @@ enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t a
 {
     uintptr_t irq;
     arena_t *a;
-    struct heap *h = heap_lock_owner((uintptr_t)p, &irq, &a);
+    enum ha_fault f;
+    struct heap *h = heap_lock_block(p, &irq, &a, &f);
     if (!h)
-        return FAULT_NOT_ALLOCATED;
-    enum ha_fault f = block_validate_locked(a, (uintptr_t)p);
+        return f;
     block_t *b = block_of_payload(p);
-    if (f == FAULT_NONE && sized)
-        f = block_check_sized(b, (uintptr_t)p, need, align);
-    if (HA_UNLIKELY(f != FAULT_NONE)) {
+    if (sized && HA_UNLIKELY((f = block_check_sized(b, (uintptr_t)p, need, align)) != FAULT_NONE)) {
         lock_release(&h->lock, irq);
         return f;
     }
@@ -968,14 +983,10 @@ bool tlsf_resize_in_place(void *p, size_t new_size)
     bool ok;
     uintptr_t irq;
     arena_t *a;
-    struct heap *h = heap_lock_owner((uintptr_t)p, &irq, &a);
+    enum ha_fault f;
+    struct heap *h = heap_lock_block(p, &irq, &a, &f);
     if (!h)
-        ha_fault(FAULT_NOT_ALLOCATED, p);
-    enum ha_fault f = block_validate_locked(a, (uintptr_t)p);
-    if (HA_UNLIKELY(f != FAULT_NONE)) {
-        lock_release(&h->lock, irq);
         ha_fault(f, p);
-    }
     block_t *b = block_of_payload(p);
     if (a->flags & ARENA_DEDICATED)
         ok = dedicated_resize_locked(h, a, b, need);
