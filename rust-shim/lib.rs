@@ -106,6 +106,17 @@ impl HartAlloc {
 
     // ----------------------------------------------------------- life cycle
 
+    /// Mix per-boot entropy into the secret that keys what the allocator
+    /// keeps inside freed memory (free-list links, free tags, check words),
+    /// so that a stray write cannot forge them: pass e.g. the device tree's
+    /// `/chosen/rng-seed` bytes. Call it before [`early_init`](Self::early_init)
+    /// (`Err(Error::WrongPhase)` after, `Err(Error::InvalidArgument)` for no bytes).
+    /// Without it a fixed key is used.
+    pub fn seed(&self, entropy: &[u8]) -> Result<(), Error> {
+        // SAFETY: the pointer and length describe a live slice, read only.
+        Error::from_code(unsafe { sys::ha_seed(entropy.as_ptr().cast(), entropy.len()) })
+    }
+
     /// Start the early allocator on `[start, start + len)`: from now on
     /// allocations work, before the machine's RAM is known.
     ///

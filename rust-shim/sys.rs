@@ -64,6 +64,7 @@ pub type ha_oom_handler_fn = Option<unsafe extern "C" fn(bytes: usize, align: us
 
 #[allow(missing_docs)]
 extern "C" {
+    pub fn ha_seed(bytes: *const c_void, len: usize) -> c_int;
     pub fn ha_early_init(base: *mut c_void, len: usize) -> c_int;
     pub fn ha_add_region(base: *mut c_void, len: usize) -> c_int;
     pub fn ha_add_region_flags(base: *mut c_void, len: usize, flags: c_uint) -> c_int;

@@ -76,6 +76,14 @@ struct ha_stats {
 
 /* ---- life cycle ---- */
 
+/* Mix per-boot entropy (e.g. the device tree's /chosen/rng-seed, or a
+ * hardware RNG's output) into the secret that keys the words hartalloc keeps
+ * inside freed memory (free-list links, free tags, check words), so that a
+ * stray write cannot forge them.  Call it before ha_early_init: HA_ESTATE
+ * after, HA_EINVAL for no bytes.  Without it a fixed key is used, which
+ * still catches accidental writes but not a deliberate forgery. */
+int ha_seed(const void *bytes, size_t len);
+
 /* Start the early allocator on [base, base + len).  From now on ha_alloc and
  * ha_alloc_pages work.  The range belongs to hartalloc: a later ha_reserve
  * that overlaps it does not apply to it, and a region that contains it does

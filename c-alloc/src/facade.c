@@ -30,74 +30,9 @@ static atomic_ullong n_early_page_frees;
 /* How often the OOM hook may ask for a retry of one request. */
 #define OOM_RETRIES 8
 
-/* ------------------------------------------------------------- faults */
-
-static const char *const fault_text[FAULT_COUNT] = {
-    [FAULT_NONE] = "hartalloc: no fault",
-    [FAULT_DOUBLE_FREE] = "hartalloc: double free (block already freed)",
-    [FAULT_NOT_ALLOCATED] = "hartalloc: free of a pointer that is not a live block",
-    [FAULT_INTERIOR] = "hartalloc: free of an interior pointer (not the start of a block)",
-    [FAULT_FOREIGN] = "hartalloc: free of a pointer hartalloc never handed out",
-    [FAULT_PAGES_NOT_BYTES] = "hartalloc: byte free of pages from ha_alloc_pages",
-    [FAULT_BYTES_NOT_PAGES] = "hartalloc: ha_free_pages of memory that belongs to the byte allocator",
-    [FAULT_RESERVED] = "hartalloc: ha_free_pages of reserved or metadata pages",
-    [FAULT_SIZE_MISMATCH] = "hartalloc: ha_free_sized size does not match the block",
-    [FAULT_ALIGN_MISMATCH] = "hartalloc: ha_free_sized alignment does not match the block",
-    [FAULT_UNALIGNED] = "hartalloc: ha_free_pages of a pointer or count that is not whole pages",
-    [FAULT_CORRUPT] = "hartalloc: heap metadata corrupted",
-    [FAULT_OVERFLOW] = "hartalloc: heap buffer overflow (red zone past the block written)",
-    [FAULT_USE_AFTER_FREE] = "hartalloc: write to freed memory (use after free)",
-    [FAULT_BAD_CPU] = "hartalloc: per-CPU state corrupted",
-};
-
-_Noreturn void ha_fault(enum ha_fault fault, const void *addr)
-{
-    const char *msg = (unsigned)fault < FAULT_COUNT ? fault_text[fault] : fault_text[FAULT_CORRUPT];
-    ha_platform_fatal(msg, addr);
-    for (;;) /* a platform hook that returns gets no second chance */
-        ha_cpu_relax();
-}
-
-/* ------------------------------------------------------------ checking */
-
-static const char *check_what;
-static const void *check_addr;
-static char check_text[160];
-
-int check_fail(const char *what, const void *addr)
-{
-    if (!check_what) {
-        check_what = what;
-        check_addr = addr;
-    }
-    return -1;
-}
-
-static void text_append(char **at, const char *end, const char *s)
-{
-    while (*s && *at < end)
-        *(*at)++ = *s++;
-}
-
-const char *ha_check_message(void)
-{
-    if (!check_what)
-        return "consistent";
-    char *at = check_text, *end = check_text + sizeof check_text - 1;
-    text_append(&at, end, check_what);
-    text_append(&at, end, " at 0x");
-    uintptr_t a = (uintptr_t)check_addr;
-    for (int shift = (int)sizeof a * 8 - 4; shift >= 0; shift -= 4) {
-        char digit[2] = { "0123456789abcdef"[(a >> shift) & 15], 0 };
-        text_append(&at, end, digit);
-    }
-    *at = 0;
-    return check_text;
-}
-
 int ha_check(void)
 {
-    check_what = 0;
+    check_reset();
     int p = atomic_load_explicit(&phase, memory_order_acquire);
     if (p == PHASE_NONE)
         return 0;
@@ -116,8 +51,11 @@ int ha_check(void)
 #if HA_CHECKED
 #define CHECKED_WALK()                                                         \
     do {                                                                       \
-        if (ha_check() != 0)                                                   \
-            ha_platform_fatal(check_what, check_addr);                         \
+        if (ha_check() != 0) {                                                 \
+            const void *at_;                                                   \
+            const char *what_ = check_first(&at_);                             \
+            ha_platform_fatal(what_, at_);                                     \
+        }                                                                      \
     } while (0)
 #else
 #define CHECKED_WALK() ((void)0)
@@ -194,6 +132,20 @@ int ha_early_init(void *base, size_t len)
                                  ha_align_up(start + len, HA_PAGE_SIZE));
             atomic_store_explicit(&phase, PHASE_EARLY, memory_order_release);
         }
+    }
+    lock_release(&life_lock, irq);
+    return r;
+}
+
+int ha_seed(const void *bytes, size_t len)
+{
+    if (!bytes || len == 0)
+        return HA_EINVAL;
+    uintptr_t irq = lock_acquire(&life_lock);
+    int r = HA_ESTATE;
+    if (atomic_load_explicit(&phase, memory_order_relaxed) == PHASE_NONE) {
+        secret_seed(bytes, len);
+        r = HA_OK;
     }
     lock_release(&life_lock, irq);
     return r;

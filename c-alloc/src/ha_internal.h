@@ -2,6 +2,7 @@
  * hartalloc internals: what the modules share, and the interfaces between
  * them.  Nothing here is public.
  *
+ *   fault.c   ha_fault, check_*, ha_secret  faults, checker messages, secret
  *   early.c   early_*   bump allocator over the boot range
  *   page.c    page_*    regions, buddy free lists, page bitmap, kind map
  *   slab.c    slab_*, cache_*  size classes, slabs, per-CPU caches
@@ -177,8 +178,16 @@ enum ha_fault {
 _Noreturn void ha_fault(enum ha_fault fault, const void *addr);
 
 /* ha_check helpers: record the first inconsistency (message and address) and
- * return -1, so a checker can write `return check_fail("...", p);`. */
+ * return -1, so a checker can write `return check_fail("...", p);`.
+ * check_reset forgets it; check_first returns it (NULL: none). */
 int check_fail(const char *what, const void *addr);
+void check_reset(void);
+const char *check_first(const void **addr);
+
+/* The per-boot secret (fault.c) that keys every word kept inside freed
+ * memory; secret_seed mixes entropy into it (before the heap starts). */
+extern uint64_t ha_secret;
+void secret_seed(const unsigned char *bytes, size_t len);
 
 /* Internal invariant: cheap, always on.  Failing means allocator metadata is
  * corrupt (usually a wild write by the kernel). */

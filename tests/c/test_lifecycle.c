@@ -446,8 +446,33 @@ static void stats_totals_after_setup(void)
     CHECK_HEAP();
 }
 
+/* ha_seed: before ha_early_init only, and never with no bytes; a seeded
+ * heap works as any other. */
+static void seed_before_init_only(void)
+{
+    static const unsigned char entropy[] = { 0x5e, 0xed, 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+    CHECK_EQ(ha_seed(NULL, 8), HA_EINVAL);
+    CHECK_EQ(ha_seed(entropy, 0), HA_EINVAL);
+    CHECK_EQ(ha_seed(entropy, sizeof entropy), HA_OK);
+    CHECK_EQ(ha_seed(entropy, 3), HA_OK); /* may be called again: mixed in */
+    char *base = harness_map(8 * MiB, HA_PAGE_SIZE);
+    CHECK_EQ(ha_early_init(base, 256 * KiB), HA_OK);
+    CHECK_EQ(ha_seed(entropy, sizeof entropy), HA_ESTATE);
+    CHECK_EQ(ha_add_region(base + 256 * KiB, 8 * MiB - 256 * KiB), HA_OK);
+    CHECK_EQ(ha_final_init(), HA_OK);
+    CHECK_EQ(ha_seed(entropy, sizeof entropy), HA_ESTATE);
+    void *p[4] = { ha_alloc(24, 8), ha_alloc(3000, 16), ha_alloc(300000, 64), ha_alloc_pages(1, 0) };
+    CHECK(p[0] && p[1] && p[2] && p[3]);
+    ha_free(p[0]);
+    ha_free(p[1]);
+    ha_free(p[2]);
+    ha_free_pages(p[3], 1);
+    CHECK_HEAP();
+}
+
 int main(void)
 {
+    run_isolated("seed_before_init_only", seed_before_init_only);
     run_isolated("before_any_init_alloc_is_null", before_any_init_alloc_is_null);
     run_isolated("early_allocates_at_once", early_allocates_at_once);
     run_isolated("early_blocks_survive_final_init", early_blocks_survive_final_init);
