@@ -64,7 +64,7 @@ static struct {
 static uint32_t early_key(const struct early_hdr *h, enum early_state s)
 {
     static const uint32_t keys[] = { 0xE1A2B3C4u, 0x0F3EED00u, 0x5157E3A1u };
-    uint64_t x = ((uint64_t)(uintptr_t)h ^ ((uint64_t)h->size << 32)) * 0x9E3779B97F4A7C15ull;
+    uint64_t x = ((uint64_t)(uintptr_t)h ^ ((uint64_t)h->size << 32) ^ ha_secret) * 0x9E3779B97F4A7C15ull;
     return (uint32_t)(x >> 32) ^ keys[s];
 }
 

@@ -189,6 +189,20 @@ const char *check_first(const void **addr);
 extern uint64_t ha_secret;
 void secret_seed(const unsigned char *bytes, size_t len);
 
+/* A pointer kept in freed memory, stored keyed with the secret and the
+ * address of the word that holds it (as Linux's hardened free lists do):
+ * a stray write there decodes to garbage that the reader's validation
+ * rejects, never to an address the writer chose, and NULL is not stored
+ * as zero.  link_decode(slot, link_encode(slot, p)) == p. */
+HA_INLINE uintptr_t link_encode(const void *slot, const void *ptr)
+{
+    return (uintptr_t)ptr ^ (uintptr_t)ha_secret ^ ((uintptr_t)slot * 0x9E3779B97F4A7C15ull);
+}
+HA_INLINE void *link_decode(const void *slot, uintptr_t stored)
+{
+    return (void *)(stored ^ (uintptr_t)ha_secret ^ ((uintptr_t)slot * 0x9E3779B97F4A7C15ull));
+}
+
 /* Internal invariant: cheap, always on.  Failing means allocator metadata is
  * corrupt (usually a wild write by the kernel). */
 #define HA_ASSERT(cond, addr)                                                  \

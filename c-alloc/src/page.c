@@ -51,7 +51,8 @@
  * Free-block header, at the head page of every free block.
  *
  * Invariants (page_check verifies each):
- *   F1 check == address ^ PAGE_BLOCK_MAGIC; order < PAGE_ORDERS; the block
+ *   F1 check == block_check_word (address, order, zero, keyed with the
+ *      secret); order < PAGE_ORDERS; the block
  *      is aligned to 2^order pages and lies inside one region;
  *   F2 the block sits in free_head[order], prev/next consistent, and
  *      bit `order` of nonempty is set exactly when that list is non-empty;
@@ -63,8 +64,8 @@
  *      (headers are cleared when a block is allocated or absorbed).
  */
 struct page_block {
-    struct page_block *next;
-    struct page_block *prev;
+    uintptr_t next; /* link_encode()d: see block_link_target */
+    uintptr_t prev;
     uint32_t order;
     uint32_t zero;
     uintptr_t check;
@@ -272,22 +273,58 @@ static inline struct page_block *block_at(uintptr_t pfn)
 
 static inline uintptr_t block_pfn(const struct page_block *b) { return PFN_OF(b); }
 
+/* Covers the fields a merge or a carve trusts (order, zero): a header
+ * damaged by a write after free, or forged without the secret, fails it. */
 static inline uintptr_t block_check_word(const struct page_block *b)
 {
-    return (uintptr_t)b ^ PAGE_BLOCK_MAGIC;
+    uintptr_t fields = ((uintptr_t)b->order << 1) | (b->zero != 0);
+    return ((uintptr_t)b ^ PAGE_BLOCK_MAGIC ^ (uintptr_t)ha_secret) + fields * 0x9E3779B97F4A7C15ull;
+}
+
+static inline void block_link_set(uintptr_t *slot, const struct page_block *to)
+{
+    *slot = link_encode(slot, to);
+}
+
+static inline struct page_block *block_link_get(const uintptr_t *slot)
+{
+    return link_decode(slot, *slot);
+}
+
+/*
+ * The list links live in pages the kernel gave back, where a write after
+ * free can change them: before an unlink writes through a link, the block
+ * it names is proven to be the head of a free block (page aligned, in a
+ * region, free in the bitmap, a valid check word) whose link back names b.
+ * Anything else is reported as a write after free, with nothing written.
+ */
+static struct page_block *block_link_target(const struct page_block *b, const uintptr_t *slot,
+                                            bool back_is_prev)
+{
+    struct page_block *t = block_link_get(slot);
+    if (!t)
+        return NULL;
+    uintptr_t a = (uintptr_t)t;
+    struct page_region *r = (a & (HA_PAGE_SIZE - 1)) ? NULL : page_region_of(PFN_OF(a));
+    if (HA_UNLIKELY(!r || bits_test(r->bitmap, PFN_OF(a) - r->base_pfn) ||
+                    t->check != block_check_word(t) || t->order >= PAGE_ORDERS))
+        ha_fault(FAULT_USE_AFTER_FREE, slot);
+    if (HA_UNLIKELY(block_link_get(back_is_prev ? &t->prev : &t->next) != b))
+        ha_fault(FAULT_USE_AFTER_FREE, b);
+    return t;
 }
 
 static void block_push(uintptr_t pfn, unsigned order, bool zero)
 {
     struct page_block *b = block_at(pfn);
     struct page_block *head = page_state.free_head[order];
-    b->next = head;
-    b->prev = NULL;
+    block_link_set(&b->next, head);
+    block_link_set(&b->prev, NULL);
     b->order = order;
     b->zero = zero;
     b->check = block_check_word(b);
     if (head)
-        head->prev = b;
+        block_link_set(&head->prev, b);
     page_state.free_head[order] = b;
     page_state.nonempty |= 1ull << order;
 }
@@ -296,13 +333,19 @@ static void block_push(uintptr_t pfn, unsigned order, bool zero)
 static void block_unlink(struct page_block *b)
 {
     unsigned o = b->order;
-    HA_ASSERT(o < PAGE_ORDERS && b->check == block_check_word(b), b);
-    if (b->prev)
-        b->prev->next = b->next;
+    if (HA_UNLIKELY(o >= PAGE_ORDERS || b->check != block_check_word(b)))
+        ha_fault(FAULT_USE_AFTER_FREE, b);
+    /* Both links proven before either is written through. */
+    struct page_block *next = block_link_target(b, &b->next, true);
+    struct page_block *prev = block_link_target(b, &b->prev, false);
+    if (prev)
+        block_link_set(&prev->next, next);
+    else if (HA_LIKELY(page_state.free_head[o] == b))
+        page_state.free_head[o] = next;
     else
-        page_state.free_head[o] = b->next;
-    if (b->next)
-        b->next->prev = b->prev;
+        ha_fault(FAULT_USE_AFTER_FREE, b);
+    if (next)
+        block_link_set(&next->prev, prev);
     if (!page_state.free_head[o])
         page_state.nonempty &= ~(1ull << o);
     ha_memset(b, 0, sizeof *b);
@@ -1055,18 +1098,19 @@ void page_stats(struct ha_stats *out, bool frames_locked)
 /* One free block against F1..F4. */
 static int check_block(const struct page_block *b, unsigned o, const struct page_block *prev)
 {
-    if (b->check != block_check_word(b))
-        return check_fail("page: free block check word wrong", b);
-    if (b->order != o)
-        return check_fail("page: free block on the list of another order", b);
-    if (b->prev != prev)
-        return check_fail("page: free list prev link broken", b);
+    /* Where a link points is checked before anything there is read. */
     uintptr_t pfn = block_pfn(b), size = PFN_ONE << o;
-    if (pfn & (size - 1))
+    if (((uintptr_t)b & (HA_PAGE_SIZE - 1)) || (pfn & (size - 1)))
         return check_fail("page: free block not aligned to its order", b);
     struct page_region *r = region_of_pfn(pfn);
     if (!r || size > r->end_pfn - pfn)
         return check_fail("page: free block outside every region", b);
+    if (b->check != block_check_word(b))
+        return check_fail("page: free block check word wrong", b);
+    if (b->order != o)
+        return check_fail("page: free block on the list of another order", b);
+    if (block_link_get(&b->prev) != prev)
+        return check_fail("page: free list prev link broken", b);
     size_t i = pfn - r->base_pfn;
     if (bits_find(r->bitmap, i, i + size, true) != i + size)
         return check_fail("page: free block has pages allocated in the bitmap", b);
@@ -1088,7 +1132,7 @@ static int page_check_locked(void)
     uint64_t mask = 0;
     for (unsigned o = 0; o < PAGE_ORDERS; o++) {
         const struct page_block *prev = NULL;
-        for (const struct page_block *b = page_state.free_head[o]; b; prev = b, b = b->next) {
+        for (const struct page_block *b = page_state.free_head[o]; b; prev = b, b = block_link_get(&b->next)) {
             if (listed + (PFN_ONE << o) > page_state.free_pages)
                 return check_fail("page: free lists hold more than the free counter", b);
             if (check_block(b, o, prev))

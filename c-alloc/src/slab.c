@@ -185,7 +185,7 @@ size_t slab_class_size(unsigned cls)
 
 static uint64_t slab_check_word(const struct slab *s, unsigned cls)
 {
-    return (SLAB_MAGIC ^ (uint64_t)(uintptr_t)s) * 0x9E3779B97F4A7C15ull + cls;
+    return ((SLAB_MAGIC ^ (uint64_t)(uintptr_t)s) * 0x9E3779B97F4A7C15ull + cls) ^ ha_secret;
 }
 
 /* The word a free object holds at its start.  Not a pointer of any
@@ -193,7 +193,7 @@ static uint64_t slab_check_word(const struct slab *s, unsigned cls)
  * the slow path finds the object live and the free goes ahead. */
 HA_INLINE uint64_t free_tag(const void *p)
 {
-    return (uint64_t)(uintptr_t)p ^ 0xF7EEB10CF7EEB10Cull;
+    return ((uint64_t)(uintptr_t)p ^ 0xF7EEB10CF7EEB10Cull) + ha_secret;
 }
 
 HA_INLINE struct slab *slab_of(const void *p)
@@ -673,7 +673,7 @@ void cache_account_resize(size_t old_usable, size_t new_usable)
 
 HA_INLINE uint64_t frame_tag(const void *p)
 {
-    return (uint64_t)(uintptr_t)p ^ 0xF4A3E5CAC4EDF4A3ull;
+    return ((uint64_t)(uintptr_t)p ^ 0xF4A3E5CAC4EDF4A3ull) + ha_secret;
 }
 
 HA_INLINE uint64_t *frame_page(uintptr_t slot)

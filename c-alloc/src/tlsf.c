@@ -128,8 +128,8 @@ typedef struct block {
 
 /* Links of a free block: the first two words of its payload. */
 typedef struct free_links {
-    block_t *next;
-    block_t *prev;
+    uintptr_t next; /* link_encode()d: see link_set */
+    uintptr_t prev;
 } free_links_t;
 
 /*
@@ -240,7 +240,7 @@ HA_INLINE block_t *block_prev(const block_t *b) { return *(block_t **)((uintptr_
 HA_INLINE uint64_t block_check_for(uintptr_t addr, size_t size_word)
 {
     uint64_t key = (size_word & BLOCK_FREE) ? KEY_FREE : KEY_USED;
-    return ((uint64_t)addr * 0x9E3779B97F4A7C15ull) ^ (uint64_t)size_word ^ key;
+    return ((uint64_t)addr * 0x9E3779B97F4A7C15ull) ^ (uint64_t)size_word ^ key ^ ha_secret;
 }
 
 HA_INLINE bool block_check_ok(const block_t *b)
@@ -262,7 +262,7 @@ HA_INLINE void block_set_prev_free(block_t *b, bool prev_free)
 
 HA_INLINE arena_t *arena_of_first(const block_t *b) { return (arena_t *)((uintptr_t)b - ARENA_HDR); }
 HA_INLINE block_t *arena_first(const arena_t *a) { return block_at((uintptr_t)a + ARENA_HDR); }
-HA_INLINE uint64_t arena_magic_for(const arena_t *a) { return ARENA_KEY ^ (uint64_t)(uintptr_t)a; }
+HA_INLINE uint64_t arena_magic_for(const arena_t *a) { return ARENA_KEY ^ (uint64_t)(uintptr_t)a ^ ha_secret; }
 
 HA_INLINE size_t size_round(size_t size)
 {
@@ -351,16 +351,57 @@ HA_INLINE void mapping_search(size_t size, unsigned *fl, unsigned *sl)
 
 /* ------------------------------------------------------------- free lists */
 
+/*
+ * The links of a free block live in memory the kernel gave back, where a
+ * write after free can change them.  Each is stored keyed (link_encode:
+ * the secret and the address of the word that holds it), and every link
+ * is proven before the unlink writes through it (link_target): it must
+ * decode to a free block header with a valid check word inside an arena,
+ * whose own link back names this block.  A forged or damaged link is
+ * reported as a write after free, and nothing is written.
+ */
+HA_INLINE void link_set(uintptr_t *slot, const block_t *to)
+{
+    *slot = link_encode(slot, to);
+}
+
+/* A link as stored, unproven: for the checker, which proves it itself. */
+HA_INLINE block_t *link_get(const uintptr_t *slot)
+{
+    return link_decode(slot, *slot);
+}
+
+/* The block a link of b points to (NULL for the end of a list), proven to
+ * be a free block whose link back (its `back` field, prev or next) names b;
+ * faults otherwise. */
+static block_t *link_target(const block_t *b, const uintptr_t *slot, bool back_is_prev)
+{
+    block_t *t = link_get(slot);
+    if (!t)
+        return 0;
+    uintptr_t a = (uintptr_t)t;
+    /* Arena pages are mapped and hold only block headers and payloads:
+     * reading the header there is safe whatever the link said. */
+    if (HA_UNLIKELY((a & (HA_MIN_ALIGN - 1)) || page_kind_of(a) != PAGE_KIND_ARENA ||
+                    page_kind_of(a + BLOCK_HDR + sizeof(free_links_t) - 1) != PAGE_KIND_ARENA ||
+                    !block_check_ok(t) || !block_is_free(t)))
+        ha_fault(FAULT_USE_AFTER_FREE, slot);
+    const uintptr_t *back = back_is_prev ? &block_links(t)->prev : &block_links(t)->next;
+    if (HA_UNLIKELY(link_get(back) != b))
+        ha_fault(FAULT_USE_AFTER_FREE, (const void *)block_payload(b));
+    return t;
+}
+
 static void list_insert(struct heap *h, block_t *b)
 {
     unsigned fl, sl;
     size_t size = block_size(b);
     mapping_insert(size, &fl, &sl);
     block_t *head = h->heads[fl][sl];
-    block_links(b)->next = head;
-    block_links(b)->prev = 0;
+    link_set(&block_links(b)->next, head);
+    link_set(&block_links(b)->prev, 0);
     if (head)
-        block_links(head)->prev = b;
+        link_set(&block_links(head)->prev, b);
     h->heads[fl][sl] = b;
     h->sl_map[fl] |= 1u << sl;
     h->fl_map |= 1u << fl;
@@ -373,14 +414,16 @@ static void list_remove(struct heap *h, block_t *b)
     unsigned fl, sl;
     size_t size = block_size(b);
     mapping_insert(size, &fl, &sl);
-    block_t *next = block_links(b)->next;
-    block_t *prev = block_links(b)->prev;
+    /* Both links proven before either is written through. */
+    block_t *next = link_target(b, &block_links(b)->next, true);
+    block_t *prev = link_target(b, &block_links(b)->prev, false);
     if (next)
-        block_links(next)->prev = prev;
+        link_set(&block_links(next)->prev, prev);
     if (prev) {
-        block_links(prev)->next = next;
+        link_set(&block_links(prev)->next, next);
     } else {
-        HA_ASSERT(h->heads[fl][sl] == b, b);
+        if (HA_UNLIKELY(h->heads[fl][sl] != b))
+            ha_fault(FAULT_USE_AFTER_FREE, (const void *)block_payload(b));
         h->heads[fl][sl] = next;
         if (!next) {
             h->sl_map[fl] &= ~(1u << sl);
@@ -1142,7 +1185,7 @@ static int check_lists(struct heap *h, struct check_tally *t)
             if (((h->sl_map[fl] >> sl) & 1u) != (b != 0))
                 return check_fail("tlsf: second-level bitmap disagrees with its list", &h->heads[fl][sl]);
             const block_t *prev = 0;
-            for (; b; prev = b, b = block_links(b)->next) {
+            for (; b; prev = b, b = link_get(&block_links(b)->next)) {
                 if (++n > h->n_free)
                     return check_fail("tlsf: free lists longer than the free count (cycle?)", b);
                 uintptr_t at = (uintptr_t)b;
@@ -1154,7 +1197,7 @@ static int check_lists(struct heap *h, struct check_tally *t)
                 mapping_insert(block_size(b), &f, &s);
                 if (f != fl || s != sl)
                     return check_fail("tlsf: free block on the wrong list", b);
-                if (block_links(b)->prev != prev)
+                if (link_get(&block_links(b)->prev) != prev)
                     return check_fail("tlsf: free list back link", b);
                 sig += check_sig(b);
             }

@@ -1,0 +1,160 @@
+/*
+ * Metadata kept inside freed memory, against the writes a kernel bug makes
+ * there: a write after free of a few words into a freed block of every
+ * tier that keeps links or tags in freed memory (small objects and frames:
+ * free tags; mid blocks: TLSF links; page runs: buddy links).  Each must be
+ * reported as a write after free by the next operation that would trust
+ * the damaged word, and nothing outside the heap may be written: the
+ * forged links point into a read-only page, so a write through one kills
+ * the child with SIGSEGV instead of the expected message.
+ */
+#include <string.h>
+#include <sys/mman.h>
+
+#include "harness.h"
+#include "testlib.h"
+
+#define KiB ((size_t)1024)
+#define MiB (1024 * KiB)
+#define UAF "use after free"
+
+static const unsigned char boot_entropy[32] = "hartalloc test entropy, fixed";
+
+/* A read-only page the forged links aim at. */
+static uintptr_t victim(void)
+{
+    char *v = harness_map(HA_PAGE_SIZE, HA_PAGE_SIZE);
+    memset(v, 0, HA_PAGE_SIZE);
+    CHECK(mprotect(v, HA_PAGE_SIZE, PROT_READ) == 0);
+    return (uintptr_t)v + 64;
+}
+
+static void setup(bool seeded)
+{
+    if (seeded)
+        CHECK_EQ(ha_seed(boot_entropy, sizeof boot_entropy), HA_OK);
+    heap_setup(64 * MiB);
+}
+
+/* The classic unlink attack: the first two words of a freed mid block (its
+ * free-list links, if stored plainly) are set to (target - 8, value), and
+ * the free of its physical neighbour merges with it, unlinking it. */
+static void mid_links_attack(size_t size, bool seeded)
+{
+    setup(seeded);
+    uintptr_t target = victim();
+    char *a = ha_alloc(size, 16);
+    char *b = ha_alloc(size, 16);
+    char *guard = ha_alloc(size, 16);
+    CHECK(a && b);
+    CHECK((uintptr_t)b > (uintptr_t)a && (uintptr_t)b - (uintptr_t)a < size + 64); /* neighbours */
+    (void)guard;
+    ha_free(a);
+    uintptr_t *w = (uintptr_t *)a;
+    w[0] = target - 8;
+    w[1] = target;
+    ha_free(b); /* merges with a: must report, and write nothing at target */
+}
+
+static void mid_3000(void) { mid_links_attack(3000, true); }
+static void mid_20000(void) { mid_links_attack(20000, true); }
+static void mid_100000(void) { mid_links_attack(100000, true); }
+static void mid_3000_unseeded(void) { mid_links_attack(3000, false); }
+
+/* The links pointed at another genuine free block: the block exists and
+ * checks, but its own link back does not name the damaged one. */
+static void mid_links_to_real_block(void)
+{
+    setup(true);
+    char *blk[6];
+    for (int i = 0; i < 6; i++)
+        CHECK((blk[i] = ha_alloc(3000, 16)) != NULL);
+    ha_free(blk[0]);
+    ha_free(blk[4]);
+    /* Swap the two freed blocks' links: each now names a real free block
+     * with a valid encoding for its own slot nowhere. */
+    uintptr_t t0 = ((uintptr_t *)blk[0])[0], t1 = ((uintptr_t *)blk[0])[1];
+    ((uintptr_t *)blk[0])[0] = ((uintptr_t *)blk[4])[0];
+    ((uintptr_t *)blk[0])[1] = ((uintptr_t *)blk[4])[1];
+    ((uintptr_t *)blk[4])[0] = t0;
+    ((uintptr_t *)blk[4])[1] = t1;
+    ha_free(blk[1]);
+}
+
+/* Freed page runs keep the buddy list links in their first page.  Every
+ * other run of eight is freed (its buddy stays allocated, so each stays a
+ * block of its own), their first words are overwritten, and the runs are
+ * asked for again: the first unlink that meets a damaged link reports. */
+static void page_links_attack(void)
+{
+    setup(true);
+    uintptr_t target = victim();
+    char *run[8];
+    for (int i = 0; i < 8; i++)
+        CHECK((run[i] = ha_alloc_pages(4, 0)) != NULL);
+    for (int i = 1; i < 8; i += 2) {
+        ha_free_pages(run[i], 4);
+        uintptr_t *w = (uintptr_t *)run[i];
+        w[0] = target - 8;
+        w[1] = target;
+    }
+    for (int i = 0; i < 8; i++)
+        (void)ha_alloc_pages(4, 0);
+}
+
+/* A write into a freed small object: its free tag is damaged, and the
+ * allocation that would hand it out again reports. */
+static void small_tag_written(void)
+{
+    setup(true);
+    uintptr_t *p = ha_alloc(48, 8);
+    CHECK(p != NULL);
+    ha_free(p);
+    p[0] = 0;
+    p[1] = 0;
+    (void)ha_alloc(48, 8);
+}
+
+static void frame_tag_written(void)
+{
+    setup(true);
+    char *p = ha_alloc_pages(1, 0);
+    CHECK(p != NULL);
+    ha_free_pages(p, 1);
+    memset(p, 0, HA_PAGE_SIZE);
+    (void)ha_alloc_pages(1, 0);
+}
+
+/* Without the damage the same sequences run clean: the reports above are
+ * the writes' doing. */
+static void same_sequences_undamaged(void)
+{
+    setup(true);
+    char *a = ha_alloc(3000, 16), *b = ha_alloc(3000, 16);
+    ha_free(a);
+    ha_free(b);
+    char *run[8];
+    for (int i = 0; i < 8; i++)
+        CHECK((run[i] = ha_alloc_pages(4, 0)) != NULL);
+    for (int i = 1; i < 8; i += 2)
+        ha_free_pages(run[i], 4);
+    for (int i = 1; i < 8; i += 2)
+        CHECK((run[i] = ha_alloc_pages(4, 0)) != NULL);
+    for (int i = 0; i < 8; i++)
+        ha_free_pages(run[i], 4);
+    CHECK_HEAP();
+}
+
+int main(void)
+{
+    run_isolated("same_sequences_undamaged", same_sequences_undamaged);
+    expect_fatal("mid_3000_links_overwritten", mid_3000, UAF);
+    expect_fatal("mid_20000_links_overwritten", mid_20000, UAF);
+    expect_fatal("mid_100000_links_overwritten", mid_100000, UAF);
+    expect_fatal("mid_3000_links_overwritten_unseeded", mid_3000_unseeded, UAF);
+    expect_fatal("mid_links_to_real_block", mid_links_to_real_block, UAF);
+    expect_fatal("page_links_overwritten", page_links_attack, UAF);
+    expect_fatal("small_tag_overwritten", small_tag_written, UAF);
+    expect_fatal("frame_tag_overwritten", frame_tag_written, UAF);
+    return harness_done();
+}
