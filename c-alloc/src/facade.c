@@ -40,6 +40,8 @@ int ha_check(void)
     if (r == 0 && p == PHASE_FINAL) {
         r = page_check();
         if (r == 0)
+            r = frame_check();
+        if (r == 0)
             r = slab_check();
         if (r == 0)
             r = tlsf_check();
@@ -187,6 +189,7 @@ int ha_final_init(void)
             r = early_finish();
         if (r == HA_OK) {
             cache_prepare();
+            frame_prepare();
             atomic_store_explicit(&phase, PHASE_FINAL, memory_order_release);
         }
     }
@@ -218,7 +221,7 @@ static bool reclaim(bool *done)
         return false;
     *done = true;
     size_t before = page_free_count();
-    cache_flush_frames();
+    frame_flush();
     slab_trim();
     tlsf_trim();
     return page_free_count() > before;
@@ -273,7 +276,7 @@ static void block_of(const void *p, struct block *b)
         /* Free pages (a CPU's cached frame, or free in the page allocator):
          * most likely a large block freed before (its arena went back to
          * the page allocator). */
-        ha_fault(page_is_allocated(a) && !cache_frame_is_cached(p) ? FAULT_PAGES_NOT_BYTES
+        ha_fault(page_is_allocated(a) && !frame_is_cached(p) ? FAULT_PAGES_NOT_BYTES
                                                                    : FAULT_DOUBLE_FREE,
                  p);
     default:
@@ -561,7 +564,7 @@ static void *pages_alloc(size_t count, size_t align, bool *zeroed)
         int p = atomic_load_explicit(&phase, memory_order_acquire);
         void *r = 0;
         if (p == PHASE_FINAL && count == 1 && align == HA_PAGE_SIZE)
-            r = cache_alloc_frame(zeroed);
+            r = frame_alloc(zeroed);
         else if (p == PHASE_FINAL)
             r = page_alloc(count, align, PAGE_KIND_USER, zeroed);
         else if (p == PHASE_EARLY)
@@ -584,7 +587,7 @@ void *ha_alloc_pages(size_t count, size_t align)
     /* The single frame: straight to this CPU's frame cache. */
     if (!HA_CHECKED && count == 1 && align <= HA_PAGE_SIZE &&
         HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL)) {
-        void *p = cache_alloc_frame(&zeroed);
+        void *p = frame_alloc(&zeroed);
         if (HA_LIKELY(p != 0))
             return p;
     }
@@ -613,13 +616,13 @@ void ha_free_pages(void *p, size_t count)
         early_free_pages(p, count);
         atomic_fetch_add_explicit(&n_early_page_frees, 1, memory_order_relaxed);
     } else if (count == 1) {
-        f = cache_free_frame(p);
+        f = frame_free(p);
         if (f != FAULT_NONE)
             ha_fault(f, p);
     } else {
         /* A frame in a CPU cache is free, though allocated to the page
          * allocator: a run holding one was freed before. */
-        if (cache_frames_within(p, count))
+        if (frame_cached_within(p, count))
             ha_fault(FAULT_DOUBLE_FREE, p);
         f = page_free_checked(p, count, PAGE_KIND_USER);
         if (f != FAULT_NONE)
@@ -633,13 +636,15 @@ void ha_get_stats(struct ha_stats *out)
 {
     ha_memset(out, 0, sizeof *out);
     int p = atomic_load_explicit(&phase, memory_order_acquire);
+    /* The byte counters first: they set bytes_used and settle its peak. */
+    stats_bytes_read(out);
     if (p != PHASE_NONE)
         early_stats(out);
-    if (p == PHASE_FINAL)
+    if (p == PHASE_FINAL) {
         tlsf_stats(out);
-    /* Last: adds the per-CPU sums and settles the peaks; the page
-     * allocator's figures under the same locks as the frame caches'. */
-    slab_stats(out, p == PHASE_FINAL);
+        slab_stats(out);
+        frame_stats(out);
+    }
     out->page_allocs += atomic_load_explicit(&n_early_page_allocs, memory_order_relaxed);
     out->page_frees += atomic_load_explicit(&n_early_page_frees, memory_order_relaxed);
     out->failures = atomic_load_explicit(&n_failures, memory_order_relaxed);
@@ -649,6 +654,7 @@ void ha_trim(void)
 {
     if (atomic_load_explicit(&phase, memory_order_acquire) != PHASE_FINAL)
         return;
+    frame_flush();
     slab_trim();
     tlsf_trim();
 }
@@ -661,6 +667,7 @@ void ha_fork_prepare(void)
 {
     fork_irq = lock_acquire(&life_lock);
     early_fork_lock(true);
+    frame_fork_lock(true);
     slab_fork_lock(true);
     tlsf_fork_lock(true);
     page_fork_lock(true);
@@ -671,6 +678,7 @@ static void fork_release(void)
     page_fork_lock(false);
     tlsf_fork_lock(false);
     slab_fork_lock(false);
+    frame_fork_lock(false);
     early_fork_lock(false);
     lock_release(&life_lock, fork_irq);
 }

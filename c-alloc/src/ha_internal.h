@@ -3,15 +3,18 @@
  * them.  Nothing here is public.
  *
  *   fault.c   ha_fault, check_*, ha_secret  faults, checker messages, secret
+ *   stats.c   stats_*   byte counters and peaks, frames cached (a leaf)
  *   early.c   early_*   bump allocator over the boot range
  *   page.c    page_*    regions, buddy free lists, page bitmap, kind map
- *   slab.c    slab_*, cache_*  size classes, slabs, per-CPU caches
+ *   frame.c   frame_*   per-CPU caches of single pages
+ *   slab.c    slab_*, cache_*  size classes, slabs, per-CPU object caches
  *   tlsf.c    tlsf_*, arena_*  TLSF over page-backed arenas; huge blocks
  *   facade.c  ha_*      public API: routing, checks, stats, faults
  *   hooks.c             weak default platform hooks
  *
  * Lock order (outer first): cache lock -> slab class lock -> page lock;
- * tlsf lock -> page lock; early lock on its own.  Every lock is taken with
+ * frame cache lock -> page lock; tlsf lock -> page lock; early lock on its
+ * own; the stats register lock innermost.  Every lock is taken with
  * interrupts disabled (lock_acquire does it).
  */
 #ifndef HA_INTERNAL_H
@@ -213,11 +216,59 @@ HA_INLINE void *link_decode(const void *slot, uintptr_t stored)
 
 /* Fork safety (ha_fork_prepare/parent/child): take (true) or release
  * (false) every lock a module has.  Taken in the global lock order:
- * facade, early, slab, tlsf, page. */
+ * facade, early, frame, slab, tlsf, page. */
 void early_fork_lock(bool take);
+void frame_fork_lock(bool take);
 void slab_fork_lock(bool take);
 void tlsf_fork_lock(bool take);
 void page_fork_lock(bool take);
+
+/* ========================================================== stats.c */
+
+/* Byte counters of one owner (a CPU cache, a TLSF heap), written only
+ * under the owner's lock and read without it (relaxed atomics, which cost
+ * what plain loads and stores do). */
+struct stats_bytes {
+    _Atomic intptr_t used;    /* may go negative: frees of blocks counted elsewhere */
+    _Atomic uint64_t allocs, frees;
+    intptr_t hwm;             /* highest `used` seen: the peak is resampled above it */
+};
+
+/* Once per counter, before it counts anything. */
+void stats_bytes_register(struct stats_bytes *s);
+void stats_bytes_sample_peak(void);
+/* bytes_used, bytes_peak (settled), allocs and frees of every counter. */
+void stats_bytes_read(struct ha_stats *out);
+
+/* Owner's lock held. */
+HA_INLINE void stats_bytes_add(struct stats_bytes *s, intptr_t delta, bool alloc, bool free)
+{
+    intptr_t used = atomic_load_explicit(&s->used, memory_order_relaxed) + delta;
+    atomic_store_explicit(&s->used, used, memory_order_relaxed);
+    if (alloc)
+        atomic_store_explicit(&s->allocs, atomic_load_explicit(&s->allocs, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    if (free)
+        atomic_store_explicit(&s->frees, atomic_load_explicit(&s->frees, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    if (HA_UNLIKELY(used > s->hwm)) {
+        s->hwm = used;
+        stats_bytes_sample_peak();
+    }
+}
+
+/* The frames a CPU frame cache holds: it registers its count (read with
+ * relaxed atomic loads), and the page allocator's peak leaves the sum out. */
+void stats_frames_register(const uint32_t *count);
+size_t stats_frames_cached(void);
+
+/* The running CPU's index into per-CPU tables: ids past HA_MAX_CPUS are
+ * folded (correct, since every per-CPU structure is locked, but shared). */
+HA_INLINE unsigned ha_cpu(void)
+{
+    unsigned cpu = ha_platform_cpu_id();
+    return cpu < HA_MAX_CPUS ? cpu : cpu % HA_MAX_CPUS;
+}
 
 /* ========================================================== page.c */
 /*
@@ -327,7 +378,7 @@ HA_INLINE int page_kind_of(uintptr_t addr)
 /* Is the page holding addr allocated (bitmap bit set)?  addr in a region. */
 bool page_is_allocated(uintptr_t addr);
 
-/* For the CPU frame caches (slab.c).  page_take_frames takes up to n single
+/* For the CPU frame caches (frame.c).  page_take_frames takes up to n single
  * free pages, smallest free blocks first, marks them allocated (USER) and
  * writes their addresses to out[], bit 0 set where the page is known zero;
  * returns how many.  page_give_frames frees such addresses (bit 0: the page
@@ -343,14 +394,15 @@ enum ha_fault page_validate_frame(uintptr_t a);
  * knows when to sample anyway. */
 void page_sample_peak(void);
 unsigned page_peak_generation(void);
-/* pages_total/used/free/peak/largest_run and the bitmap part of bytes_meta
- * (added to what *out holds); the frame caches' counts are the caller's.
- * frames_locked: the caller holds every cache lock, and the largest run
- * counts cached frames as free (cache_frames_mark). */
-void page_stats(struct ha_stats *out, bool frames_locked);
-/* Mark the allocated page a free (or back) in the bitmap, page lock held:
- * for cache_frames_mark only. */
+/* The page lock, for frame_stats: with it held, page_frame_mark marks an
+ * allocated (cached) frame free or back in the bitmap, and
+ * page_stats_locked adds pages_total/used/free/peak/largest_run and the
+ * bitmap part of bytes_meta to *out (the frame caches' counts are the
+ * caller's). */
+uintptr_t page_lock(void);
+void page_unlock(uintptr_t irq);
 void page_frame_mark(uintptr_t a, bool free);
+void page_stats_locked(struct ha_stats *out);
 int page_check(void);
 
 /* ========================================================== early.c */
@@ -400,36 +452,30 @@ void slab_trim(void);                       /* drain every cache, free empty sla
 void cache_account_alloc(size_t usable);
 void cache_account_free(size_t usable);
 void cache_account_resize(size_t old_usable, size_t new_usable);
-/* Resample the peak of bytes used (sum over every CPU and TLSF); called by
- * a module whose own share passed its high-water mark.  Takes no lock. */
-void stats_sample_peak(void);
-/* Every statistic the CPU caches keep, the page allocator's included
- * (page_stats is called with every cache lock held, so that frames moving
- * between a cache and the page allocator are seen on one side only). */
-void slab_stats(struct ha_stats *out, bool with_pages);
+/* bytes_free and bytes_meta of the slabs and the CPU caches' bins. */
+void slab_stats(struct ha_stats *out);
 int slab_check(void);
+
+/* ========================================================== frame.c */
 
 /* Per-CPU frame caches: single pages for ha_alloc_pages(1, <= HA_PAGE_SIZE)
  * and ha_free_pages(p, 1), refilled from and drained to the page allocator
- * in batches.  A cached frame stays allocated (kind USER) in the page
- * bitmap and holds a frame tag in its first word; a free that finds the
- * tag confirms against the caches, so a double free is reported.
- * cache_alloc_frame: NULL when the page allocator has no free page.
- * cache_free_frame: FAULT_NONE and cached, or the fault with nothing
- * changed.  cache_frame_is_cached: is p in some cache (all locks taken).
- * cache_frames_within: does some cache hold a frame of [p, p + count
- * pages) (a multi-page free must not free one).  cache_frames_held: how
- * many the caches hold (no lock; exact when nothing moves).
- * cache_flush_frames: give every cache's frames back; how many. */
-void *cache_alloc_frame(bool *zeroed);
-enum ha_fault cache_free_frame(void *p);
-bool cache_frame_is_cached(const void *p);
-bool cache_frames_within(const void *p, size_t count);
-size_t cache_frames_held(void);
-size_t cache_flush_frames(void);
-/* Every cache lock held: page_frame_mark(frame, free) for every cached
- * frame. */
-void cache_frames_mark(bool free);
+ * in batches (see frame.c).
+ * frame_alloc: NULL when the page allocator has no free page.
+ * frame_free: FAULT_NONE and cached, or the fault with nothing changed.
+ * frame_is_cached: is p in some cache.  frame_cached_within: does some
+ * cache hold a frame of [p, p + count pages) (a multi-page free must not
+ * free one).  frame_flush: give every cache's frames back; how many.
+ * frame_stats: the page figures, the page allocator's included, with every
+ * frame cache locked so that a frame is seen on one side only. */
+void frame_prepare(void);
+void *frame_alloc(bool *zeroed);
+enum ha_fault frame_free(void *p);
+bool frame_is_cached(const void *p);
+bool frame_cached_within(const void *p, size_t count);
+size_t frame_flush(void);
+void frame_stats(struct ha_stats *out);
+int frame_check(void);
 
 /* ========================================================== tlsf.c */
 
@@ -442,7 +488,6 @@ enum ha_fault tlsf_validate(const void *p);
 /* Validate p (and, when sized, that need and align fit its block) and free
  * it, under one lock: FAULT_NONE, or the fault with nothing changed. */
 enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t accounted);
-size_t tlsf_used(void);                     /* accounted bytes live, for the peak */
 
 /* Does a sized free of need bytes fit a TLSF block of `usable` bytes?  A
  * shared-arena block holds its request rounded up by less than a minimum

@@ -476,7 +476,7 @@ static void page_count_taken(struct page_region *r, size_t n, unsigned kind)
 void page_sample_peak(void)
 {
     size_t used = __atomic_load_n(&page_state.used_pages, __ATOMIC_RELAXED);
-    size_t held = cache_frames_held();
+    size_t held = stats_frames_cached();
     size_t now = used > held ? used - held : 0;
     size_t peak = atomic_load_explicit(&page_peak, memory_order_relaxed);
     while (now > peak && !atomic_compare_exchange_weak_explicit(&page_peak, &peak, now, memory_order_relaxed,
@@ -1062,15 +1062,18 @@ void page_frame_mark(uintptr_t a, bool free)
         bits_set(r->bitmap, pfn - r->base_pfn, 1);
 }
 
-void page_stats(struct ha_stats *out, bool frames_locked)
+uintptr_t page_lock(void)
 {
-    uintptr_t irq = lock_acquire(&page_state.lock);
-    /* The largest run counts cached frames as free: ha_alloc_pages takes
-     * them back from the caches before it fails.  Their bits are cleared
-     * for the scan only, with every cache and the page allocator locked (a
-     * free that reads a cleared bit meanwhile is freeing a free frame). */
-    if (frames_locked)
-        cache_frames_mark(true);
+    return lock_acquire(&page_state.lock);
+}
+
+void page_unlock(uintptr_t irq)
+{
+    lock_release(&page_state.lock, irq);
+}
+
+void page_stats_locked(struct ha_stats *out)
+{
     unsigned n = atomic_load_explicit(&page_region_count, memory_order_relaxed);
     size_t largest = 0;
     for (unsigned i = 0; i < n; i++) {
@@ -1090,9 +1093,6 @@ void page_stats(struct ha_stats *out, bool frames_locked)
     out->bytes_free += page_state.free_pages * HA_PAGE_SIZE;
     if (largest > out->pages_largest_run)
         out->pages_largest_run = largest;
-    if (frames_locked)
-        cache_frames_mark(false);
-    lock_release(&page_state.lock, irq);
 }
 
 /* One free block against F1..F4. */
@@ -1101,16 +1101,16 @@ static int check_block(const struct page_block *b, unsigned o, const struct page
     /* Where a link points is checked before anything there is read. */
     uintptr_t pfn = block_pfn(b), size = PFN_ONE << o;
     if (((uintptr_t)b & (HA_PAGE_SIZE - 1)) || (pfn & (size - 1)))
-        return check_fail("page: free block not aligned to its order", b);
+        return check_fail("page: free list link to a block not aligned to its order (use after free?)", b);
     struct page_region *r = region_of_pfn(pfn);
     if (!r || size > r->end_pfn - pfn)
-        return check_fail("page: free block outside every region", b);
+        return check_fail("page: free list link leads outside every region (use after free?)", b);
     if (b->check != block_check_word(b))
-        return check_fail("page: free block check word wrong", b);
+        return check_fail("page: free block check word wrong (use after free?)", b);
     if (b->order != o)
         return check_fail("page: free block on the list of another order", b);
     if (block_link_get(&b->prev) != prev)
-        return check_fail("page: free list prev link broken", b);
+        return check_fail("page: free list link damaged (use after free)", b);
     size_t i = pfn - r->base_pfn;
     if (bits_find(r->bitmap, i, i + size, true) != i + size)
         return check_fail("page: free block has pages allocated in the bitmap", b);

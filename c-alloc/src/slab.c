@@ -1,7 +1,6 @@
 /*
  * Small objects: 20 size classes up to HA_SMALL_MAX, in 64 KiB slab chunks,
- * behind per-CPU caches.  The same per-CPU caches also hold single pages
- * for ha_alloc_pages(1) / ha_free_pages(p, 1) (frame caches, further down).
+ * behind per-CPU caches.
  *
  *   ha_alloc -> cache_alloc: lock this CPU's cache (uncontended: only the
  *   CPU itself and the rare ha_trim/ha_check take it), pop a pointer from
@@ -35,7 +34,6 @@
 
 #define SLAB_CLASSES 20
 #define BIN_SLOTS 64
-#define FRAME_SLOTS 64
 #define SLAB_MAGIC 0x51AB0C0DE5EEDull
 
 /* Class sizes: 16-byte steps to 128, then four classes per doubling.  The
@@ -89,37 +87,6 @@ struct slab_class {
 
 static struct slab_class classes[SLAB_CLASSES];
 
-/* Byte statistics of one CPU, written by its owner under the cache lock.
- * `used` is also read without the lock (peak sampling): a relaxed atomic,
- * which costs nothing more than a plain load or store. */
-struct cpu_stats {
-    _Atomic intptr_t used; /* may go negative: frees of other CPUs' blocks */
-    intptr_t hwm;          /* highest `used` seen: peak is resampled above it */
-    uint64_t allocs, frees;
-    /* Frames: pages handed out here less those taken back here, its
-     * high-water mark and the page allocator's peak generation then. */
-    intptr_t pages, pages_hwm;
-    unsigned pages_gen;
-    uint64_t page_allocs, page_frees;
-};
-
-/* Where a bin's frames are, coarsely: frame at pfn counts in bucket
- * (pfn / 64) % FRAME_BUCKETS (256 KiB of address space, wrapping every
- * 64 MiB); `where` has the bit of every bucket holding one.  A multi-page
- * free looks through a bin only if `where` says the run may meet a frame. */
-#define FRAME_BUCKETS 256
-#define FRAME_BUCKET_SHIFT (HA_PAGE_SHIFT + 6)
-
-/* Single pages a CPU holds, as address | 1 when the page is known zero.
- * `count` and `where` are also read without the lock (cache_frames_held,
- * frames_search). */
-struct frame_bin {
-    uint32_t count;
-    uint64_t where[FRAME_BUCKETS / 64];
-    uint8_t in_bucket[FRAME_BUCKETS];
-    uintptr_t slots[FRAME_SLOTS];
-};
-
 struct bin {
     uint32_t count;
     void *slots[BIN_SLOTS];
@@ -127,10 +94,9 @@ struct bin {
 
 struct cpu_cache {
     ha_lock_t lock;
-    struct cpu_stats stats;
+    struct stats_bytes bytes;    /* registered with stats.c when made */
     intptr_t live[SLAB_CLASSES]; /* objects handed out here less those freed here */
     struct bin bins[SLAB_CLASSES];
-    struct frame_bin frames;
 };
 
 #define CACHE_PAGES ((sizeof(struct cpu_cache) + HA_PAGE_SIZE - 1) / HA_PAGE_SIZE)
@@ -145,8 +111,7 @@ static ha_lock_t cache_create_lock = HA_LOCK_INIT;
 /* Serves before ha_final_init (statistics only) and any CPU whose own
  * cache could not be made (out of pages): shared, so always locked. */
 static struct cpu_cache shared_cache;
-
-static _Atomic size_t bytes_peak;
+static atomic_bool shared_counted;
 
 /* ---------------------------------------------------------- size classes */
 
@@ -334,52 +299,14 @@ static void slab_take(struct slab_class *k, struct slab *s, struct bin *b, unsig
         slab_move(k, s, SLAB_FULL);
 }
 
-/* ------------------------------------------------------------ statistics */
-
-static void stats_raise_peak(size_t total)
-{
-    size_t peak = atomic_load_explicit(&bytes_peak, memory_order_relaxed);
-    while (total > peak &&
-           !atomic_compare_exchange_weak_explicit(&bytes_peak, &peak, total, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
-    }
-}
-
-static size_t stats_used_total(void)
-{
-    intptr_t sum = atomic_load_explicit(&shared_cache.stats.used, memory_order_relaxed) + (intptr_t)tlsf_used();
-    unsigned n = atomic_load_explicit(&ncaches, memory_order_acquire);
-    for (unsigned i = 0; i < n; i++)
-        sum += atomic_load_explicit(&cache_list[i]->stats.used, memory_order_relaxed);
-    return sum > 0 ? (size_t)sum : 0;
-}
-
-void stats_sample_peak(void)
-{
-    stats_raise_peak(stats_used_total());
-}
-
-HA_INLINE void stats_add(struct cpu_stats *st, intptr_t delta, bool alloc, bool free)
-{
-    intptr_t used = atomic_load_explicit(&st->used, memory_order_relaxed) + delta;
-    atomic_store_explicit(&st->used, used, memory_order_relaxed);
-    st->allocs += alloc;
-    st->frees += free;
-    /* The global peak can only have risen if this CPU's share rose past its
-     * own high-water mark; only then is the sum over the CPUs taken.  Exact
-     * on one CPU; on several, sampled at each CPU's new highs. */
-    if (HA_UNLIKELY(used > st->hwm)) {
-        st->hwm = used;
-        stats_sample_peak();
-    }
-}
-
 /* ------------------------------------------------------------ CPU caches */
 
-HA_INLINE unsigned cpu_index(void)
+/* The shared cache, its byte counter registered on first use. */
+static struct cpu_cache *shared_cache_get(void)
 {
-    unsigned cpu = ha_platform_cpu_id();
-    return cpu < HA_MAX_CPUS ? cpu : cpu % HA_MAX_CPUS;
+    if (!atomic_exchange_explicit(&shared_counted, true, memory_order_relaxed))
+        stats_bytes_register(&shared_cache.bytes);
+    return &shared_cache;
 }
 
 /* Make cpu's cache (first use); the shared cache when out of pages. */
@@ -393,6 +320,7 @@ static HA_NOINLINE struct cpu_cache *cache_create(unsigned cpu)
         c = page_alloc(CACHE_PAGES, HA_PAGE_SIZE, PAGE_KIND_SYSTEM, 0);
         if (c) {
             ha_memset(c, 0, sizeof *c);
+            stats_bytes_register(&c->bytes);
             unsigned n = atomic_load_explicit(&ncaches, memory_order_relaxed);
             cache_list[n] = c;
             atomic_store_explicit(&ncaches, n + 1, memory_order_release);
@@ -400,13 +328,13 @@ static HA_NOINLINE struct cpu_cache *cache_create(unsigned cpu)
         }
     }
     lock_release(&cache_create_lock, irq);
-    return c ? c : &shared_cache;
+    return c ? c : shared_cache_get();
 }
 
 /* This CPU's cache. */
 HA_INLINE struct cpu_cache *cache_get(void)
 {
-    unsigned cpu = cpu_index();
+    unsigned cpu = ha_cpu();
     struct cpu_cache *c = atomic_load_explicit(&caches[cpu], memory_order_acquire);
     return HA_LIKELY(c != 0) ? c : cache_create(cpu);
 }
@@ -534,7 +462,7 @@ HA_INLINE void *cache_alloc(unsigned cls, size_t accounted)
 #endif
     *p = 0;
     c->live[cls]++;
-    stats_add(&c->stats, (intptr_t)accounted, true, false);
+    stats_bytes_add(&c->bytes, (intptr_t)accounted, true, false);
     lock_release(&c->lock, irq);
     return p;
 }
@@ -550,21 +478,26 @@ void *slab_alloc(size_t need, size_t align, size_t size, size_t *usable)
 /* Free a validated object p (index idx of slab s, class cls). */
 static void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls, size_t accounted)
 {
-    uint64_t *tag = p;
-    if (HA_UNLIKELY(*tag == free_tag(p)) && slab_object_is_free(s, p, idx, cls))
-        ha_fault(FAULT_DOUBLE_FREE, p);
     struct cpu_cache *c = cache_get();
     uintptr_t irq = lock_acquire(&c->lock);
+    /* Claim the object: of two CPUs freeing it at once, one sees the tag
+     * the other wrote, and its search (which takes every cache lock) finds
+     * the object in the first CPU's bin.  Finding the tag changed nothing. */
+    if (HA_UNLIKELY(__atomic_exchange_n((uint64_t *)p, free_tag(p), __ATOMIC_RELAXED) == free_tag(p))) {
+        lock_release(&c->lock, irq);
+        if (slab_object_is_free(s, p, idx, cls))
+            ha_fault(FAULT_DOUBLE_FREE, p);
+        irq = lock_acquire(&c->lock); /* live, and its owner stored the tag's value */
+    }
 #if HA_CHECKED
-    ha_memset(p, HA_POISON_FREE, class_size_tab[cls]);
+    ha_memset((char *)p + sizeof(uint64_t), HA_POISON_FREE, class_size_tab[cls] - sizeof(uint64_t));
 #endif
-    *tag = free_tag(p);
     struct bin *b = &c->bins[cls];
     if (HA_UNLIKELY(b->count >= bin_cap_tab[cls]))
         bin_drain(b, cls, b->count / 2);
     b->slots[b->count++] = p;
     c->live[cls]--;
-    stats_add(&c->stats, -(intptr_t)accounted, false, true);
+    stats_bytes_add(&c->bytes, -(intptr_t)accounted, false, true);
     lock_release(&c->lock, irq);
 }
 
@@ -620,20 +553,20 @@ void slab_free(void *p, size_t need, size_t align, bool sized)
 
 /* The stats record for this CPU, locked: the shared one before the
  * caches exist. */
-static struct cpu_stats *account_begin(ha_lock_t **lock, uintptr_t *irq)
+static struct stats_bytes *account_begin(ha_lock_t **lock, uintptr_t *irq)
 {
-    struct cpu_cache *c = page_is_live() ? cache_get() : &shared_cache;
+    struct cpu_cache *c = page_is_live() ? cache_get() : shared_cache_get();
     *lock = &c->lock;
     *irq = lock_acquire(&c->lock);
-    return &c->stats;
+    return &c->bytes;
 }
 
 void cache_account_alloc(size_t usable)
 {
     ha_lock_t *l;
     uintptr_t irq;
-    struct cpu_stats *st = account_begin(&l, &irq);
-    stats_add(st, (intptr_t)usable, true, false);
+    struct stats_bytes *st = account_begin(&l, &irq);
+    stats_bytes_add(st, (intptr_t)usable, true, false);
     lock_release(l, irq);
 }
 
@@ -641,8 +574,8 @@ void cache_account_free(size_t usable)
 {
     ha_lock_t *l;
     uintptr_t irq;
-    struct cpu_stats *st = account_begin(&l, &irq);
-    stats_add(st, -(intptr_t)usable, false, true);
+    struct stats_bytes *st = account_begin(&l, &irq);
+    stats_bytes_add(st, -(intptr_t)usable, false, true);
     lock_release(l, irq);
 }
 
@@ -650,236 +583,9 @@ void cache_account_resize(size_t old_usable, size_t new_usable)
 {
     ha_lock_t *l;
     uintptr_t irq;
-    struct cpu_stats *st = account_begin(&l, &irq);
-    stats_add(st, (intptr_t)new_usable - (intptr_t)old_usable, false, false);
+    struct stats_bytes *st = account_begin(&l, &irq);
+    stats_bytes_add(st, (intptr_t)new_usable - (intptr_t)old_usable, false, false);
     lock_release(l, irq);
-}
-
-/* ---------------------------------------------------------- frame caches */
-/*
- * ha_alloc_pages(1) and ha_free_pages(p, 1) go through the same per-CPU
- * cache lock as small objects, to a bin of single pages refilled from and
- * drained to the page allocator half a bin at a time.  A cached frame stays
- * allocated (kind USER) in the page bitmap, so the buddy lists and the
- * bitmap never change on the fast path; what marks it free is its frame tag,
- * a word derived from its address, written when it enters a bin and wiped
- * when it leaves one.  The tag sits in a different cache line of each of 64
- * consecutive pages (line pfn % 64): tags at one offset of every page would
- * all fall in the same few cache sets.  As for small objects, a free
- * that finds the tag in place is a double free only if the frame is in some
- * bin (the slow path looks), and an allocation that finds the tag damaged
- * reports the write after free.
- */
-
-HA_INLINE uint64_t frame_tag(const void *p)
-{
-    return ((uint64_t)(uintptr_t)p ^ 0xF4A3E5CAC4EDF4A3ull) + ha_secret;
-}
-
-HA_INLINE uint64_t *frame_page(uintptr_t slot)
-{
-    return (uint64_t *)(slot & ~(uintptr_t)1);
-}
-
-/* Where frame p keeps its tag. */
-HA_INLINE uint64_t *frame_tag_at(void *p)
-{
-    uintptr_t a = (uintptr_t)p;
-    return (uint64_t *)(a + (((a >> HA_PAGE_SHIFT) % (HA_PAGE_SIZE / HA_CACHELINE)) * HA_CACHELINE));
-}
-
-HA_INLINE void frame_count_set(struct frame_bin *f, uint32_t n)
-{
-    __atomic_store_n(&f->count, n, __ATOMIC_RELAXED);
-}
-
-HA_INLINE unsigned frame_bucket(uintptr_t a)
-{
-    return (unsigned)(a >> FRAME_BUCKET_SHIFT) % FRAME_BUCKETS;
-}
-
-/* Frame a enters (+1) or leaves (-1) bin f: its bucket's count and bit. */
-HA_INLINE void frame_where(struct frame_bin *f, uintptr_t a, int delta)
-{
-    unsigned b = frame_bucket(a);
-    unsigned was = f->in_bucket[b];
-    f->in_bucket[b] = (uint8_t)(was + (unsigned)delta);
-    if ((was == 0) != (f->in_bucket[b] == 0)) {
-        uint64_t w = f->where[b / 64] ^ (1ull << (b % 64));
-        __atomic_store_n(&f->where[b / 64], w, __ATOMIC_RELAXED);
-    }
-}
-
-/* May bin f hold a frame in [lo, hi) (hi > lo)?  No lock: `where` only. */
-static bool frame_bin_may_hold(struct frame_bin *f, uintptr_t lo, uintptr_t hi)
-{
-    uintptr_t first = lo >> FRAME_BUCKET_SHIFT, last = (hi - 1) >> FRAME_BUCKET_SHIFT;
-    if (last - first >= FRAME_BUCKETS - 1)
-        return true;
-    for (uintptr_t k = first; k <= last; k++) {
-        unsigned b = (unsigned)(k % FRAME_BUCKETS);
-        if ((__atomic_load_n(&f->where[b / 64], __ATOMIC_RELAXED) >> (b % 64)) & 1)
-            return true;
-    }
-    return false;
-}
-
-/* Fill an empty bin halfway from the page allocator; cache lock held. */
-static HA_NOINLINE bool frame_refill(struct frame_bin *f)
-{
-    size_t got = page_take_frames(f->slots, FRAME_SLOTS / 2);
-    for (size_t i = 0; i < got; i++) {
-        uint64_t *p = frame_page(f->slots[i]);
-        *frame_tag_at(p) = frame_tag(p);
-        frame_where(f, (uintptr_t)p, 1);
-    }
-    frame_count_set(f, (uint32_t)got);
-    return got > 0;
-}
-
-/* Give the n coldest (bottom) frames of a bin back; cache lock held.  Their
- * tags are wiped first: no stale tag is left in a page the page allocator
- * hands out again (and a zero page is zero again). */
-static HA_NOINLINE void frame_drain(struct frame_bin *f, uint32_t n)
-{
-    for (uint32_t i = 0; i < n; i++) {
-        *frame_tag_at(frame_page(f->slots[i])) = 0;
-        frame_where(f, f->slots[i], -1);
-    }
-    page_give_frames(f->slots, n);
-    uint32_t left = f->count - n;
-    ha_memmove(f->slots, f->slots + n, left * sizeof f->slots[0]);
-    frame_count_set(f, left);
-}
-
-void *cache_alloc_frame(bool *zeroed)
-{
-    struct cpu_cache *c = cache_get();
-    uintptr_t irq = lock_acquire(&c->lock);
-    struct frame_bin *f = &c->frames;
-    if (HA_UNLIKELY(f->count == 0) && !frame_refill(f)) {
-        lock_release(&c->lock, irq);
-        return 0;
-    }
-    uintptr_t slot = f->slots[f->count - 1];
-    uint64_t *p = frame_page(slot), *tag = frame_tag_at(p);
-    if (HA_UNLIKELY(*tag != frame_tag(p))) {
-        lock_release(&c->lock, irq);
-        ha_fault(FAULT_USE_AFTER_FREE, tag); /* written after it was freed */
-    }
-    frame_count_set(f, f->count - 1);
-    frame_where(f, (uintptr_t)p, -1);
-    *tag = 0;
-    *zeroed = slot & 1;
-    struct cpu_stats *st = &c->stats;
-    st->page_allocs++;
-    st->pages++;
-    /* As for bytes: the peak can only have risen past what was sampled if
-     * this CPU's share passed its high-water mark, or if the page allocator
-     * raised the peak since (its own share may have risen meanwhile). */
-    unsigned gen = page_peak_generation();
-    if (HA_UNLIKELY(st->pages > st->pages_hwm || gen != st->pages_gen)) {
-        st->pages_hwm = st->pages;
-        st->pages_gen = gen;
-        page_sample_peak();
-    }
-    lock_release(&c->lock, irq);
-    return p;
-}
-
-/* Is some bin holding a frame in [lo, hi)?  Each cache is looked at under
- * its own lock, one after the other. */
-static bool frames_search(uintptr_t lo, uintptr_t hi)
-{
-    unsigned n = atomic_load_explicit(&ncaches, memory_order_acquire);
-    for (unsigned i = 0; i <= n; i++) {
-        struct cpu_cache *c = i < n ? cache_list[i] : &shared_cache;
-        if (__atomic_load_n(&c->frames.count, __ATOMIC_RELAXED) == 0 ||
-            !frame_bin_may_hold(&c->frames, lo, hi))
-            continue;
-        uintptr_t irq = lock_acquire(&c->lock);
-        bool found = false;
-        for (uint32_t j = 0; j < c->frames.count && !found; j++) {
-            uintptr_t a = (uintptr_t)frame_page(c->frames.slots[j]);
-            found = a >= lo && a < hi;
-        }
-        lock_release(&c->lock, irq);
-        if (found)
-            return true;
-    }
-    return false;
-}
-
-bool cache_frame_is_cached(const void *p)
-{
-    uintptr_t a = ha_align_down((uintptr_t)p, HA_PAGE_SIZE);
-    return frames_search(a, a + HA_PAGE_SIZE);
-}
-
-bool cache_frames_within(const void *p, size_t count)
-{
-    /* A run that overflows is refused by the page allocator's checks. */
-    if (count == 0 || count > UINTPTR_MAX / HA_PAGE_SIZE || cache_frames_held() == 0)
-        return false;
-    uintptr_t a = (uintptr_t)p, len = count * HA_PAGE_SIZE;
-    return frames_search(a, len - 1 > UINTPTR_MAX - a ? UINTPTR_MAX : a + len);
-}
-
-enum ha_fault cache_free_frame(void *p)
-{
-    enum ha_fault f = page_validate_frame((uintptr_t)p);
-    if (HA_UNLIKELY(f != FAULT_NONE))
-        return f;
-    uint64_t *tag = frame_tag_at(p);
-    if (HA_UNLIKELY(*tag == frame_tag(p)) && cache_frame_is_cached(p))
-        return FAULT_DOUBLE_FREE;
-    struct cpu_cache *c = cache_get();
-    uintptr_t irq = lock_acquire(&c->lock);
-    struct frame_bin *fb = &c->frames;
-    if (HA_UNLIKELY(fb->count >= FRAME_SLOTS))
-        frame_drain(fb, FRAME_SLOTS / 2);
-    *tag = frame_tag(p);
-    fb->slots[fb->count] = (uintptr_t)p;
-    frame_count_set(fb, fb->count + 1);
-    frame_where(fb, (uintptr_t)p, 1);
-    c->stats.page_frees++;
-    c->stats.pages--;
-    lock_release(&c->lock, irq);
-    return FAULT_NONE;
-}
-
-size_t cache_frames_held(void)
-{
-    size_t sum = __atomic_load_n(&shared_cache.frames.count, __ATOMIC_RELAXED);
-    unsigned n = atomic_load_explicit(&ncaches, memory_order_acquire);
-    for (unsigned i = 0; i < n; i++)
-        sum += __atomic_load_n(&cache_list[i]->frames.count, __ATOMIC_RELAXED);
-    return sum;
-}
-
-void cache_frames_mark(bool free)
-{
-    unsigned n = atomic_load_explicit(&ncaches, memory_order_relaxed);
-    for (unsigned i = 0; i <= n; i++) {
-        const struct frame_bin *f = i < n ? &cache_list[i]->frames : &shared_cache.frames;
-        for (uint32_t j = 0; j < f->count; j++)
-            page_frame_mark((uintptr_t)frame_page(f->slots[j]), free);
-    }
-}
-
-size_t cache_flush_frames(void)
-{
-    size_t total = 0;
-    unsigned n = atomic_load_explicit(&ncaches, memory_order_acquire);
-    for (unsigned i = 0; i <= n; i++) {
-        struct cpu_cache *c = i < n ? cache_list[i] : &shared_cache;
-        uintptr_t irq = lock_acquire(&c->lock);
-        total += c->frames.count;
-        if (c->frames.count)
-            frame_drain(&c->frames, c->frames.count);
-        lock_release(&c->lock, irq);
-    }
-    return total;
 }
 
 /* ------------------------------------------------------------ maintenance */
@@ -897,8 +603,6 @@ void slab_trim(void)
                 slab_put(&classes[cls], b->slots[j]);
             b->count = 0;
         }
-        if (c->frames.count)
-            frame_drain(&c->frames, c->frames.count);
     }
     for (unsigned cls = 0; cls < SLAB_CLASSES; cls++)
         if (classes[cls].empty)
@@ -916,45 +620,21 @@ static size_t slab_overhead(unsigned cls)
     return HA_CHUNK_SIZE - (HA_CHUNK_SIZE - first) / size * size;
 }
 
-void slab_stats(struct ha_stats *out, bool with_pages)
+void slab_stats(struct ha_stats *out)
 {
     struct all_locks l;
     lock_everything(&l);
-    if (with_pages) {
-        /* Exact now that nothing moves: pages_peak >= pages_used. */
-        page_sample_peak();
-        page_stats(out, true);
-    }
-    intptr_t used = 0;
-    size_t free_bytes = 0, meta = l.n * CACHE_PAGES * HA_PAGE_SIZE, frames = 0;
+    size_t free_bytes = 0, meta = l.n * CACHE_PAGES * HA_PAGE_SIZE;
     for (unsigned i = 0; i <= l.n; i++) {
-        struct cpu_cache *c = cache_at(&l, i);
-        used += atomic_load_explicit(&c->stats.used, memory_order_relaxed);
-        out->allocs += c->stats.allocs;
-        out->frees += c->stats.frees;
-        out->page_allocs += c->stats.page_allocs;
-        out->page_frees += c->stats.page_frees;
+        const struct cpu_cache *c = cache_at(&l, i);
         for (unsigned cls = 0; cls < SLAB_CLASSES; cls++)
             free_bytes += (size_t)c->bins[cls].count * class_size_tab[cls];
-        frames += c->frames.count;
     }
-    /* The page allocator counts cached frames as used; to callers they are
-     * free. */
-    out->pages_used -= frames;
-    out->pages_free += frames;
-    free_bytes += frames * HA_PAGE_SIZE;
     for (unsigned cls = 0; cls < SLAB_CLASSES; cls++) {
         free_bytes += classes[cls].navail * class_size_tab[cls];
         meta += classes[cls].nslabs * slab_overhead(cls);
     }
     unlock_everything(&l);
-    /* The CPUs' sum may be negative (resizes of TLSF blocks are counted
-     * here, their allocation by TLSF): added to the rest, which ran first. */
-    out->bytes_used = (size_t)((intptr_t)out->bytes_used + used);
-    /* A sum taken here may exceed what the CPUs sampled: keep it, so the
-     * peak reported never falls below a bytes_used once reported. */
-    stats_raise_peak(out->bytes_used);
-    out->bytes_peak = atomic_load_explicit(&bytes_peak, memory_order_relaxed);
     out->bytes_free += free_bytes;
     out->bytes_meta += meta;
 }
@@ -1026,49 +706,6 @@ static int cache_check_object(void *p, unsigned cls, size_t *marked)
     return 0;
 }
 
-/* Every cached frame: an allocated USER page holding its frame tag, in one
- * bin only (its tag is inverted as a mark while checking).  All locks held. */
-static int frames_check(const struct all_locks *l)
-{
-    int r = 0;
-    size_t marked = 0;
-    for (unsigned i = 0; i <= l->n && r == 0; i++) {
-        const struct frame_bin *f = &cache_at(l, i)->frames;
-        if (f->count > FRAME_SLOTS) {
-            r = check_fail("slab: frame bin over capacity", f);
-            break;
-        }
-        uint8_t in_bucket[FRAME_BUCKETS] = { 0 };
-        for (uint32_t j = 0; j < f->count; j++)
-            in_bucket[frame_bucket(f->slots[j])]++;
-        for (unsigned b = 0; b < FRAME_BUCKETS && r == 0; b++)
-            if (in_bucket[b] != f->in_bucket[b] ||
-                (in_bucket[b] != 0) != ((f->where[b / 64] >> (b % 64)) & 1))
-                r = check_fail("slab: frame bin's bucket summary wrong", f);
-        for (uint32_t j = 0; j < f->count && r == 0; j++) {
-            uint64_t *p = frame_page(f->slots[j]), *tag = frame_tag_at(p);
-            if (page_validate_frame((uintptr_t)p) != FAULT_NONE)
-                r = check_fail("slab: cached frame not an allocated page", p);
-            else if (*tag == ~frame_tag(p))
-                r = check_fail("slab: frame cached twice", p);
-            else if (*tag != frame_tag(p))
-                r = check_fail("slab: cached frame written (use after free)", tag);
-            else {
-                *tag = ~frame_tag(p);
-                marked++;
-            }
-        }
-    }
-    for (unsigned i = 0; i <= l->n && marked > 0; i++) {
-        const struct frame_bin *f = &cache_at(l, i)->frames;
-        for (uint32_t j = 0; j < f->count && marked > 0; j++, marked--) {
-            uint64_t *p = frame_page(f->slots[j]);
-            *frame_tag_at(p) = frame_tag(p);
-        }
-    }
-    return r;
-}
-
 int slab_check(void)
 {
     struct all_locks l;
@@ -1102,8 +739,6 @@ int slab_check(void)
             }
         }
     }
-    if (r == 0)
-        r = frames_check(&l);
     for (unsigned cls = 0; cls < SLAB_CLASSES && r == 0; cls++) {
         struct slab_class *k = &classes[cls];
         size_t nslabs = 0, navail = 0, nobj = 0;

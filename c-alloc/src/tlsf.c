@@ -179,10 +179,8 @@ struct heap {
     size_t n_free;
     size_t n_arenas;
     /* Byte statistics of the blocks handed out here, kept under the lock
-     * every call takes anyway; `used` is also read lock-free (peak). */
-    _Atomic size_t used;
-    size_t used_hwm;
-    uint64_t allocs, frees;
+     * every call takes anyway (stats.c reads them lock-free). */
+    struct stats_bytes bytes;
 };
 
 /* The heaps made so far, densely (heap_list[0] is the static one); an
@@ -198,27 +196,10 @@ static ha_lock_t heap_create_lock = HA_LOCK_INIT;
 
 /* ------------------------------------------------------------ statistics */
 
-/* Lock held.  The peak can only have risen if this share rose past its
- * own high-water mark: only then is the sum over everything taken. */
-static void stats_locked(struct heap *h, intptr_t delta, bool alloc, bool free)
+/* Lock held. */
+HA_INLINE void stats_locked(struct heap *h, intptr_t delta, bool alloc, bool free)
 {
-    size_t used = atomic_load_explicit(&h->used, memory_order_relaxed) + (size_t)delta;
-    atomic_store_explicit(&h->used, used, memory_order_relaxed);
-    h->allocs += alloc;
-    h->frees += free;
-    if (HA_UNLIKELY(used > h->used_hwm)) {
-        h->used_hwm = used;
-        stats_sample_peak();
-    }
-}
-
-size_t tlsf_used(void)
-{
-    size_t sum = 0;
-    unsigned n = atomic_load_explicit(&nheaps, memory_order_acquire);
-    for (unsigned i = 0; i < n; i++)
-        sum += atomic_load_explicit(&heap_list[i]->used, memory_order_relaxed);
-    return sum;
+    stats_bytes_add(&h->bytes, delta, alloc, free);
 }
 
 /* ------------------------------------------------------------ block access */
@@ -653,12 +634,6 @@ static void *dedicated_alloc(struct heap *h, size_t size, size_t align, bool *ze
 
 /* ------------------------------------------------------------------ heaps */
 
-HA_INLINE unsigned heap_cpu(void)
-{
-    unsigned cpu = ha_platform_cpu_id();
-    return cpu < HA_MAX_CPUS ? cpu : cpu % HA_MAX_CPUS;
-}
-
 /* Make cpu's heap: the static one for the first CPU, then a page each; the
  * static one (shared, so locked like every heap) when out of pages. */
 static HA_NOINLINE struct heap *heap_create(unsigned cpu)
@@ -677,6 +652,7 @@ static HA_NOINLINE struct heap *heap_create(unsigned cpu)
         }
         if (h) {
             h->index = n;
+            stats_bytes_register(&h->bytes);
             heap_list[n] = h;
             atomic_store_explicit(&nheaps, n + 1, memory_order_release);
             atomic_store_explicit(&cpu_heaps[cpu], h, memory_order_release);
@@ -689,7 +665,7 @@ static HA_NOINLINE struct heap *heap_create(unsigned cpu)
 /* This CPU's heap. */
 HA_INLINE struct heap *heap_get(void)
 {
-    unsigned cpu = heap_cpu();
+    unsigned cpu = ha_cpu();
     struct heap *h = atomic_load_explicit(&cpu_heaps[cpu], memory_order_acquire);
     return HA_LIKELY(h != 0) ? h : heap_create(cpu);
 }
@@ -1068,9 +1044,6 @@ void tlsf_stats(struct ha_stats *out)
     for (unsigned i = 0; i < n; i++) {
         struct heap *h = heap_list[i];
         uintptr_t irq = lock_acquire(&h->lock);
-        out->bytes_used += atomic_load_explicit(&h->used, memory_order_relaxed);
-        out->allocs += h->allocs;
-        out->frees += h->frees;
         out->bytes_free += h->free_bytes;
         out->bytes_meta += h->meta_bytes;
         lock_release(&h->lock, irq);
@@ -1190,15 +1163,15 @@ static int check_lists(struct heap *h, struct check_tally *t)
                     return check_fail("tlsf: free lists longer than the free count (cycle?)", b);
                 uintptr_t at = (uintptr_t)b;
                 if ((at & 15) || !check_range_is_arena(at, at + BLOCK_HDR + sizeof(free_links_t)))
-                    return check_fail("tlsf: free list entry outside the arenas", b);
+                    return check_fail("tlsf: free list link leads outside the arenas (use after free?)", b);
                 if (!block_check_ok(b) || !block_is_free(b))
-                    return check_fail("tlsf: free list entry is not a free block", b);
+                    return check_fail("tlsf: free list link leads to no free block (use after free?)", b);
                 unsigned f, s;
                 mapping_insert(block_size(b), &f, &s);
                 if (f != fl || s != sl)
                     return check_fail("tlsf: free block on the wrong list", b);
                 if (link_get(&block_links(b)->prev) != prev)
-                    return check_fail("tlsf: free list back link", b);
+                    return check_fail("tlsf: free list link damaged (use after free)", b);
                 sig += check_sig(b);
             }
         }

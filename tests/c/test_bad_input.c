@@ -7,6 +7,8 @@
  * Every scenario first does a little valid work so that the structures the
  * check walks are populated.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +187,52 @@ static void double_free_mid_other_cpu(void)
     harness_set_cpu(2);
     ha_free(p);
 }
+
+/* Two CPUs free one block at the same instant: one free wins, the other
+ * is reported, and the heap is intact (the block is cached once).  Many
+ * rounds, each on a fresh block, so that the two frees really do meet;
+ * the first round already must report. */
+struct racer {
+    unsigned cpu;
+    void *_Atomic *slot;
+    atomic_int *go;
+    bool pages;
+};
+
+static void *race_free(void *arg)
+{
+    struct racer *r = arg;
+    harness_set_cpu(r->cpu);
+    while (!atomic_load(r->go))
+        ;
+    void *p = atomic_load(r->slot);
+    if (r->pages)
+        ha_free_pages(p, 1);
+    else
+        ha_free(p);
+    return NULL;
+}
+
+static void racing_double_free(size_t size, bool pages)
+{
+    setup();
+    for (int round = 0; round < 1000; round++) {
+        void *_Atomic slot = pages ? ha_alloc_pages(1, 0) : ha_alloc(size, 16);
+        CHECK(atomic_load(&slot) != NULL);
+        atomic_int go = 0;
+        struct racer r[2] = { { 1, &slot, &go, pages }, { 2, &slot, &go, pages } };
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+            CHECK(pthread_create(&t[i], NULL, race_free, &r[i]) == 0);
+        atomic_store(&go, 1);
+        for (int i = 0; i < 2; i++)
+            pthread_join(t[i], NULL);
+    }
+}
+
+static void racing_double_free_small(void) { racing_double_free(SMALL, false); }
+static void racing_double_free_mid(void) { racing_double_free(MID, false); }
+static void racing_double_free_frame(void) { racing_double_free(0, true); }
 
 /* ---- never handed out ---- */
 
@@ -459,6 +507,9 @@ int main(void)
     expect_fatal_intact("double_free_frame_as_bytes", double_free_frame_as_bytes, DF);
     expect_fatal_intact("double_free_run_holding_cached_frame", double_free_run_holding_cached_frame, DF);
     expect_fatal("write_after_free_frame", write_after_free_frame, "freed memory|use after free");
+    expect_fatal_intact("racing_double_free_small", racing_double_free_small, DF);
+    expect_fatal_intact("racing_double_free_mid", racing_double_free_mid, DF);
+    expect_fatal_intact("racing_double_free_frame", racing_double_free_frame, DF);
 
     expect_fatal_intact("free_stack_address", free_stack_address, "never handed out");
     expect_fatal_intact("free_static_address", free_static_address, "never handed out");

@@ -33,7 +33,9 @@ static struct ha_stats pstats(void)
 {
     struct ha_stats s;
     memset(&s, 0, sizeof s);
-    page_stats(&s, false);
+    uintptr_t irq = page_lock();
+    page_stats_locked(&s);
+    page_unlock(irq);
     return s;
 }
 

@@ -40,7 +40,9 @@ static struct ha_stats pstats(void)
 {
     struct ha_stats s;
     memset(&s, 0, sizeof s);
-    page_stats(&s, false);
+    uintptr_t irq = page_lock();
+    page_stats_locked(&s);
+    page_unlock(irq);
     return s;
 }
 
@@ -48,6 +50,7 @@ static struct ha_stats tstats(void)
 {
     struct ha_stats s;
     memset(&s, 0, sizeof s);
+    stats_bytes_read(&s); /* the heaps' byte counters live in stats.c */
     tlsf_stats(&s);
     return s;
 }

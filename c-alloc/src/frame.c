@@ -1,0 +1,442 @@
+/*
+ * Per-CPU frame caches: single pages for ha_alloc_pages(1, <= HA_PAGE_SIZE)
+ * and ha_free_pages(p, 1), beside the page allocator as Linux keeps its
+ * per-CPU page lists beside the buddy code.  Each CPU has a bin of frames
+ * behind a lock of its own (uncontended: only the CPU itself and the rare
+ * trim, statistics or check take it), refilled from and drained to the
+ * page allocator half a bin at a time.
+ *
+ * A cached frame stays allocated (kind USER) in the page bitmap, so the
+ * buddy lists and the bitmap never change on the fast path; what marks it
+ * free is its frame tag, a word derived from its address and the per-boot
+ * secret, written when it enters a bin and wiped when it leaves one.  The
+ * tag sits in a different cache line of each of 64 consecutive pages (line
+ * pfn % 64): tags at one offset of every page would all fall in the same
+ * few cache sets.
+ *
+ * Double frees: the free exchanges the tag in atomically, under its own
+ * CPU's cache lock, and only then looks at what was there.  Finding the
+ * tag means a double free, unless the frame is live and its owner stored
+ * that very word (the slow path looks through every bin to tell).  Two
+ * CPUs freeing one frame at the same instant cannot both win: the second
+ * exchange sees the first one's tag, and its search waits for the first
+ * CPU's lock, so it finds the frame in that CPU's bin.
+ *
+ * Lock order: frame cache lock -> page lock; frame_create_lock outermost.
+ */
+#include "ha_internal.h"
+
+#define FRAME_SLOTS 64
+
+/* Where a bin's frames are, coarsely: frame at pfn counts in bucket
+ * (pfn / 64) % FRAME_BUCKETS (256 KiB of address space, wrapping every
+ * 64 MiB); `where` has the bit of every bucket holding one.  A multi-page
+ * free looks through a bin only if `where` says the run may meet a frame. */
+#define FRAME_BUCKETS 256
+#define FRAME_BUCKET_SHIFT (HA_PAGE_SHIFT + 6)
+
+/* Single pages a CPU holds, as address | 1 when the page is known zero.
+ * `count` and `where` are also read without the lock (stats_frames_cached,
+ * frames_search). */
+struct frame_bin {
+    uint32_t count;
+    uint64_t where[FRAME_BUCKETS / 64];
+    uint8_t in_bucket[FRAME_BUCKETS];
+    uintptr_t slots[FRAME_SLOTS];
+};
+
+/* A CPU's frame cache.  Invariants (frame_check): every slot is an
+ * allocated USER page holding its frame tag, in one bin only; the bucket
+ * summary matches the slots; count <= FRAME_SLOTS. */
+struct frame_cache {
+    ha_lock_t lock;
+    struct frame_bin bin;
+    /* Frames handed out here less those taken back here, its high-water
+     * mark and the page allocator's peak generation then. */
+    intptr_t pages, pages_hwm;
+    unsigned pages_gen;
+    uint64_t page_allocs, page_frees;
+};
+
+#define FRAME_CACHE_PAGES ((sizeof(struct frame_cache) + HA_PAGE_SIZE - 1) / HA_PAGE_SIZE)
+
+static struct frame_cache *_Atomic frame_caches[HA_MAX_CPUS];
+/* The caches made so far, densely; appended under frame_create_lock. */
+static struct frame_cache *frame_list[HA_MAX_CPUS];
+static _Atomic unsigned nframe_caches;
+static ha_lock_t frame_create_lock = HA_LOCK_INIT;
+/* For a CPU whose own cache could not be made (out of pages). */
+static struct frame_cache frame_shared;
+static atomic_bool frame_shared_counted;
+
+/* ------------------------------------------------------------- the caches */
+
+static struct frame_cache *frame_shared_get(void)
+{
+    if (!atomic_exchange_explicit(&frame_shared_counted, true, memory_order_relaxed))
+        stats_frames_register(&frame_shared.bin.count);
+    return &frame_shared;
+}
+
+static HA_NOINLINE struct frame_cache *frame_cache_create(unsigned cpu)
+{
+    uintptr_t irq = lock_acquire(&frame_create_lock);
+    struct frame_cache *c = atomic_load_explicit(&frame_caches[cpu], memory_order_relaxed);
+    if (!c) {
+        /* SYSTEM kind: ha_free_pages can't be handed these pages. */
+        c = page_alloc(FRAME_CACHE_PAGES, HA_PAGE_SIZE, PAGE_KIND_SYSTEM, 0);
+        if (c) {
+            ha_memset(c, 0, sizeof *c);
+            stats_frames_register(&c->bin.count);
+            unsigned n = atomic_load_explicit(&nframe_caches, memory_order_relaxed);
+            frame_list[n] = c;
+            atomic_store_explicit(&nframe_caches, n + 1, memory_order_release);
+            atomic_store_explicit(&frame_caches[cpu], c, memory_order_release);
+        }
+    }
+    lock_release(&frame_create_lock, irq);
+    return c ? c : frame_shared_get();
+}
+
+/* This CPU's frame cache. */
+HA_INLINE struct frame_cache *frame_cache_get(void)
+{
+    unsigned cpu = ha_cpu();
+    struct frame_cache *c = atomic_load_explicit(&frame_caches[cpu], memory_order_acquire);
+    return HA_LIKELY(c != 0) ? c : frame_cache_create(cpu);
+}
+
+void frame_prepare(void)
+{
+    (void)frame_cache_get();
+}
+
+/* Cache i of n (the shared one last). */
+static struct frame_cache *frame_cache_at(unsigned i, unsigned n)
+{
+    return i < n ? frame_list[i] : &frame_shared;
+}
+
+/* Every frame cache locked (creation first, so none appears meanwhile);
+ * returns how many caches there are besides the shared one. */
+struct frame_locks {
+    uintptr_t create, cache[HA_MAX_CPUS + 1];
+    unsigned n;
+};
+
+static void frame_lock_all(struct frame_locks *l)
+{
+    l->create = lock_acquire(&frame_create_lock);
+    l->n = atomic_load_explicit(&nframe_caches, memory_order_relaxed);
+    for (unsigned i = 0; i <= l->n; i++)
+        l->cache[i] = lock_acquire(&frame_cache_at(i, l->n)->lock);
+}
+
+static void frame_unlock_all(struct frame_locks *l)
+{
+    for (unsigned i = l->n + 1; i-- > 0;)
+        lock_release(&frame_cache_at(i, l->n)->lock, l->cache[i]);
+    lock_release(&frame_create_lock, l->create);
+}
+
+/* ------------------------------------------------------------------- bins */
+
+HA_INLINE uint64_t frame_tag(const void *p)
+{
+    return ((uint64_t)(uintptr_t)p ^ 0xF4A3E5CAC4EDF4A3ull) + ha_secret;
+}
+
+HA_INLINE uint64_t *frame_page(uintptr_t slot)
+{
+    return (uint64_t *)(slot & ~(uintptr_t)1);
+}
+
+/* Where frame p keeps its tag. */
+HA_INLINE uint64_t *frame_tag_at(void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    return (uint64_t *)(a + (((a >> HA_PAGE_SHIFT) % (HA_PAGE_SIZE / HA_CACHELINE)) * HA_CACHELINE));
+}
+
+HA_INLINE void frame_count_set(struct frame_bin *f, uint32_t n)
+{
+    __atomic_store_n(&f->count, n, __ATOMIC_RELAXED);
+}
+
+HA_INLINE unsigned frame_bucket(uintptr_t a)
+{
+    return (unsigned)(a >> FRAME_BUCKET_SHIFT) % FRAME_BUCKETS;
+}
+
+/* Frame a enters (+1) or leaves (-1) bin f: its bucket's count and bit. */
+HA_INLINE void frame_where(struct frame_bin *f, uintptr_t a, int delta)
+{
+    unsigned b = frame_bucket(a);
+    unsigned was = f->in_bucket[b];
+    f->in_bucket[b] = (uint8_t)(was + (unsigned)delta);
+    if ((was == 0) != (f->in_bucket[b] == 0)) {
+        uint64_t w = f->where[b / 64] ^ (1ull << (b % 64));
+        __atomic_store_n(&f->where[b / 64], w, __ATOMIC_RELAXED);
+    }
+}
+
+/* May bin f hold a frame in [lo, hi) (hi > lo)?  No lock: `where` only. */
+static bool frame_bin_may_hold(struct frame_bin *f, uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t first = lo >> FRAME_BUCKET_SHIFT, last = (hi - 1) >> FRAME_BUCKET_SHIFT;
+    if (last - first >= FRAME_BUCKETS - 1)
+        return true;
+    for (uintptr_t k = first; k <= last; k++) {
+        unsigned b = (unsigned)(k % FRAME_BUCKETS);
+        if ((__atomic_load_n(&f->where[b / 64], __ATOMIC_RELAXED) >> (b % 64)) & 1)
+            return true;
+    }
+    return false;
+}
+
+/* Fill an empty bin halfway from the page allocator; cache lock held. */
+static HA_NOINLINE bool frame_refill(struct frame_bin *f)
+{
+    size_t got = page_take_frames(f->slots, FRAME_SLOTS / 2);
+    for (size_t i = 0; i < got; i++) {
+        uint64_t *p = frame_page(f->slots[i]);
+        *frame_tag_at(p) = frame_tag(p);
+        frame_where(f, (uintptr_t)p, 1);
+    }
+    frame_count_set(f, (uint32_t)got);
+    return got > 0;
+}
+
+/* Give the n coldest (bottom) frames of a bin back; cache lock held.  Their
+ * tags are wiped first: no stale tag is left in a page the page allocator
+ * hands out again (and a zero page is zero again). */
+static HA_NOINLINE void frame_drain(struct frame_bin *f, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        *frame_tag_at(frame_page(f->slots[i])) = 0;
+        frame_where(f, f->slots[i], -1);
+    }
+    page_give_frames(f->slots, n);
+    uint32_t left = f->count - n;
+    ha_memmove(f->slots, f->slots + n, left * sizeof f->slots[0]);
+    frame_count_set(f, left);
+}
+
+/* ----------------------------------------------------------- fast paths */
+
+/* The peak of pages can only have risen past what was sampled if this
+ * CPU's share passed its high-water mark, or if the page allocator raised
+ * the peak since (its own share may have risen meanwhile). */
+HA_INLINE void frame_count_out(struct frame_cache *c)
+{
+    c->page_allocs++;
+    c->pages++;
+    unsigned gen = page_peak_generation();
+    if (HA_UNLIKELY(c->pages > c->pages_hwm || gen != c->pages_gen)) {
+        c->pages_hwm = c->pages;
+        c->pages_gen = gen;
+        page_sample_peak();
+    }
+}
+
+void *frame_alloc(bool *zeroed)
+{
+    struct frame_cache *c = frame_cache_get();
+    uintptr_t irq = lock_acquire(&c->lock);
+    struct frame_bin *f = &c->bin;
+    if (HA_UNLIKELY(f->count == 0) && !frame_refill(f)) {
+        lock_release(&c->lock, irq);
+        return 0;
+    }
+    uintptr_t slot = f->slots[f->count - 1];
+    uint64_t *p = frame_page(slot), *tag = frame_tag_at(p);
+    if (HA_UNLIKELY(*tag != frame_tag(p))) {
+        lock_release(&c->lock, irq);
+        ha_fault(FAULT_USE_AFTER_FREE, tag); /* written after it was freed */
+    }
+    frame_count_set(f, f->count - 1);
+    frame_where(f, (uintptr_t)p, -1);
+    *tag = 0;
+    *zeroed = slot & 1;
+    frame_count_out(c);
+    lock_release(&c->lock, irq);
+    return p;
+}
+
+/* Is some bin holding a frame in [lo, hi)?  Each cache is looked at under
+ * its own lock, one after the other. */
+static bool frames_search(uintptr_t lo, uintptr_t hi)
+{
+    unsigned n = atomic_load_explicit(&nframe_caches, memory_order_acquire);
+    for (unsigned i = 0; i <= n; i++) {
+        struct frame_cache *c = frame_cache_at(i, n);
+        if (__atomic_load_n(&c->bin.count, __ATOMIC_RELAXED) == 0 || !frame_bin_may_hold(&c->bin, lo, hi))
+            continue;
+        uintptr_t irq = lock_acquire(&c->lock);
+        bool found = false;
+        for (uint32_t j = 0; j < c->bin.count && !found; j++) {
+            uintptr_t a = (uintptr_t)frame_page(c->bin.slots[j]);
+            found = a >= lo && a < hi;
+        }
+        lock_release(&c->lock, irq);
+        if (found)
+            return true;
+    }
+    return false;
+}
+
+bool frame_is_cached(const void *p)
+{
+    uintptr_t a = ha_align_down((uintptr_t)p, HA_PAGE_SIZE);
+    return frames_search(a, a + HA_PAGE_SIZE);
+}
+
+bool frame_cached_within(const void *p, size_t count)
+{
+    /* A run that overflows is refused by the page allocator's checks. */
+    if (count == 0 || count > UINTPTR_MAX / HA_PAGE_SIZE || stats_frames_cached() == 0)
+        return false;
+    uintptr_t a = (uintptr_t)p, len = count * HA_PAGE_SIZE;
+    return frames_search(a, len - 1 > UINTPTR_MAX - a ? UINTPTR_MAX : a + len);
+}
+
+enum ha_fault frame_free(void *p)
+{
+    enum ha_fault f = page_validate_frame((uintptr_t)p);
+    if (HA_UNLIKELY(f != FAULT_NONE))
+        return f;
+    uint64_t *tag = frame_tag_at(p);
+    struct frame_cache *c = frame_cache_get();
+    uintptr_t irq = lock_acquire(&c->lock);
+    /* Claim the frame: of two CPUs freeing it at once, one sees the tag
+     * the other wrote (see the file comment). */
+    if (HA_UNLIKELY(__atomic_exchange_n(tag, frame_tag(p), __ATOMIC_RELAXED) == frame_tag(p))) {
+        lock_release(&c->lock, irq);
+        if (frame_is_cached(p))
+            return FAULT_DOUBLE_FREE; /* the tag was there already: nothing changed */
+        irq = lock_acquire(&c->lock); /* live, and its owner stored the tag's value */
+    }
+    struct frame_bin *fb = &c->bin;
+    if (HA_UNLIKELY(fb->count >= FRAME_SLOTS))
+        frame_drain(fb, FRAME_SLOTS / 2);
+    fb->slots[fb->count] = (uintptr_t)p;
+    frame_count_set(fb, fb->count + 1);
+    frame_where(fb, (uintptr_t)p, 1);
+    c->page_frees++;
+    c->pages--;
+    lock_release(&c->lock, irq);
+    return FAULT_NONE;
+}
+
+/* ------------------------------------------------------------ maintenance */
+
+size_t frame_flush(void)
+{
+    size_t total = 0;
+    unsigned n = atomic_load_explicit(&nframe_caches, memory_order_acquire);
+    for (unsigned i = 0; i <= n; i++) {
+        struct frame_cache *c = frame_cache_at(i, n);
+        uintptr_t irq = lock_acquire(&c->lock);
+        total += c->bin.count;
+        if (c->bin.count)
+            frame_drain(&c->bin, c->bin.count);
+        lock_release(&c->lock, irq);
+    }
+    return total;
+}
+
+/* Every cache locked: mark every cached frame free (or allocated again) in
+ * the page bitmap, page lock held. */
+static void frames_mark(const struct frame_locks *l, bool free)
+{
+    for (unsigned i = 0; i <= l->n; i++) {
+        const struct frame_bin *f = &frame_cache_at(i, l->n)->bin;
+        for (uint32_t j = 0; j < f->count; j++)
+            page_frame_mark((uintptr_t)frame_page(f->slots[j]), free);
+    }
+}
+
+void frame_stats(struct ha_stats *out)
+{
+    struct frame_locks l;
+    frame_lock_all(&l);
+    /* Exact now that no frame moves: pages_peak >= pages_used. */
+    page_sample_peak();
+    /* The largest run counts cached frames as free: ha_alloc_pages takes
+     * them back from the caches before it fails.  Their bits are cleared
+     * for the scan only, with every cache and the page allocator locked (a
+     * free that reads a cleared bit meanwhile is freeing a free frame). */
+    uintptr_t irq = page_lock();
+    frames_mark(&l, true);
+    page_stats_locked(out);
+    frames_mark(&l, false);
+    page_unlock(irq);
+    size_t frames = 0;
+    for (unsigned i = 0; i <= l.n; i++) {
+        const struct frame_cache *c = frame_cache_at(i, l.n);
+        out->page_allocs += c->page_allocs;
+        out->page_frees += c->page_frees;
+        frames += c->bin.count;
+    }
+    out->bytes_meta += l.n * FRAME_CACHE_PAGES * HA_PAGE_SIZE;
+    frame_unlock_all(&l);
+    /* The page allocator counts cached frames as used; to callers they are
+     * free. */
+    out->pages_used -= frames;
+    out->pages_free += frames;
+    out->bytes_free += frames * HA_PAGE_SIZE;
+}
+
+/* Every cached frame: an allocated USER page holding its frame tag, in one
+ * bin only (its tag is inverted as a mark while checking). */
+int frame_check(void)
+{
+    struct frame_locks l;
+    frame_lock_all(&l);
+    int r = 0;
+    size_t marked = 0;
+    for (unsigned i = 0; i <= l.n && r == 0; i++) {
+        const struct frame_bin *f = &frame_cache_at(i, l.n)->bin;
+        if (f->count > FRAME_SLOTS) {
+            r = check_fail("frame: bin over capacity", f);
+            break;
+        }
+        uint8_t in_bucket[FRAME_BUCKETS] = { 0 };
+        for (uint32_t j = 0; j < f->count; j++)
+            in_bucket[frame_bucket(f->slots[j])]++;
+        for (unsigned b = 0; b < FRAME_BUCKETS && r == 0; b++)
+            if (in_bucket[b] != f->in_bucket[b] || (in_bucket[b] != 0) != ((f->where[b / 64] >> (b % 64)) & 1))
+                r = check_fail("frame: bin's bucket summary wrong", f);
+        for (uint32_t j = 0; j < f->count && r == 0; j++) {
+            uint64_t *p = frame_page(f->slots[j]), *tag = frame_tag_at(p);
+            if (page_validate_frame((uintptr_t)p) != FAULT_NONE)
+                r = check_fail("frame: cached frame not an allocated page", p);
+            else if (*tag == ~frame_tag(p))
+                r = check_fail("frame: frame cached twice", p);
+            else if (*tag != frame_tag(p))
+                r = check_fail("frame: cached frame written (use after free)", tag);
+            else {
+                *tag = ~frame_tag(p);
+                marked++;
+            }
+        }
+    }
+    for (unsigned i = 0; i <= l.n && marked > 0; i++) {
+        const struct frame_bin *f = &frame_cache_at(i, l.n)->bin;
+        for (uint32_t j = 0; j < f->count && marked > 0; j++, marked--) {
+            uint64_t *p = frame_page(f->slots[j]);
+            *frame_tag_at(p) = frame_tag(p);
+        }
+    }
+    frame_unlock_all(&l);
+    return r;
+}
+
+void frame_fork_lock(bool take)
+{
+    static struct frame_locks held;
+    if (take)
+        frame_lock_all(&held);
+    else
+        frame_unlock_all(&held);
+}
