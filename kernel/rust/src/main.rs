@@ -20,19 +20,23 @@ extern crate alloc;
 mod bench;
 mod boot;
 mod checks;
-mod console;
-mod dtb;
 mod heap;
 mod platform;
-mod rng;
 mod sbi;
 mod smp;
 mod time;
+
+// What is not RISC-V-specific is shared with the aarch64 kernel
+// (kernel/common): device-tree reading, the heap start-up, the console's
+// line printing, the checks, the PRNG.  Imported under their old names.
+use hartalloc_kernel_common as common;
+use common::{dtb, ensure, println, println_force, rng};
 
 use core::panic::PanicInfo;
 
 /// The boot hart, from `_start`: a0 = hart id, a1 = device tree.
 pub extern "C" fn boot_main(hart: usize, dtb_addr: usize) -> ! {
+    common::console::init(sbi::console_putchar, smp::hart_id);
     println!();
     println!("hartalloc kernel (Rust): boot hart {}, device tree at {:#x}", hart, dtb_addr);
     println!("sbi: spec version {:#x}, HSM {}", sbi::spec_version(), if sbi::has_hsm() { "present" } else { "absent" });
@@ -98,15 +102,6 @@ pub extern "C" fn secondary_main(_hart: usize) -> ! {
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
-    match info.location() {
-        Some(l) => println_force!(
-            "kernel panicked on hart {}: {} ({}:{})",
-            smp::hart_id(),
-            info.message(),
-            l.file(),
-            l.line()
-        ),
-        None => println_force!("kernel panicked on hart {}: {}", smp::hart_id(), info.message()),
-    }
+    common::console::report_panic(info, "hart", smp::hart_id());
     platform::exit_failure(platform::EXIT_PANIC)
 }
