@@ -10,7 +10,7 @@
 //! says so and halts, and the runner's timeout fails the run.
 
 use core::arch::asm;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 pub use crate::common::{EXIT_CHECKS_FAILED, EXIT_PANIC, EXIT_TRAP};
 
@@ -20,7 +20,9 @@ const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x2_0026;
 
 /// Whether PSCI calls use `smc` (the device tree says "smc") or `hvc`.
 static PSCI_SMC: AtomicBool = AtomicBool::new(false);
-static EXITING: AtomicBool = AtomicBool::new(false);
+/// The failure being reported (0: none yet): a trap in the semihosting
+/// call comes back here and must not try again.
+static EXITING: AtomicU32 = AtomicU32::new(0);
 
 /// The PSCI conduit, from `/psci` `method`.
 pub fn set_psci_method(method: &str) {
@@ -45,9 +47,10 @@ pub fn exit_success() -> ! {
 
 /// End QEMU with exit status `code` (1..=255).
 pub fn exit_failure(code: u32) -> ! {
-    if EXITING.swap(true, Ordering::AcqRel) {
+    let first = EXITING.swap(code.max(1), Ordering::AcqRel);
+    if first != 0 {
         // The semihosting call itself trapped: QEMU runs without it.
-        crate::println_force!("kernel: no semihosting (QEMU -semihosting): exit status {} cannot be reported; halting", code);
+        crate::println_force!("kernel: no semihosting (QEMU -semihosting): exit status {} cannot be reported; halting", first);
         halt()
     }
     let block: [u64; 2] = [ADP_STOPPED_APPLICATION_EXIT, code as u64];
