@@ -50,6 +50,15 @@ impl<T: Copy + Default, const N: usize> List<T, N> {
     pub fn len(&self) -> usize {
         self.len
     }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<T: Copy + Default, const N: usize> Default for List<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Why a reserved range is reserved (printed at boot).
@@ -145,7 +154,7 @@ pub unsafe fn parse(addr: usize) -> Result<MachineInfo, DtbError> {
             }
         }
     }
-    if info.memory.len() == 0 {
+    if info.memory.is_empty() {
         return Err(DtbError::NoMemory);
     }
 
