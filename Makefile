@@ -36,4 +36,4 @@ test:
 test-steps: $(TEST_STEPS)
 
 clean:
-	rm -rf $(BUILD) target kernel/rust/target
+	rm -rf $(BUILD) target kernel/rust/target kernel/aarch64/target

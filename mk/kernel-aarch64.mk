@@ -64,7 +64,7 @@ KA64_TIMEOUT := 180
 KA64_EXPECT := \
 	--expect "device tree at 0x40000000" \
 	--expect "heap: reserve 0x40000000..0x40100000 (DeviceTree)" \
-	--expect "heap: secret keyed with 32 bytes of /chosen/rng-seed" \
+	--expect "heap: keying the secret with 32 bytes of /chosen/rng-seed" \
 	--expect "Hello, hartalloc! [from String]" \
 	--expect "[ ok ] String/format!" \
 	--expect "[ ok ] early blocks survive final_init" \

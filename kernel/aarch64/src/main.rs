@@ -85,6 +85,9 @@ pub extern "C" fn boot_main(x0: usize) -> ! {
         println!("dtb: warning: tables full, some entries ignored");
     }
 
+    if !info.rng_seed.is_empty() {
+        println!("heap: keying the secret with {} bytes of /chosen/rng-seed", info.rng_seed.len());
+    }
     let reserved = match common::heap::start(&HEAP, &PLATFORM, &info) {
         Ok(r) => r,
         Err(e) => {
@@ -92,16 +95,6 @@ pub extern "C" fn boot_main(x0: usize) -> ! {
             platform::exit_failure(platform::EXIT_CHECKS_FAILED);
         }
     };
-    if !info.rng_seed.is_empty() {
-        println!("heap: secret keyed with {} bytes of /chosen/rng-seed", info.rng_seed.len());
-    }
-    let s = HEAP.stats();
-    println!(
-        "heap: final allocators up: {} MiB managed, {} pages free, largest run {} pages",
-        s.bytes_total >> 20,
-        s.pages_free,
-        s.pages_largest_run
-    );
 
     let machine = Machine {
         heap: &HEAP,

@@ -79,5 +79,12 @@ pub fn start(heap: &HartAlloc, platform: &'static Platform, info: &MachineInfo) 
         crate::println!("heap: reserve {:#x}..{:#x} ({:?})", r.range.start, r.range.end(), r.kind);
     }
     heap.final_init()?;
+    let s = heap.stats();
+    crate::println!(
+        "heap: final allocators up: {} MiB managed, {} pages free, largest run {} pages",
+        s.bytes_total >> 20,
+        s.pages_free,
+        s.pages_largest_run
+    );
     Ok(reserved)
 }

@@ -75,13 +75,6 @@ pub extern "C" fn boot_main(hart: usize, dtb_addr: usize) -> ! {
             platform::exit_failure(platform::EXIT_CHECKS_FAILED);
         }
     };
-    let s = heap::HEAP.stats();
-    println!(
-        "heap: final allocators up: {} MiB managed, {} pages free, largest run {} pages",
-        s.bytes_total >> 20,
-        s.pages_free,
-        s.pages_largest_run
-    );
 
     let up = smp::start_secondaries(2000);
     println!("smp: {} of {} harts online", up, smp::num_harts());
