@@ -80,9 +80,11 @@ KA64_EXPECT := \
 	--reject "[FAIL]" --reject "panicked" \
 	--show "kernel: "
 
-# The double free runs on both builds: the plain one (the core's
-# always-on check) and the checked one; each must end in the panic that
-# carries the core's message, with exit status 2 (semihosting).
+# Two shapes: 2 CPUs with 256 MiB, and 4 CPUs with 3 GiB (RAM up to the
+# 4 GiB line; QEMU touches only what the kernel uses).  The double free
+# runs on both builds: the plain one (the core's always-on check) and the
+# checked one; each must end in the panic that carries the core's message,
+# with exit status 2 (semihosting).
 kernel-aarch64-test:
 	@$(CHECK) kernel-aarch64-build $(MAKE) --no-print-directory kernel-aarch64 kernel-aarch64-checked
 	@$(CHECK) kernel-aarch64-boot $(KA64_RUN) $(KA64_ELF) --arch aarch64 --smp 2 --mem 256M \
@@ -91,6 +93,10 @@ kernel-aarch64-test:
 	    --expect "dtb: 2 cpus [0, 1]" \
 	    --expect "grown to 64 MiB" \
 	    --show "info: alloc+free of     64 B"
+	@$(CHECK) kernel-aarch64-boot-4cpu-3G $(KA64_RUN) $(KA64_ELF) --arch aarch64 --smp 4 --mem 3G \
+	    --timeout $(KA64_TIMEOUT) --quiet $(KA64_EXPECT) \
+	    --expect "dtb: memory 0x40000000..0x100000000 (3072 MiB)" \
+	    --expect "dtb: 4 cpus [0, 1, 2, 3]"
 	@$(CHECK) kernel-aarch64-double-free $(KA64_RUN) $(KA64_ELF) --arch aarch64 --mem 128M \
 	    --timeout $(KA64_TIMEOUT) --quiet --append double-free --expect-exit 2 \
 	    --expect "[ ok ] String/format!" \
