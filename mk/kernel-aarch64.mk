@@ -50,11 +50,11 @@ kernel-aarch64-checked:
 	@$(KA64_CARGO) -j2 --features checked
 	@cp $(KA64_BIN) $(KA64_ELF_CHECKED)
 
-# Boot it: 2 CPUs (the second parks), 256 MiB; the checks print as they
+# Boot it: 4 CPUs, 256 MiB; the checks print as they
 # run and the kernel ends QEMU itself (exit status 0 when every check
 # passed: PSCI SYSTEM_OFF; else semihosting with the code).
 run-aarch64: kernel-aarch64
-	$(KA64_RUN) $(KA64_ELF) --arch aarch64 --smp 2 --mem 256M --timeout 300 \
+	$(KA64_RUN) $(KA64_ELF) --arch aarch64 --smp 4 --mem 256M --timeout 300 \
 	    --expect "kernel: " --reject "[FAIL]"
 
 # --- test steps ------------------------------------------------------------
@@ -76,12 +76,14 @@ KA64_EXPECT := \
 	--expect "[ ok ] collections: realloc growth" \
 	--expect "[ ok ] ha_check after all checks: consistent" \
 	--expect "[ ok ] no leaks" \
-	--expect "kernel: 10 checks passed, 0 failed; stats:" \
+	--expect "[ ok ] all cpus started" \
+	--expect "kernel: 12 checks passed, 0 failed; stats:" \
 	--reject "[FAIL]" --reject "panicked" \
 	--show "kernel: "
 
 # Two shapes: 2 CPUs with 256 MiB, and 4 CPUs with 3 GiB (RAM up to the
-# 4 GiB line; QEMU touches only what the kernel uses).  The double free
+# 4 GiB line; QEMU touches only what the kernel uses); the shared SMP
+# stress runs on every CPU.  The double free
 # runs on both builds: the plain one (the core's always-on check) and the
 # checked one; each must end in the panic that carries the core's message,
 # with exit status 2 (semihosting).
@@ -91,12 +93,16 @@ kernel-aarch64-test:
 	    --timeout $(KA64_TIMEOUT) --quiet $(KA64_EXPECT) \
 	    --expect "dtb: memory 0x40000000..0x50000000 (256 MiB)" \
 	    --expect "dtb: 2 cpus [0, 1]" \
+	    --expect "smp: 2 of 2 cpus online" \
+	    --expect "[ ok ] smp stress on 2 cpus" \
 	    --expect "grown to 64 MiB" \
 	    --show "info: alloc+free of     64 B"
 	@$(CHECK) kernel-aarch64-boot-4cpu-3G $(KA64_RUN) $(KA64_ELF) --arch aarch64 --smp 4 --mem 3G \
 	    --timeout $(KA64_TIMEOUT) --quiet $(KA64_EXPECT) \
 	    --expect "dtb: memory 0x40000000..0x100000000 (3072 MiB)" \
-	    --expect "dtb: 4 cpus [0, 1, 2, 3]"
+	    --expect "dtb: 4 cpus [0, 1, 2, 3]" \
+	    --expect "smp: 4 of 4 cpus online" \
+	    --expect "[ ok ] smp stress on 4 cpus" --show "[ ok ] smp stress"
 	@$(CHECK) kernel-aarch64-double-free $(KA64_RUN) $(KA64_ELF) --arch aarch64 --mem 128M \
 	    --timeout $(KA64_TIMEOUT) --quiet --append double-free --expect-exit 2 \
 	    --expect "[ ok ] String/format!" \

@@ -1,12 +1,14 @@
 //! Entry point and the exception vectors.
 //!
 //! QEMU (virt, ELF kernel, no firmware) starts every CPU at `_start` at
-//! EL1 with the MMU and caches off.  CPU 0 (MPIDR affinity 0) boots; the
-//! others are parked in `wfe` for good: this kernel runs on one CPU.  The
-//! boot CPU enables FP/SIMD (Rust code for aarch64-unknown-none uses NEON;
-//! without it the first vector instruction traps), takes the boot stack,
-//! zeroes .bss, installs the vectors and calls `boot_main` with x0 as QEMU
-//! left it (the device tree for a Linux-style Image, 0 for an ELF).
+//! EL1 with the MMU and caches off.  CPU 0 (MPIDR affinity 0) boots: it
+//! enables FP/SIMD (Rust code for aarch64-unknown-none uses NEON; without
+//! it the first vector instruction traps), takes the boot stack, zeroes
+//! .bss, installs the vectors and calls `boot_main` with x0 as QEMU left it
+//! (the device tree for a Linux-style Image, 0 for an ELF).  QEMU virt
+//! keeps the other CPUs powered off until PSCI CPU_ON starts them at
+//! `_secondary_start` with x0 = the top of their stack (smp.rs); should one
+//! arrive at `_start` anyway, it parks.
 
 use core::arch::global_asm;
 
@@ -48,6 +50,24 @@ _start:
 9:  wfe
     b       9b
 
+    /* PSCI CPU_ON lands here at EL1, MMU off, x0 = the context id: the
+     * top of this CPU's stack. */
+    .globl _secondary_start
+    .balign 4
+_secondary_start:
+    mov     sp, x0
+    mov     x1, #(3 << 20)
+    msr     cpacr_el1, x1
+    isb
+    adrp    x1, _vectors
+    add     x1, x1, :lo12:_vectors
+    msr     vbar_el1, x1
+    isb
+    mrs     x0, mpidr_el1
+    and     x0, x0, #0xff
+    bl      {secondary_main}
+    b       9b
+
     /* No interrupts are unmasked, so any exception is a bug (or the hlt of
      * semihosting without -semihosting): report it.  16 entries of 0x80
      * bytes; the table is 2 KiB aligned. */
@@ -70,8 +90,18 @@ _trap_common:
     boot_stack = sym BOOT_STACK,
     boot_stack_size = const BOOT_STACK_SIZE,
     boot_main = sym crate::boot_main,
+    secondary_main = sym crate::smp::secondary_main,
     trap_fatal = sym trap_fatal,
 );
+
+extern "C" {
+    fn _secondary_start();
+}
+
+/// The entry point to hand PSCI CPU_ON.
+pub fn secondary_entry() -> usize {
+    _secondary_start as *const () as usize
+}
 
 #[repr(C, align(4096))]
 struct Stack([u8; BOOT_STACK_SIZE]);

@@ -1,9 +1,10 @@
 //! A minimal no_std aarch64 kernel for QEMU `virt` that runs on hartalloc.
 //!
-//! Boot at EL1 on CPU 0 (the others park), find the device tree at the
-//! start of RAM, start the heap (early -> the tree's RAM less the tree and
-//! the image -> final), run the checks shared with the RISC-V kernel
-//! (String, Box, Vec, BTreeMap, pages, ha_check, leaks), print a summary
+//! Boot at EL1 on CPU 0, find the device tree at the start of RAM, start
+//! the heap (early -> the tree's RAM less the tree and the image -> final),
+//! start the other CPUs, run the checks shared with the RISC-V kernel
+//! (String, Box, Vec, BTreeMap, pages, ha_check, leaks, the SMP stress on
+//! every CPU), print a summary
 //! and end QEMU with the verdict as its exit status: 0 through PSCI
 //! SYSTEM_OFF, a failure code through semihosting.  The command line
 //! (`-append`) selects `double-free`: the deliberate bad free that must end
@@ -18,17 +19,19 @@ extern crate alloc;
 mod boot;
 mod machine;
 mod platform;
+mod smp;
 mod time;
 mod uart;
 
+use alloc::format;
 use core::panic::PanicInfo;
 
 use hartalloc::{HartAlloc, Platform};
 use hartalloc_kernel_common as common;
 
-use common::checks::Machine;
+use common::checks::{smp_stress, Machine};
 use common::clock::Clock;
-use common::{dtb, println, println_force};
+use common::{dtb, ensure, println, println_force};
 
 #[global_allocator]
 static HEAP: HartAlloc = HartAlloc::new();
@@ -74,7 +77,7 @@ pub extern "C" fn boot_main(x0: usize) -> ! {
     }
     let pmu = time::start_cycle_counter();
     println!(
-        "dtb: {} cpus {:?} (this kernel runs on cpu 0, the others are parked), bootargs \"{}\", rng-seed {} bytes",
+        "dtb: {} cpus {:?}, bootargs \"{}\", rng-seed {} bytes",
         info.harts.len(),
         info.harts.as_slice(),
         info.bootargs,
@@ -96,6 +99,9 @@ pub extern "C" fn boot_main(x0: usize) -> ! {
         }
     };
 
+    let (up, wanted) = smp::start_secondaries(info.harts.as_slice(), 2000);
+    println!("smp: {} of {} cpus online", up, wanted);
+
     let machine = Machine {
         heap: &HEAP,
         clock: Clock {
@@ -107,8 +113,14 @@ pub extern "C" fn boot_main(x0: usize) -> ! {
         exit_success: platform::exit_success,
         exit_failure: platform::exit_failure,
     };
-    // One CPU: no checks of this kernel's own beyond the shared ones.
-    common::checks::run_all(&machine, &info, reserved, |_| {})
+    common::checks::run_all(&machine, &info, reserved, |t, ctx| {
+        let cpus = smp::online();
+        t.run("all cpus started", || {
+            ensure!(cpus == wanted, "{} of {} cpus came up", cpus, wanted);
+            Ok(format!("{} of {}", cpus, wanted))
+        });
+        t.run(&format!("smp stress on {} cpus", cpus), || smp_stress::run(ctx, smp::run_on_all, cpus));
+    })
 }
 
 /// The exception level this code runs at (1 under QEMU virt without

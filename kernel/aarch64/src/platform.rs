@@ -15,6 +15,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 pub use crate::common::{EXIT_CHECKS_FAILED, EXIT_PANIC, EXIT_TRAP};
 
 const PSCI_SYSTEM_OFF: u64 = 0x8400_0008;
+const PSCI_CPU_ON: u64 = 0xc400_0003; // SMC64
 const SEMIHOSTING_SYS_EXIT_EXTENDED: u64 = 0x20;
 const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x2_0026;
 
@@ -27,6 +28,24 @@ static EXITING: AtomicU32 = AtomicU32::new(0);
 /// The PSCI conduit, from `/psci` `method`.
 pub fn set_psci_method(method: &str) {
     PSCI_SMC.store(method == "smc", Ordering::Relaxed);
+}
+
+/// PSCI CPU_ON: start the CPU with affinity `mpidr` at `entry`, x0 =
+/// `context`.  Returns 0 or PSCI's (negative) error code.
+pub fn psci_cpu_on(mpidr: usize, entry: usize, context: usize) -> i64 {
+    let ret: i64;
+    // SAFETY: CPU_ON starts another CPU at `entry` (the kernel's secondary
+    // entry, with its own stack in `context`); it writes only x0 here.
+    unsafe {
+        if PSCI_SMC.load(Ordering::Relaxed) {
+            asm!("smc #0", inlateout("x0") PSCI_CPU_ON as i64 => ret, in("x1") mpidr, in("x2") entry, in("x3") context,
+                 options(nostack));
+        } else {
+            asm!("hvc #0", inlateout("x0") PSCI_CPU_ON as i64 => ret, in("x1") mpidr, in("x2") entry, in("x3") context,
+                 options(nostack));
+        }
+    }
+    ret
 }
 
 /// End QEMU with exit status 0.

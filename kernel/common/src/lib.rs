@@ -5,7 +5,8 @@
 //! crate for the rest: reading RAM and reserved ranges from the device
 //! tree ([`dtb`]), starting the heap in the documented order ([`heap`]),
 //! printing whole lines from any CPU ([`console`]), and the allocator
-//! checks with their `[ ok ]` / `[FAIL]` lines and summary ([`checks`]).
+//! checks with their `[ ok ]` / `[FAIL]` lines and summary ([`checks`]),
+//! the SMP stress among them, which runs on the CPUs the kernel started.
 //! The RISC-V kernel (`kernel/rust`) and the aarch64 kernel
 //! (`kernel/aarch64`) both depend on it by path.
 
@@ -20,6 +21,7 @@ pub mod console;
 pub mod dtb;
 pub mod heap;
 pub mod rng;
+pub mod smp;
 
 /// Exit codes of a failed run (QEMU's exit status), one per cause, the
 /// same on every architecture.

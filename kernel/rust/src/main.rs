@@ -30,7 +30,11 @@ mod time;
 // (kernel/common): device-tree reading, the heap start-up, the console's
 // line printing, the checks, the PRNG.  Imported under their old names.
 use hartalloc_kernel_common as common;
-use common::{dtb, ensure, println, println_force, rng};
+use common::{dtb, ensure, println, println_force};
+// The PRNG is the benchmark's (bench.rs: crate::rng); the checks reach it
+// inside the shared crate.
+#[cfg_attr(not(feature = "bench"), allow(unused_imports))]
+use common::rng;
 
 use core::panic::PanicInfo;
 

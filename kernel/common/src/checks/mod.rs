@@ -17,6 +17,7 @@ pub mod collections;
 pub mod frames;
 pub mod heap;
 pub mod hello;
+pub mod smp_stress;
 pub mod timing;
 
 /// What a check returns: a detail line when it passed, the reason when not.
@@ -93,7 +94,7 @@ impl Tally {
 
 /// Run every check, then the kernel's own (`arch_checks`, after the
 /// timing figures), print the summary, end the run.
-pub fn run_all(machine: &Machine, info: &MachineInfo, reserved: Vec<Reserved>, arch_checks: impl FnOnce(&mut Tally)) -> ! {
+pub fn run_all(machine: &Machine, info: &MachineInfo, reserved: Vec<Reserved>, arch_checks: impl FnOnce(&mut Tally, &Ctx)) -> ! {
     let ctx = Ctx { machine, info, reserved: &reserved, early: crate::heap::early_range() };
     let mut t = Tally { passed: 0, failed: 0 };
 
@@ -110,7 +111,7 @@ pub fn run_all(machine: &Machine, info: &MachineInfo, reserved: Vec<Reserved>, a
     t.run("collections: Box<[u8; 8192]> and alignments up to 4096", || collections::boxes_and_alignments(&ctx));
     t.run("collections: realloc growth", || collections::realloc_growth(&ctx));
     timing::report(&ctx);
-    arch_checks(&mut t);
+    arch_checks(&mut t, &ctx);
     t.run("ha_check after all checks", || heap::check_clean(&ctx));
     t.run("no leaks (stats back to baseline)", || heap::no_leaks(&ctx, &baseline));
 
