@@ -2,6 +2,7 @@
 #
 #   make run      boot the Rust kernel in QEMU (4 harts, 256 MiB) and show the allocator at work
 #   make run-c    the same for the C-only kernel
+#   make run-aarch64  the Rust kernel's checks on aarch64 (QEMU virt, 4 CPUs, 256 MiB)
 #   make test     everything: C host suite (plain, ASan+UBSan, valgrind, checked),
 #                 cargo test, clippy, header check, kernels in QEMU; ends "N passed, M failed"
 #   make lib      libhartalloc.a for the host and for riscv64 (C users link this)
@@ -23,7 +24,7 @@ include $(sort $(wildcard mk/*.mk))
 
 .PHONY: help test test-steps clean
 help:
-	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
 
 # Every step runs (check.sh records and never stops the build); the summary
 # prints "N passed, M failed" and sets the exit status.
@@ -35,4 +36,4 @@ test:
 test-steps: $(TEST_STEPS)
 
 clean:
-	rm -rf $(BUILD) target kernel/rust/target
+	rm -rf $(BUILD) target kernel/rust/target kernel/aarch64/target

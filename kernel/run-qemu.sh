@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# run-qemu.sh ELF [options]: boot a kernel in qemu-system-riscv64 (virt,
-# OpenSBI) under a timeout, show its console output as it runs, and judge
-# the run by its exit status and its output.  Shared by both kernels.
+# run-qemu.sh ELF [options]: boot a kernel in QEMU under a timeout, show
+# its console output as it runs, and judge the run by its exit status and
+# its output.  Shared by all kernels.
 #
+#   --arch A           riscv64 (default): qemu-system-riscv64 -machine virt
+#                      -bios default (OpenSBI); aarch64: qemu-system-aarch64
+#                      -machine virt -cpu cortex-a57, no firmware, with
+#                      -semihosting (a failing kernel's exit status)
 #   --smp N            harts (default 1)
 #   --mem M            RAM, as QEMU's -m takes it (default 128M)
 #   --timeout S        seconds before the run counts as hung (default 60)
@@ -20,19 +24,22 @@
 #   --qemu-arg ARG     one more argument for QEMU (repeatable)
 #
 # Exit status: 0 when every expectation holds, 1 when one does not, 124
-# when QEMU hung, 2 on a usage error.  A kernel ends QEMU through SBI
-# system reset (exit 0) or the sifive_test device at 0x100000
-# ((code << 16) | 0x3333 -> exit code; 0x5555 -> 0).
+# when QEMU hung, 2 on a usage error.  A RISC-V kernel ends QEMU through
+# SBI system reset (exit 0) or the sifive_test device at 0x100000
+# ((code << 16) | 0x3333 -> exit code; 0x5555 -> 0); an aarch64 kernel
+# through PSCI SYSTEM_OFF (exit 0) or semihosting SYS_EXIT_EXTENDED (its
+# code).
 set -u
 
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 [ $# -ge 1 ] || usage
 elf=$1; shift
-smp=1 mem=128M tmo=60 expect_exit=0 log="" quiet=0
+arch=riscv64 smp=1 mem=128M tmo=60 expect_exit=0 log="" quiet=0
 expects=() rejects=() shows=() qargs=()
 while [ $# -gt 0 ]; do
     case $1 in
+    --arch) arch=$2; shift 2 ;;
     --smp) smp=$2; shift 2 ;;
     --mem) mem=$2; shift 2 ;;
     --timeout) tmo=$2; shift 2 ;;
@@ -51,12 +58,22 @@ while [ $# -gt 0 ]; do
 done
 case $expect_exit in fail|any|[0-9]|[0-9][0-9]|[0-9][0-9][0-9]) ;; *) echo "run-qemu.sh: --expect-exit N|fail|any" >&2; exit 2 ;; esac
 [ -f "$elf" ] || { echo "run-qemu.sh: no kernel image '$elf'" >&2; exit 2; }
-command -v qemu-system-riscv64 >/dev/null || { echo "run-qemu.sh: qemu-system-riscv64 missing (scripts/setup.sh riscv)" >&2; exit 2; }
+case $arch in
+riscv64)
+    qemu=qemu-system-riscv64 setup=riscv
+    machine=(-machine virt -nographic -bios default) ;;
+aarch64)
+    # -net none: else QEMU looks for efi-virtio.rom and stops.
+    qemu=qemu-system-aarch64 setup=aarch64
+    machine=(-machine virt -cpu cortex-a57 -nographic -net none -semihosting) ;;
+*)  echo "run-qemu.sh: --arch riscv64|aarch64" >&2; exit 2 ;;
+esac
+command -v $qemu >/dev/null || { echo "run-qemu.sh: $qemu missing (scripts/setup.sh $setup)" >&2; exit 2; }
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
-cmd=(qemu-system-riscv64 -machine virt -nographic -bios default
+cmd=($qemu "${machine[@]}"
      -smp "$smp" -m "$mem" -kernel "$elf" -monitor none -serial stdio "${qargs[@]}")
 echo "run-qemu: ${cmd[*]} (timeout ${tmo}s)"
 # --foreground: QEMU keeps the terminal (and dies with the timeout); stdin

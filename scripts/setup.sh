@@ -6,6 +6,8 @@
 #   riscv-c  riscv64 cross gcc, QEMU, OpenSBI (the C library and C kernel)
 #   riscv    riscv-c, and a Rust toolchain that can build core/alloc for
 #            riscv64gc-unknown-none-elf
+#   aarch64  aarch64 cross gcc and binutils, qemu-system-aarch64, and a Rust
+#            toolchain that can build core/alloc for aarch64-unknown-none
 #   cbindgen cbindgen, to regenerate and verify the hooks header
 #   clang    clang with libFuzzer and the sanitizer runtimes
 set -euo pipefail
@@ -39,6 +41,17 @@ for group in "$@"; do
         # -Zbuild-std; not needed where rustup already has the target.
         installed=$(rustup target list --installed 2>/dev/null || true)
         if ! grep -qx riscv64gc-unknown-none-elf <<<"$installed"; then
+            want /usr/bin/rustc rustc-web
+            want /usr/bin/cargo cargo-web
+            want /usr/lib/rustlib/src/rust/library/Cargo.lock rust-web-src
+        fi
+        ;;
+    aarch64)
+        want aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
+        want aarch64-linux-gnu-ld binutils-aarch64-linux-gnu
+        want qemu-system-aarch64 qemu-system-arm
+        installed=$(rustup target list --installed 2>/dev/null || true)
+        if ! grep -qx aarch64-unknown-none <<<"$installed"; then
             want /usr/bin/rustc rustc-web
             want /usr/bin/cargo cargo-web
             want /usr/lib/rustlib/src/rust/library/Cargo.lock rust-web-src

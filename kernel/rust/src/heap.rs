@@ -1,13 +1,13 @@
-//! The kernel heap: hartalloc as the global allocator, started the way its
-//! docs teach: early allocator on a small static range, then the RAM of the
-//! device tree, less what must never be handed out, then the final
-//! allocators.
+//! The kernel heap: hartalloc as the global allocator, with this kernel's
+//! platform hooks.  The start-up sequence itself (early allocator, the
+//! device tree's RAM less the reserves, final allocators) is shared with
+//! the aarch64 kernel: `hartalloc_kernel_common::heap`.
 
 use alloc::vec::Vec;
 
 use hartalloc::{HartAlloc, Platform};
 
-use crate::dtb::{MachineInfo, Range, ReserveKind, Reserved};
+use crate::dtb::{MachineInfo, Reserved};
 use crate::{platform, smp};
 
 #[global_allocator]
@@ -22,61 +22,11 @@ static PLATFORM: Platform = Platform {
     fatal: hartalloc::panic_on_fatal,
 };
 
-/// The early range: serves the boot path before RAM is known.  In .bss,
-/// so inside the kernel image (which is reserved); hartalloc keeps it
-/// apart from the reserve and gives its unused rest to the page allocator.
-const EARLY_SIZE: usize = 128 * 1024;
-
-#[repr(C, align(4096))]
-struct EarlyArea([u8; EARLY_SIZE]);
-
-static mut EARLY_AREA: EarlyArea = EarlyArea([0; EARLY_SIZE]);
-
-extern "C" {
-    static _kernel_start: u8;
-    static _kernel_end: u8;
-}
-
-/// The kernel image, .bss and boot stack included.
-pub fn kernel_image() -> Range {
-    // Only the symbols' addresses are taken: no read, nothing unsafe.
-    let (start, end) = (&raw const _kernel_start as usize, &raw const _kernel_end as usize);
-    Range { start, len: end - start }
-}
-
 /// Start the heap.  Returns the reserved ranges (an allocation of the
 /// early allocator that outlives the switch to the final allocators: the
 /// boot path's data stays valid).
 pub fn init(info: &MachineInfo) -> Result<Vec<Reserved>, hartalloc::Error> {
-    hartalloc::set_platform(&PLATFORM);
-
-    let early = core::ptr::addr_of_mut!(EARLY_AREA) as usize;
-    // SAFETY: EARLY_AREA is used by nothing else: handing it to the
-    // allocator once, before any allocation, is its only use.
-    unsafe { HEAP.try_early_init(early, EARLY_SIZE) }?;
-    crate::println!("heap: early allocator on {:#x}..{:#x} ({} KiB, in .bss)", early, early + EARLY_SIZE, EARLY_SIZE / 1024);
-
-    // Served by the early allocator: the device tree is read, RAM not yet
-    // known to the allocator.
-    let mut reserved: Vec<Reserved> = info.reserved.as_slice().to_vec();
-    reserved.push(Reserved { range: kernel_image(), kind: ReserveKind::Kernel });
-
-    for r in info.memory.as_slice() {
-        // SAFETY: the device tree names this RAM; nothing else of the
-        // kernel uses it except what is reserved below before final_init.
-        unsafe { HEAP.add_region(r.start, r.len) }?;
-        crate::println!("heap: region {:#x}..{:#x} ({} MiB)", r.start, r.end(), r.len >> 20);
-    }
-    for r in &reserved {
-        if !info.memory.as_slice().iter().any(|m| r.range.start < m.end() && m.start < r.range.end()) {
-            continue; // outside RAM: nothing to keep out
-        }
-        // SAFETY: reserving only takes memory away from the allocator.
-        unsafe { HEAP.reserve(r.range.start, r.range.len) }?;
-        crate::println!("heap: reserve {:#x}..{:#x} ({:?})", r.range.start, r.range.end(), r.kind);
-    }
-    HEAP.final_init()?;
-    Ok(reserved)
+    crate::common::heap::start(&HEAP, &PLATFORM, info)
 }
 
 /// A stack of `pages` pages for a secondary hart: returns its top.  Never
@@ -84,9 +34,4 @@ pub fn init(info: &MachineInfo) -> Result<Vec<Reserved>, hartalloc::Error> {
 pub fn alloc_stack(pages: usize) -> Option<usize> {
     let (base, count) = HEAP.alloc_pages(pages, hartalloc::PAGE_SIZE)?.into_raw();
     Some(base.as_ptr() as usize + count * hartalloc::PAGE_SIZE)
-}
-
-/// The early allocator's range.
-pub fn early_range() -> Range {
-    Range { start: core::ptr::addr_of!(EARLY_AREA) as usize, len: EARLY_SIZE }
 }

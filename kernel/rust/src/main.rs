@@ -20,19 +20,27 @@ extern crate alloc;
 mod bench;
 mod boot;
 mod checks;
-mod console;
-mod dtb;
 mod heap;
 mod platform;
-mod rng;
 mod sbi;
 mod smp;
 mod time;
+
+// What is not RISC-V-specific is shared with the aarch64 kernel
+// (kernel/common): device-tree reading, the heap start-up, the console's
+// line printing, the checks, the PRNG.  Imported under their old names.
+use hartalloc_kernel_common as common;
+use common::{dtb, ensure, println, println_force};
+// The PRNG is the benchmark's (bench.rs: crate::rng); the checks reach it
+// inside the shared crate.
+#[cfg_attr(not(feature = "bench"), allow(unused_imports))]
+use common::rng;
 
 use core::panic::PanicInfo;
 
 /// The boot hart, from `_start`: a0 = hart id, a1 = device tree.
 pub extern "C" fn boot_main(hart: usize, dtb_addr: usize) -> ! {
+    common::console::init(sbi::console_putchar, smp::hart_id);
     println!();
     println!("hartalloc kernel (Rust): boot hart {}, device tree at {:#x}", hart, dtb_addr);
     println!("sbi: spec version {:#x}, HSM {}", sbi::spec_version(), if sbi::has_hsm() { "present" } else { "absent" });
@@ -71,13 +79,6 @@ pub extern "C" fn boot_main(hart: usize, dtb_addr: usize) -> ! {
             platform::exit_failure(platform::EXIT_CHECKS_FAILED);
         }
     };
-    let s = heap::HEAP.stats();
-    println!(
-        "heap: final allocators up: {} MiB managed, {} pages free, largest run {} pages",
-        s.bytes_total >> 20,
-        s.pages_free,
-        s.pages_largest_run
-    );
 
     let up = smp::start_secondaries(2000);
     println!("smp: {} of {} harts online", up, smp::num_harts());
@@ -98,15 +99,6 @@ pub extern "C" fn secondary_main(_hart: usize) -> ! {
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
-    match info.location() {
-        Some(l) => println_force!(
-            "kernel panicked on hart {}: {} ({}:{})",
-            smp::hart_id(),
-            info.message(),
-            l.file(),
-            l.line()
-        ),
-        None => println_force!("kernel panicked on hart {}: {}", smp::hart_id(), info.message()),
-    }
+    common::console::report_panic(info, "hart", smp::hart_id());
     platform::exit_failure(platform::EXIT_PANIC)
 }

@@ -9,9 +9,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use crate::sbi;
 
 /// Exit codes of a failed run (QEMU's exit status), one per cause.
-pub const EXIT_CHECKS_FAILED: u32 = 1;
-pub const EXIT_PANIC: u32 = 2;
-pub const EXIT_TRAP: u32 = 3;
+pub use crate::common::{EXIT_CHECKS_FAILED, EXIT_PANIC, EXIT_TRAP};
 
 const TEST_PASS: u32 = 0x5555;
 const TEST_FAIL: u32 = 0x3333;

@@ -168,27 +168,7 @@ fn wait_for_irq() {
     }
 }
 
-/// A barrier for the harts running one job.
-pub struct Barrier {
-    count: AtomicUsize,
-    gen: AtomicUsize,
-}
-
-impl Barrier {
-    pub const fn new() -> Self {
-        Barrier { count: AtomicUsize::new(0), gen: AtomicUsize::new(0) }
-    }
-
-    /// Wait until `n` harts have arrived.
-    pub fn wait(&self, n: usize) {
-        let gen = self.gen.load(Ordering::Acquire);
-        if self.count.fetch_add(1, Ordering::AcqRel) + 1 == n {
-            self.count.store(0, Ordering::Relaxed);
-            self.gen.fetch_add(1, Ordering::AcqRel);
-        } else {
-            while self.gen.load(Ordering::Acquire) == gen {
-                core::hint::spin_loop();
-            }
-        }
-    }
-}
+/// A barrier for the harts running one job (shared with the aarch64
+/// kernel; used here by the benchmark, bench.rs).
+#[cfg_attr(not(feature = "bench"), allow(unused_imports))]
+pub use crate::common::smp::Barrier;

@@ -1,130 +1,30 @@
-//! The checks the kernel runs, each in its own module, and the runner that
-//! prints `[ ok ] name: detail` / `[FAIL] name: reason` and the summary.
+//! The checks: the shared ones (`hartalloc_kernel_common::checks`: String,
+//! Box, Vec, BTreeMap, pages, ha_check, leaks), and, on the harts this
+//! kernel started, whether all came up and the shared SMP stress.
 
-use alloc::string::String;
+use alloc::format;
 use alloc::vec::Vec;
 
-use crate::dtb::{MachineInfo, Range, Reserved};
+use crate::common::checks::{self, smp_stress, Machine};
+use crate::common::clock::Clock;
+use crate::dtb::{MachineInfo, Reserved};
 use crate::heap::HEAP;
-use crate::{platform, println, smp};
-
-mod bad_input;
-mod collections;
-mod frames;
-mod heap;
-mod hello;
-mod smp_stress;
-mod timing;
-
-/// What a check returns: a detail line when it passed, the reason when not.
-pub type Outcome = Result<String, String>;
-
-/// Fail the check with a formatted reason when `cond` is false.
-#[macro_export]
-macro_rules! ensure {
-    ($cond:expr, $($arg:tt)*) => {
-        if !$cond {
-            return Err(alloc::format!($($arg)*));
-        }
-    };
-}
-
-/// What the checks know about the machine.
-pub struct Ctx<'a> {
-    pub info: &'a MachineInfo,
-    /// The ranges the heap may hand out from: RAM less the reserves (but
-    /// the early range, inside the kernel image, is the heap's too).
-    pub reserved: &'a [Reserved],
-    pub early: Range,
-}
-
-impl Ctx<'_> {
-    /// Whether `[addr, addr + len)` lies inside the heap's memory.
-    pub fn in_heap(&self, addr: usize, len: usize) -> bool {
-        let end = addr + len.max(1);
-        let in_ram = self.info.memory.as_slice().iter().any(|m| addr >= m.start && end <= m.end());
-        let in_early = addr >= self.early.start && end <= self.early.end();
-        let in_reserved =
-            self.reserved.iter().any(|r| addr < r.range.end() && r.range.start < end);
-        in_ram && (in_early || !in_reserved)
-    }
-}
-
-struct Tally {
-    passed: usize,
-    failed: usize,
-}
-
-impl Tally {
-    fn run(&mut self, name: &str, check: impl FnOnce() -> Outcome) {
-        match check() {
-            Ok(detail) if detail.is_empty() => {
-                self.passed += 1;
-                println!("[ ok ] {}", name);
-            }
-            Ok(detail) => {
-                self.passed += 1;
-                println!("[ ok ] {}: {}", name, detail);
-            }
-            Err(reason) => {
-                self.failed += 1;
-                println!("[FAIL] {}: {}", name, reason);
-            }
-        }
-    }
-}
+use crate::{ensure, platform, smp, time};
 
 /// Run every check, print the summary, end the run.
 pub fn run_all(info: &MachineInfo, reserved: Vec<Reserved>) -> ! {
-    let ctx = Ctx { info, reserved: &reserved, early: crate::heap::early_range() };
-    let mut t = Tally { passed: 0, failed: 0 };
-
-    t.run("String/format!", hello::run);
-    if info.has_arg("double-free") {
-        bad_input::double_free(&ctx); // does not return
-    }
-    t.run("early blocks survive final_init", || hello::early_blocks(&ctx));
-    let baseline = HEAP.stats();
-    t.run("heap test", || heap::run(&ctx));
-    t.run("frame test", || frames::run(&ctx));
-    t.run("collections: BTreeMap 100000 entries", collections::btree);
-    t.run("collections: Vec<String> churn", collections::vec_string_churn);
-    t.run("collections: Box<[u8; 8192]> and alignments up to 4096", || collections::boxes_and_alignments(&ctx));
-    t.run("collections: realloc growth", || collections::realloc_growth(&ctx));
-    timing::report();
-    let harts = smp::online();
-    t.run("all harts started (SBI HSM)", || {
-        ensure!(harts == smp::num_harts(), "{} of {} harts came up", harts, smp::num_harts());
-        Ok(alloc::format!("{} of {}", harts, smp::num_harts()))
-    });
-    t.run(&alloc::format!("smp stress on {} harts", harts), || smp_stress::run(harts));
-    t.run("ha_check after all checks", heap::check_clean);
-    t.run("no leaks (stats back to baseline)", || heap::no_leaks(&baseline));
-
-    // The reserved-range list came from the early allocator: freeing it
-    // now exercises an early block's free after the switch.
-    drop(reserved);
-    let s = HEAP.stats();
-    println!(
-        "kernel: {} checks passed, {} failed; stats: bytes used {} peak {} of {} MiB, pages used {} peak {} of {}, \
-         allocs {} frees {} page allocs {} page frees {} failures {}",
-        t.passed,
-        t.failed,
-        s.bytes_used,
-        s.bytes_peak,
-        s.bytes_total >> 20,
-        s.pages_used,
-        s.pages_peak,
-        s.pages_total,
-        s.allocs,
-        s.frees,
-        s.page_allocs,
-        s.page_frees,
-        s.failures
-    );
-    if t.failed == 0 {
-        platform::exit_success()
-    } else {
-        platform::exit_failure(platform::EXIT_CHECKS_FAILED)
-    }
+    let machine = Machine {
+        heap: &HEAP,
+        clock: Clock { now: time::rdtime, cycles: time::rdcycle, hz: time::timebase(), sources: "rdtime/rdcycle" },
+        exit_success: platform::exit_success,
+        exit_failure: platform::exit_failure,
+    };
+    checks::run_all(&machine, info, reserved, |t, ctx| {
+        let harts = smp::online();
+        t.run("all harts started (SBI HSM)", || {
+            ensure!(harts == smp::num_harts(), "{} of {} harts came up", harts, smp::num_harts());
+            Ok(format!("{} of {}", harts, smp::num_harts()))
+        });
+        t.run(&format!("smp stress on {} harts", harts), || smp_stress::run(ctx, smp::run_on_all, harts));
+    })
 }

@@ -7,9 +7,9 @@ use alloc::alloc::{dealloc, Layout};
 use alloc::boxed::Box;
 
 use super::Ctx;
-use crate::{platform, println};
+use crate::println;
 
-pub fn double_free(_ctx: &Ctx) -> ! {
+pub fn double_free(ctx: &Ctx) -> ! {
     let layout = Layout::new::<[u64; 4]>();
     let p = Box::into_raw(Box::new([0x1234u64; 4]));
     // SAFETY: p came from Box::into_raw just above: this is its one
@@ -21,5 +21,5 @@ pub fn double_free(_ctx: &Ctx) -> ! {
     // allocator must detect it before it touches any of its structures.
     unsafe { dealloc(p, layout) };
     println!("[FAIL] bad input: the double free of {:p} was not detected", p);
-    platform::exit_failure(platform::EXIT_CHECKS_FAILED)
+    (ctx.machine.exit_failure)(crate::EXIT_CHECKS_FAILED)
 }

@@ -6,19 +6,19 @@ use hartalloc::{Pages, PAGE_SIZE};
 
 use super::{Ctx, Outcome};
 use crate::ensure;
-use crate::heap::HEAP;
 
 pub fn run(ctx: &Ctx) -> Outcome {
-    let before = HEAP.stats();
+    let heap = ctx.machine.heap;
+    let before = heap.stats();
 
-    let f1 = HEAP.alloc_pages(1, PAGE_SIZE).ok_or("frame 1: out of memory")?;
-    let f2 = HEAP.alloc_pages(1, PAGE_SIZE).ok_or("frame 2: out of memory")?;
+    let f1 = heap.alloc_pages(1, PAGE_SIZE).ok_or("frame 1: out of memory")?;
+    let f2 = heap.alloc_pages(1, PAGE_SIZE).ok_or("frame 2: out of memory")?;
     let a1 = f1.as_ptr() as usize;
     let a2 = f2.as_ptr() as usize;
     ensure!(a1 != a2, "frames 1 and 2 are both {:#x}", a1);
     ensure!(ctx.in_heap(a1, PAGE_SIZE) && ctx.in_heap(a2, PAGE_SIZE), "frames outside the heap");
     drop(f1);
-    let f3 = HEAP.alloc_pages(1, PAGE_SIZE).ok_or("frame 3: out of memory")?;
+    let f3 = heap.alloc_pages(1, PAGE_SIZE).ok_or("frame 3: out of memory")?;
     let a3 = f3.as_ptr() as usize;
     ensure!(a3 == a1, "frame 3 at {:#x}, frame 1 was at {:#x}", a3, a1);
     drop(f2);
@@ -32,7 +32,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
     // would blur the page figures compared below.
     let mut runs: [Option<Pages>; 6] = Default::default();
     for (i, &(count, align)) in shapes.iter().enumerate() {
-        let p = HEAP
+        let p = heap
             .alloc_pages(count, align)
             .ok_or(format!("{} pages at {} KiB: out of memory", count, align >> 10))?;
         let base = p.as_ptr() as usize;
@@ -60,7 +60,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
     let first = runs[0].as_ref().map_or(0, |p| p.addr());
     drop(runs);
 
-    let after = HEAP.stats();
+    let after = heap.stats();
     ensure!(
         after.pages_used == before.pages_used,
         "pages used {} after freeing, {} before",

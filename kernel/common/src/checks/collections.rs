@@ -9,12 +9,13 @@ use alloc::vec::Vec;
 
 use super::{Ctx, Outcome};
 use crate::rng::Rng;
-use crate::{ensure, println, time};
+use crate::{ensure, println};
 
 const BTREE_ENTRIES: u64 = 100_000;
 
-pub fn btree() -> Outcome {
-    let t0 = time::rdtime();
+pub fn btree(ctx: &Ctx) -> Outcome {
+    let clock = &ctx.machine.clock;
+    let t0 = (clock.now)();
     let mut map = BTreeMap::new();
     // Insert in a scrambled order (multiplication by an odd constant
     // modulo 2^k permutes): the tree splits nodes everywhere.
@@ -37,7 +38,7 @@ pub fn btree() -> Outcome {
         prev = Some(k);
     }
     drop(map);
-    Ok(format!("inserted, looked up, halved, walked in order: {} ms", time::ticks_to_ms(time::rdtime() - t0)))
+    Ok(format!("inserted, looked up, halved, walked in order: {} ms", clock.ms_since(t0)))
 }
 
 pub fn vec_string_churn() -> Outcome {
@@ -128,7 +129,8 @@ pub fn realloc_growth(ctx: &Ctx) -> Outcome {
     if target < FULL {
         println!("       realloc growth scaled to {} MiB for {} MiB of RAM (64 MiB needs >= 256 MiB)", target >> 20, ram >> 20);
     }
-    let t0 = time::rdtime();
+    let clock = &ctx.machine.clock;
+    let t0 = (clock.now)();
     let mut v: Vec<u8> = Vec::new();
     let chunk = [0u8; 4096];
     let (mut grows, mut moves, mut last) = (0, 0, 0usize);
@@ -150,7 +152,7 @@ pub fn realloc_growth(ctx: &Ctx) -> Outcome {
     ensure!(ctx.in_heap(v.as_ptr() as usize, v.len()), "{} MiB buffer outside the heap", target >> 20);
     let check = |v: &Vec<u8>| (0..v.len()).step_by(4096).all(|i| v[i] == (i >> 12) as u8);
     ensure!(check(&v), "contents lost while growing");
-    let grown_ms = time::ticks_to_ms(time::rdtime() - t0);
+    let grown_ms = clock.ms_since(t0);
 
     let mut shrinks = 0;
     while v.len() > 4096 {

@@ -8,10 +8,10 @@ use hartalloc::Stats;
 
 use super::{Ctx, Outcome};
 use crate::ensure;
-use crate::heap::HEAP;
 
 pub fn run(ctx: &Ctx) -> Outcome {
-    let before = HEAP.stats();
+    let heap = ctx.machine.heap;
+    let before = heap.stats();
     let b = Box::new(5u64);
     let b_addr = &*b as *const u64 as usize;
     ensure!(*b == 5, "Box::new(5) reads back {}", *b);
@@ -21,12 +21,12 @@ pub fn run(ctx: &Ctx) -> Outcome {
     let v_addr = v.as_ptr() as usize;
     ensure!(v.iter().enumerate().all(|(i, &x)| x == i as u32), "Vec 0..500 does not read back");
     ensure!(ctx.in_heap(v_addr, v.len() * 4), "Vec at {:#x} is outside the heap", v_addr);
-    let during = HEAP.stats();
+    let during = heap.stats();
     ensure!(during.bytes_used > before.bytes_used, "bytes_used did not grow ({} -> {})", before.bytes_used, during.bytes_used);
 
     drop(b);
     drop(v);
-    let after = HEAP.stats();
+    let after = heap.stats();
     ensure!(
         after.bytes_used == before.bytes_used,
         "bytes_used {} after the drops, {} before",
@@ -45,8 +45,8 @@ pub fn run(ctx: &Ctx) -> Outcome {
     ))
 }
 
-pub fn check_clean() -> Outcome {
-    match HEAP.check() {
+pub fn check_clean(ctx: &Ctx) -> Outcome {
+    match ctx.machine.heap.check() {
         Ok(()) => Ok("consistent".into()),
         Err(e) => Err(format!("{}", e)),
     }
@@ -54,8 +54,9 @@ pub fn check_clean() -> Outcome {
 
 /// Everything the checks allocated is freed: live bytes, block and page
 /// counts are back where they were.
-pub fn no_leaks(baseline: &Stats) -> Outcome {
-    let s = HEAP.stats();
+pub fn no_leaks(ctx: &Ctx, baseline: &Stats) -> Outcome {
+    let heap = ctx.machine.heap;
+    let s = heap.stats();
     let live_blocks = |s: &Stats| s.allocs as i64 - s.frees as i64;
     let live_runs = |s: &Stats| s.page_allocs as i64 - s.page_frees as i64;
     ensure!(
@@ -76,8 +77,8 @@ pub fn no_leaks(baseline: &Stats) -> Outcome {
         live_runs(&s),
         live_runs(baseline)
     );
-    HEAP.trim();
-    let t = HEAP.stats();
+    heap.trim();
+    let t = heap.stats();
     Ok(format!(
         "bytes used {}, {} live blocks; pages used {} (after trim {}, at the start {})",
         s.bytes_used,

@@ -13,12 +13,11 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use hartalloc::PAGE_SIZE;
 
-use super::Outcome;
+use super::{Ctx, Outcome};
 use crate::dtb::MAX_HARTS;
-use crate::heap::HEAP;
 use crate::rng::Rng;
-use crate::smp::{self, Barrier};
-use crate::{ensure, println, time};
+use crate::smp::Barrier;
+use crate::{ensure, println};
 
 const OPS_PER_HART: usize = 40_000;
 const SLOTS: usize = 128;
@@ -29,6 +28,17 @@ static MAILBOXES: [[AtomicUsize; MAILBOX]; MAX_HARTS] =
     [const { [const { AtomicUsize::new(0) }; MAILBOX] }; MAX_HARTS];
 static BARRIER: Barrier = Barrier::new();
 static HARTS: AtomicUsize = AtomicUsize::new(1);
+/// The kernel's timer (`Clock::now`, a `fn() -> u64`), for the jobs: a
+/// job is a plain `fn(usize)` and cannot capture it.
+static NOW: AtomicUsize = AtomicUsize::new(0);
+
+fn now() -> u64 {
+    let f = NOW.load(Ordering::Acquire);
+    // SAFETY: run() stores a `fn() -> u64` before any job starts, and
+    // NOW never holds anything else once a job runs.
+    let f: fn() -> u64 = unsafe { core::mem::transmute::<usize, fn() -> u64>(f) };
+    f()
+}
 
 /// The first bad block seen: what, where, its size and alignment, and the
 /// first byte found wrong (0: none yet).
@@ -229,7 +239,7 @@ fn hart_job(cpu: usize) {
     let mut rng = Rng::new(seed);
     let mut slots = [Block::Empty; SLOTS];
     BARRIER.wait(harts);
-    res.start.store(time::rdtime(), Ordering::Relaxed);
+    res.start.store(now(), Ordering::Relaxed);
     for op in 0..OPS_PER_HART {
         let i = rng.below(SLOTS);
         match slots[i] {
@@ -288,7 +298,7 @@ fn hart_job(cpu: usize) {
         free_block(*b, res);
         *b = Block::Empty;
     }
-    res.end.store(time::rdtime(), Ordering::Relaxed);
+    res.end.store(now(), Ordering::Relaxed);
     res.ops.store(OPS_PER_HART as u64, Ordering::Relaxed);
     // Nobody sends after this barrier: the last drain empties every box.
     BARRIER.wait(harts);
@@ -296,9 +306,15 @@ fn hart_job(cpu: usize) {
     BARRIER.wait(harts);
 }
 
-pub fn run(harts: usize) -> Outcome {
-    let before = HEAP.stats();
+/// Run the stress on `harts` CPUs at once through the kernel's
+/// `run_on_all` (which runs `f(cpu index)` on every online CPU, the
+/// caller's included, and returns when all have finished).
+pub fn run(ctx: &Ctx, run_on_all: fn(fn(usize)), harts: usize) -> Outcome {
+    let heap = ctx.machine.heap;
+    let clock = &ctx.machine.clock;
+    let before = heap.stats();
     HARTS.store(harts, Ordering::Relaxed);
+    NOW.store(clock.now as usize, Ordering::Release);
     println!(
         "       {} harts x {} ops, seeds {:#x}..{:#x} (hart index i uses {:#x} + i)",
         harts,
@@ -307,7 +323,7 @@ pub fn run(harts: usize) -> Outcome {
         SEED_BASE + harts as u64 - 1,
         SEED_BASE
     );
-    smp::run_on_all(hart_job);
+    run_on_all(hart_job);
 
     let mut total_ops = 0;
     let (mut sent, mut received, mut corrupt, mut nulls) = (0, 0, 0, 0);
@@ -320,8 +336,8 @@ pub fn run(harts: usize) -> Outcome {
             i,
             SEED_BASE + i as u64,
             ops,
-            time::ticks_to_ms(e - s),
-            time::ticks_to_ns(e - s) / ops.max(1),
+            clock.ticks_to_ms(e - s),
+            clock.ticks_to_ns(e - s) / ops.max(1),
             r.pages.load(Ordering::Relaxed),
             r.sent.load(Ordering::Relaxed),
             r.received.load(Ordering::Relaxed)
@@ -340,10 +356,10 @@ pub fn run(harts: usize) -> Outcome {
     ensure!(sent == received, "{} blocks sent to other harts, {} freed there", sent, received);
     ensure!(harts == 1 || sent > 0, "no cross-hart frees happened");
     ensure!(latest_start < earliest_end, "the harts did not run at the same time");
-    if let Err(e) = HEAP.check() {
+    if let Err(e) = heap.check() {
         return Err(format!("ha_check after the stress: {}", e));
     }
-    let after = HEAP.stats();
+    let after = heap.stats();
     ensure!(after.bytes_used == before.bytes_used, "bytes used {} after, {} before: leaked", after.bytes_used, before.bytes_used);
     ensure!(
         after.allocs - before.allocs == after.frees - before.frees,

@@ -1,7 +1,9 @@
-//! What the kernel needs from the device tree OpenSBI passes in a1: RAM,
-//! the ranges that must never be handed out, the harts, the timebase, the
-//! test device and the command line.  Parsed before the allocator exists,
-//! so everything lands in fixed-size tables.
+//! What a kernel needs from the device tree its boot firmware or QEMU
+//! passes: RAM, the ranges that must never be handed out, the CPUs, the
+//! timebase, the test device, the command line and the boot entropy.
+//! Parsed before the allocator exists, so everything lands in fixed-size
+//! tables.  Nothing here is architecture-specific: the RISC-V kernel gets
+//! the tree from OpenSBI in a1, the aarch64 kernel from the start of RAM.
 
 use fdt::Fdt;
 
@@ -48,6 +50,15 @@ impl<T: Copy + Default, const N: usize> List<T, N> {
     pub fn len(&self) -> usize {
         self.len
     }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl<T: Copy + Default, const N: usize> Default for List<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Why a reserved range is reserved (printed at boot).
@@ -71,12 +82,15 @@ pub struct MachineInfo {
     pub memory: List<Range, MAX_RANGES>,
     /// `/reserved-memory` children, `/memreserve/` entries and the tree itself.
     pub reserved: List<Reserved, MAX_RANGES>,
-    /// Hart ids of the enabled cpus, in device-tree order.
+    /// Ids of the enabled cpus (`reg`: the hart id on RISC-V, the MPIDR
+    /// affinity on aarch64), in device-tree order.
     pub harts: List<usize, MAX_HARTS>,
     pub timebase_hz: u64,
     /// The `sifive_test` device (0: none).
     pub test_device: usize,
     pub bootargs: &'static str,
+    /// `/chosen/rng-seed`: entropy for the allocator's secret (empty: none).
+    pub rng_seed: &'static [u8],
     pub dtb: Range,
 }
 
@@ -122,6 +136,7 @@ pub unsafe fn parse(addr: usize) -> Result<MachineInfo, DtbError> {
         timebase_hz: 10_000_000,
         test_device: 0,
         bootargs: "",
+        rng_seed: &[],
         dtb: Range { start: addr, len: fdt.total_size() },
     };
 
@@ -139,7 +154,7 @@ pub unsafe fn parse(addr: usize) -> Result<MachineInfo, DtbError> {
             }
         }
     }
-    if info.memory.len() == 0 {
+    if info.memory.is_empty() {
         return Err(DtbError::NoMemory);
     }
 
@@ -196,6 +211,10 @@ pub unsafe fn parse(addr: usize) -> Result<MachineInfo, DtbError> {
         .and_then(|n| n.property("bootargs"))
         .and_then(|p| p.as_str())
         .unwrap_or("");
+    info.rng_seed = fdt
+        .find_node("/chosen")
+        .and_then(|n| n.property("rng-seed"))
+        .map_or(&[], |p| p.value);
     Ok(info)
 }
 
