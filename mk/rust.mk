@@ -1,7 +1,9 @@
 # The Rust crate at the repository root (Cargo.toml, build.rs, rust-shim/)
-# and the cbindgen header of the hooks it exports.
+# and the two generated files that tie it to the C header: the cbindgen
+# header of the hooks it exports, and the bindgen mirror of hartalloc.h.
 #
-#   make headers    regenerate c-alloc/include/hartalloc_hooks.h
+#   make headers    regenerate c-alloc/include/hartalloc_hooks.h (cbindgen)
+#                   and rust-shim/sys.rs (bindgen); commit both
 #   make test-rust  the crate's test steps (part of make test)
 #
 # Host builds use the cargo on PATH (rustup's stable).  The riscv64 no_std
@@ -17,14 +19,44 @@ HOOKS_SRC    := rust-shim/platform.rs
 HEADER_TU    := tests/header/check_hooks_header.c
 CBINDGEN     := cbindgen --quiet --config cbindgen.toml
 
+# rust-shim/sys.rs: the Rust mirror of hartalloc.h, by bindgen (Debian's,
+# libclang at generation time only; users build from the committed file).
+# Everything ha_*/HA_* except the platform hooks, which the crate defines.
+# The header is parsed as a freestanding riscv64 target's, so that no libc
+# header of the build machine takes part.
+SYS_RS       := rust-shim/sys.rs
+PUBLIC_H     := c-alloc/include/hartalloc.h
+BINDGEN      := bindgen
+BINDGEN_FLAGS := --use-core --ctypes-prefix core::ffi --size_t-is-usize \
+    --no-layout-tests --no-doc-comments --no-prepend-enum-name --with-derive-default \
+    --allowlist-function 'ha_.*' --allowlist-type 'ha_.*' --allowlist-var 'HA_.*' \
+    --blocklist-function 'ha_platform_.*' \
+    --raw-line '//! The raw C API of `c-alloc/include/hartalloc.h`, one to one: generated' \
+    --raw-line '//! by bindgen from the header (`make headers`; do not edit).' \
+    --raw-line '//!' \
+    --raw-line '//! Everything the safe API does goes through these; they are public for' \
+    --raw-line '//! kernels that need a call the safe API does not wrap (for example' \
+    --raw-line '//! [`ha_free`] on a pointer that came from C code). The C header is the' \
+    --raw-line '//! reference for what each function means. Constants keep the C types' \
+    --raw-line '//! bindgen gives them (`HA_PAGE_SIZE` is a `u32`: the crate exports it' \
+    --raw-line '//! as [`crate::PAGE_SIZE`], a `usize`).' \
+    --raw-line '//!' \
+    --raw-line '//! The platform hooks (`ha_platform_*`) are not declared here: this crate' \
+    --raw-line '//! defines them (see [`crate::Platform`]).' \
+    --raw-line '' \
+    --raw-line '\#![allow(non_camel_case_types, non_upper_case_globals, missing_docs)]' \
+    --raw-line '\#![allow(clippy::missing_safety_doc)]'
+BINDGEN_CLANG := -ffreestanding --target=riscv64-unknown-elf
+
 # The checked build's heap walk makes its run slow; a cap catches a hang.
 RUST_TEST_TIMEOUT := 1500
 
-.PHONY: headers test-rust rust-build-riscv64 rust-header-fresh rust-header-matches-c rust-package
+.PHONY: headers test-rust rust-build-riscv64 rust-header-fresh rust-sys-fresh rust-header-matches-c rust-package
 
 headers:
-	@$(SETUP) cbindgen
+	@$(SETUP) cbindgen bindgen
 	$(CBINDGEN) --output $(HOOKS_H) $(HOOKS_SRC)
+	$(BINDGEN) $(BINDGEN_FLAGS) --output $(SYS_RS) $(PUBLIC_H) -- $(BINDGEN_CLANG)
 
 # A rustup target if there is one, else Debian's toolchain with build-std.
 rust-build-riscv64:
@@ -56,6 +88,13 @@ rust-header-fresh:
 	@tmp=$$(mktemp); $(CBINDGEN) --output $$tmp $(HOOKS_SRC) && \
 	 if diff -u $(HOOKS_H) $$tmp; then rm -f $$tmp; else \
 	     rm -f $$tmp; echo "$(HOOKS_H) is stale: run 'make headers' and commit it"; exit 1; fi
+
+# The committed Rust mirror must be what bindgen makes of the current header.
+rust-sys-fresh:
+	@$(SETUP) bindgen
+	@tmp=$$(mktemp --suffix=.rs); $(BINDGEN) $(BINDGEN_FLAGS) --output $$tmp $(PUBLIC_H) -- $(BINDGEN_CLANG) && \
+	 if diff -u $(SYS_RS) $$tmp; then rm -f $$tmp; else \
+	     rm -f $$tmp; echo "$(SYS_RS) is stale: run 'make headers' and commit it"; exit 1; fi
 
 # Both declarations of every hook in one translation unit, for both
 # compilers the project uses: a mismatch is a compile error.
@@ -92,6 +131,7 @@ test-rust:
 	@$(CHECK) rust-doc env RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --features std
 	@$(CHECK) rust-build-riscv64 $(MAKE) --no-print-directory rust-build-riscv64
 	@$(CHECK) rust-header-fresh $(MAKE) --no-print-directory rust-header-fresh
+	@$(CHECK) rust-sys-fresh $(MAKE) --no-print-directory rust-sys-fresh
 	@$(CHECK) rust-header-matches-c $(MAKE) --no-print-directory rust-header-matches-c
 	@$(CHECK) rust-package $(MAKE) --no-print-directory rust-package
 

@@ -24,7 +24,7 @@ pub use platform::{panic_on_fatal, platform, set_platform, Platform};
 pub use stats::Stats;
 
 /// Size of a page of the page allocator, in bytes.
-pub const PAGE_SIZE: usize = sys::HA_PAGE_SIZE;
+pub const PAGE_SIZE: usize = sys::HA_PAGE_SIZE as usize;
 
 /// The hartalloc heap, as a Rust global allocator and as the handle to the
 /// C core's life cycle and page allocator.

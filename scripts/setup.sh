@@ -7,6 +7,8 @@
 #   riscv    riscv-c, and a Rust toolchain that can build core/alloc for
 #            riscv64gc-unknown-none-elf
 #   cbindgen cbindgen, to regenerate and verify the hooks header
+#   bindgen  bindgen (with libclang) and rustfmt, to regenerate and verify
+#            the crate's Rust mirror of hartalloc.h (rust-shim/sys.rs)
 #   clang    clang with libFuzzer and the sanitizer runtimes
 set -euo pipefail
 
@@ -46,6 +48,13 @@ for group in "$@"; do
         ;;
     cbindgen)
         want cbindgen cbindgen
+        ;;
+    bindgen)
+        # Debian's bindgen (0.60) pulls in libclang; the committed file is
+        # its output, so the check needs this one, not a newer bindgen-cli.
+        want bindgen bindgen
+        # bindgen formats its output with the rustfmt on PATH (rustup's).
+        want rustfmt rustfmt
         ;;
     clang)
         want clang clang
