@@ -51,7 +51,7 @@ BINDGEN_CLANG := -ffreestanding --target=riscv64-unknown-elf
 # The checked build's heap walk makes its run slow; a cap catches a hang.
 RUST_TEST_TIMEOUT := 1500
 
-.PHONY: headers test-rust rust-build-riscv64 rust-header-fresh rust-sys-fresh rust-header-matches-c rust-package
+.PHONY: headers test-rust rust-test-nightly rust-build-riscv64 rust-header-fresh rust-sys-fresh rust-header-matches-c rust-package
 
 headers:
 	@$(SETUP) cbindgen bindgen
@@ -122,10 +122,22 @@ rust-package:
 
 RUST_CHECK_RUN := env RUST_BACKTRACE=0 timeout $(RUST_TEST_TIMEOUT)
 
+# The `nightly` feature (core::alloc::Allocator) on the stable toolchain,
+# allowed by RUSTC_BOOTSTRAP; a target dir of its own, since the flag
+# changes every crate's fingerprint.
+rust-test-nightly:
+	RUSTC_BOOTSTRAP=1 $(RUST_CHECK_RUN) $(CARGO) test --features std,allocator-api2,nightly \
+	    --test allocator --target-dir $(BUILD)/rust-nightly
+	RUSTC_BOOTSTRAP=1 $(CARGO) clippy --lib --features allocator-api2,nightly \
+	    --target-dir $(BUILD)/rust-nightly -- -D warnings
+
 test-rust:
 	@$(SETUP) host
 	@$(CHECK) rust-cargo-test $(RUST_CHECK_RUN) $(CARGO) test --features std
 	@$(CHECK) rust-cargo-test-checked $(RUST_CHECK_RUN) $(CARGO) test --features std,checked
+	@$(CHECK) rust-cargo-test-features $(RUST_CHECK_RUN) $(CARGO) test --features std,allocator-api2,critical-section \
+	    --test allocator --test critical_section
+	@$(CHECK) rust-cargo-test-nightly $(MAKE) --no-print-directory rust-test-nightly
 	@$(CHECK) rust-clippy $(CARGO) clippy --all-targets --features std -- -D warnings
 	@$(CHECK) rust-clippy-no-std $(CARGO) clippy --lib -- -D warnings
 	@$(CHECK) rust-doc env RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --features std

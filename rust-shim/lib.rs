@@ -3,12 +3,15 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_int;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
+#[cfg(any(feature = "allocator-api2", feature = "nightly"))]
+mod allocator;
 #[cfg(feature = "critical-section")]
 mod cs;
 mod error;
