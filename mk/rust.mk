@@ -51,12 +51,45 @@ BINDGEN_CLANG := -ffreestanding --target=riscv64-unknown-elf
 # The checked build's heap walk makes its run slow; a cap catches a hang.
 RUST_TEST_TIMEOUT := 1500
 
-.PHONY: headers test-rust rust-test-nightly rust-build-riscv64 rust-header-fresh rust-sys-fresh rust-header-matches-c rust-package
+.PHONY: headers test-rust rust-test-nightly rust-doc rust-doc-examples rust-build-riscv64 rust-header-fresh rust-sys-fresh rust-header-matches-c rust-package
 
 headers:
 	@$(SETUP) cbindgen bindgen
 	$(CBINDGEN) --output $(HOOKS_H) $(HOOKS_SRC)
 	$(BINDGEN) $(BINDGEN_FLAGS) --output $(SYS_RS) $(PUBLIC_H) -- $(BINDGEN_CLANG)
+
+# The crate docs as users get them (default features) and as docs.rs
+# builds them (its features and --cfg docsrs, nightly-only: RUSTC_BOOTSTRAP).
+rust-doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps
+	RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="-D warnings --cfg docsrs" $(CARGO) doc --no-deps \
+	    --features std,allocator-api2,critical-section --target-dir $(BUILD)/rust-docsrs
+
+# The crate docs' code is files the build compiles: the README's copies
+# must be exact, and the riscv64 kernel crate they show must build for
+# riscv64 (rustup's target, else Debian's Rust with build-std, as its
+# .cargo/config.toml says) and boot in QEMU to its last line.
+EXAMPLE_RV     := $(TOP)/examples/riscv64-kernel
+EXAMPLE_RV_DIR := $(BUILD)/example-riscv64
+EXAMPLE_RV_ELF := $(RUST_TARGET)/release/hartalloc-example-riscv64
+
+rust-doc-examples:
+	@$(SETUP) riscv
+	$(TOP)/scripts/check-doc-examples.sh rust-shim/README.md
+	@if rustup target list --installed 2>/dev/null | grep -qx $(RUST_TARGET); then \
+	    echo "rustup target $(RUST_TARGET)"; dir=$(EXAMPLE_RV_DIR)/rustup; \
+	    (cd $(EXAMPLE_RV) && $(CARGO) build --release --target-dir $$dir) || exit 1; \
+	else \
+	    echo "Debian rustc with -Zbuild-std"; dir=$(EXAMPLE_RV_DIR); \
+	    (cd $(EXAMPLE_RV) && RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo build --release \
+	        --target-dir $$dir) || exit 1; \
+	fi; \
+	log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	timeout 60 qemu-system-riscv64 -machine virt -nographic -bios default -m 128M \
+	    -kernel $$dir/$(EXAMPLE_RV_ELF) </dev/null >$$log 2>&1; rc=$$?; \
+	line=$$(grep -a 'after trim' $$log); \
+	if [ $$rc -ne 0 ] || [ -z "$$line" ]; then tail -20 $$log; echo "example kernel: exit $$rc"; exit 1; fi; \
+	echo "SHOW README kernel on QEMU: $$line"
 
 # A rustup target if there is one, else Debian's toolchain with build-std.
 rust-build-riscv64:
@@ -136,11 +169,13 @@ test-rust:
 	@$(CHECK) rust-cargo-test $(RUST_CHECK_RUN) $(CARGO) test --features std
 	@$(CHECK) rust-cargo-test-checked $(RUST_CHECK_RUN) $(CARGO) test --features std,checked
 	@$(CHECK) rust-cargo-test-features $(RUST_CHECK_RUN) $(CARGO) test --features std,allocator-api2,critical-section \
-	    --test allocator --test critical_section
+	    --test allocator --test critical_section --test readme_std
 	@$(CHECK) rust-cargo-test-nightly $(MAKE) --no-print-directory rust-test-nightly
 	@$(CHECK) rust-clippy $(CARGO) clippy --all-targets --features std -- -D warnings
 	@$(CHECK) rust-clippy-no-std $(CARGO) clippy --lib -- -D warnings
-	@$(CHECK) rust-doc env RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --features std
+	@$(CHECK) rust-doc $(MAKE) --no-print-directory rust-doc
+	@$(CHECK) rust-doc-examples $(MAKE) --no-print-directory rust-doc-examples
+	@$(CHECK) rust-publish-dry-run $(CARGO) publish --dry-run --allow-dirty --target-dir $(BUILD)/publish
 	@$(CHECK) rust-build-riscv64 $(MAKE) --no-print-directory rust-build-riscv64
 	@$(CHECK) rust-header-fresh $(MAKE) --no-print-directory rust-header-fresh
 	@$(CHECK) rust-sys-fresh $(MAKE) --no-print-directory rust-sys-fresh
