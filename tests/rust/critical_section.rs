@@ -39,6 +39,12 @@ fn main() {
     // The heap's platform is the one registered.
     HEAP.ensure_init();
     assert!(core::ptr::eq(hartalloc::platform(), &PLATFORM), "with_platform did not register the platform");
+    // set_platform replaces it, and the heap's later calls leave that be.
+    static OTHER: Platform = Platform::SINGLE_HART;
+    hartalloc::set_platform(&OTHER);
+    let _ = HEAP.stats();
+    assert!(core::ptr::eq(hartalloc::platform(), &OTHER), "the heap re-registered its platform over set_platform");
+    hartalloc::set_platform(&PLATFORM);
 
     // irq_save enters a critical section: another thread cannot enter one
     // until irq_restore.  (Allocating meanwhile on this thread nests.)
