@@ -109,10 +109,10 @@ impl Platform {
     /// This platform with interrupts masked by the `critical-section`
     /// crate's critical sections: [`irq_save`](Platform::irq_save) is
     /// `critical_section::acquire`, [`irq_restore`](Platform::irq_restore)
-    /// its `release`. The program supplies the implementation (for example
-    /// with a HAL's or `cortex-m`'s `critical-section-single-core`
-    /// feature). Already the case for [`Platform::SINGLE_HART`] when the
-    /// feature is on.
+    /// its `release`. The program supplies the implementation (a HAL's, or
+    /// for one hart the `riscv` crate's `critical-section-single-hart`
+    /// feature, for example). Already the case for
+    /// [`Platform::SINGLE_HART`] when the feature is on.
     #[cfg(feature = "critical-section")]
     #[cfg_attr(docsrs, doc(cfg(feature = "critical-section")))]
     #[must_use]
