@@ -6,7 +6,8 @@
 #   make test     everything: C host suite (plain, ASan+UBSan, valgrind, checked),
 #                 cargo test, clippy, header check, kernels in QEMU; ends "N passed, M failed"
 #   make lib      libhartalloc.a for the host and for riscv64 (C users link this)
-#   make headers  regenerate the cbindgen header of the Rust-exported hooks
+#   make headers  regenerate the generated bindings: the cbindgen header of the
+#                 Rust-exported hooks and the bindgen mirror rust-shim/sys.rs
 #   make bench    benchmarks against other allocators (not part of make test)
 #
 # Each area keeps its rules in mk/*.mk and adds its test steps to TEST_STEPS.

@@ -1,14 +1,25 @@
-#![doc = include_str!("README.md")]
+// The README's code blocks are copies of files that `make test` compiles
+// (riscv64 kernel crate, host test), checked by
+// scripts/check-doc-examples.sh: they are not doctests.
+#![cfg_attr(not(doctest), doc = include_str!("README.md"))]
+#![cfg_attr(doctest, doc = "See rust-shim/README.md.")]
+// Those blocks are whole files, `fn main` included.
+#![allow(clippy::needless_doctest_main)]
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![cfg_attr(feature = "nightly", feature(allocator_api))]
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_int;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 
+#[cfg(any(feature = "allocator-api2", feature = "nightly"))]
+mod allocator;
+#[cfg(feature = "critical-section")]
+mod cs;
 mod error;
 mod heap;
 mod pages;
@@ -24,33 +35,62 @@ pub use platform::{panic_on_fatal, platform, set_platform, Platform};
 pub use stats::Stats;
 
 /// Size of a page of the page allocator, in bytes.
-pub const PAGE_SIZE: usize = sys::HA_PAGE_SIZE;
+pub const PAGE_SIZE: usize = sys::HA_PAGE_SIZE as usize;
 
 /// The hartalloc heap, as a Rust global allocator and as the handle to the
 /// C core's life cycle and page allocator.
 ///
 /// There is one C heap per program: every `HartAlloc` value drives the same
-/// one, and a program normally has exactly one, its `#[global_allocator]`.
+/// one, and a program has exactly one, its `#[global_allocator]`.
 ///
 /// Two ways to start it:
 ///
-/// * [`HartAlloc::new`]: the kernel calls [`early_init`](Self::early_init),
-///   [`add_region`](Self::add_region), [`reserve`](Self::reserve) and
-///   [`final_init`](Self::final_init) itself, before its first allocation.
-/// * [`HartAlloc::with_init`]: a function that does the same runs by itself,
-///   exactly once, just before the first allocation is served; other CPUs
-///   that allocate meanwhile wait for it. A `std` program needs this, since
-///   its runtime allocates before `main`.
+/// * [`HartAlloc::new`] or [`HartAlloc::with_platform`]: the kernel calls
+///   [`early_init`](Self::early_init), [`add_region`](Self::add_region),
+///   [`reserve`](Self::reserve) and [`final_init`](Self::final_init)
+///   itself, before its first allocation.
+/// * [`HartAlloc::with_init`] (or
+///   [`with_platform_and_init`](Self::with_platform_and_init)): a function
+///   that does the same runs by itself, exactly once, just before the first
+///   allocation is served; other CPUs that allocate meanwhile wait for it.
+///   A `std` program needs this, since its runtime allocates before `main`.
 pub struct HartAlloc {
     init: Option<fn(&HartAlloc)>,
+    platform: Option<&'static Platform>,
 }
 
 impl HartAlloc {
-    /// A heap the kernel initialises explicitly. Until
+    /// A heap the kernel initialises explicitly, on the platform registered
+    /// with [`set_platform`] ([`Platform::SINGLE_HART`] if none). Until
     /// [`early_init`](Self::early_init) (or [`final_init`](Self::final_init)
     /// after regions were added) every allocation fails.
     pub const fn new() -> HartAlloc {
-        HartAlloc { init: None }
+        HartAlloc { init: None, platform: None }
+    }
+
+    /// A heap the kernel initialises explicitly, on `platform`: the
+    /// platform is tied to the heap where the `#[global_allocator]` is
+    /// declared, and registered by the heap's first call (a life-cycle call
+    /// such as [`seed`](Self::seed) or [`early_init`](Self::early_init), or
+    /// the first allocation), before the C core runs.
+    ///
+    /// A [`set_platform`] made before that first call wins, and one made
+    /// after it replaces the platform.
+    ///
+    /// ```
+    /// use hartalloc::{HartAlloc, Platform};
+    ///
+    /// fn hart_id() -> usize {
+    ///     0 // e.g. from `tp` on RISC-V, `TPIDR_EL1` on AArch64
+    /// }
+    ///
+    /// static PLATFORM: Platform = Platform::SINGLE_HART.with_cpu_id(hart_id);
+    ///
+    /// // #[global_allocator]
+    /// static HEAP: HartAlloc = HartAlloc::with_platform(&PLATFORM);
+    /// ```
+    pub const fn with_platform(platform: &'static Platform) -> HartAlloc {
+        HartAlloc { init: None, platform: Some(platform) }
     }
 
     /// A heap initialised by `init` on first use.
@@ -83,7 +123,22 @@ impl HartAlloc {
     /// assert_eq!(frames.addr() % 8192, 0);
     /// ```
     pub const fn with_init(init: fn(&HartAlloc)) -> HartAlloc {
-        HartAlloc { init: Some(init) }
+        HartAlloc { init: Some(init), platform: None }
+    }
+
+    /// [`with_init`](Self::with_init) on `platform`, which is registered
+    /// (as [`with_platform`](Self::with_platform) says) before `init` runs.
+    pub const fn with_platform_and_init(platform: &'static Platform, init: fn(&HartAlloc)) -> HartAlloc {
+        HartAlloc { init: Some(init), platform: Some(platform) }
+    }
+
+    /// Register this heap's platform, if it has one and none is registered:
+    /// before every call that may enter the C core on a cold path.
+    #[inline]
+    fn use_platform(&self) {
+        if let Some(p) = self.platform {
+            platform::register_default(p);
+        }
     }
 
     /// Run the init function given to [`with_init`](Self::with_init) now,
@@ -101,6 +156,7 @@ impl HartAlloc {
 
     #[cold]
     fn ready_slow(&self) -> bool {
+        self.use_platform();
         matches!(heap::slow_path(self.init, self), heap::Slow::UseHeap)
     }
 
@@ -113,6 +169,7 @@ impl HartAlloc {
     /// (`Err(Error::WrongPhase)` after, `Err(Error::InvalidArgument)` for no bytes).
     /// Without it a fixed key is used.
     pub fn seed(&self, entropy: &[u8]) -> Result<(), Error> {
+        self.use_platform();
         // SAFETY: the pointer and length describe a live slice, read only.
         Error::from_code(unsafe { sys::ha_seed(entropy.as_ptr().cast(), entropy.len()) })
     }
@@ -143,6 +200,7 @@ impl HartAlloc {
     ///
     /// As for [`early_init`](Self::early_init).
     pub unsafe fn try_early_init(&self, start: usize, len: usize) -> Result<(), Error> {
+        self.use_platform();
         // SAFETY: the caller gives the range to the heap.
         Error::from_code(unsafe { sys::ha_early_init(start as *mut _, len) })
     }
@@ -159,6 +217,7 @@ impl HartAlloc {
     /// `final_init`), except for the parts [`reserve`](Self::reserve)d
     /// before `final_init`.
     pub unsafe fn add_region(&self, start: usize, len: usize) -> Result<(), Error> {
+        self.use_platform();
         // SAFETY: the caller gives the range to the heap.
         Error::from_code(unsafe { sys::ha_add_region(start as *mut _, len) })
     }
@@ -172,6 +231,7 @@ impl HartAlloc {
     /// As for [`add_region`](Self::add_region), and every byte of the range
     /// reads as zero.
     pub unsafe fn add_region_zeroed(&self, start: usize, len: usize) -> Result<(), Error> {
+        self.use_platform();
         // SAFETY: the caller gives the range, all zero, to the heap.
         Error::from_code(unsafe { sys::ha_add_region_flags(start as *mut _, len, sys::HA_REGION_ZEROED) })
     }
@@ -189,6 +249,7 @@ impl HartAlloc {
     /// only safe inside a region if it is reserved before `final_init`
     /// builds the region (which writes its metadata into it).
     pub unsafe fn reserve(&self, start: usize, len: usize) -> Result<(), Error> {
+        self.use_platform();
         // SAFETY: ha_reserve only records the range or takes free pages.
         Error::from_code(unsafe { sys::ha_reserve(start as *mut _, len) })
     }
@@ -197,6 +258,7 @@ impl HartAlloc {
     /// reserves, and hand the early range's unused remainder to them.
     /// Blocks from the early allocator stay valid and may still be freed.
     pub fn final_init(&self) -> Result<(), Error> {
+        self.use_platform();
         // SAFETY: no arguments; the memory it writes was promised by the
         // unsafe add_region/early_init calls.
         Error::from_code(unsafe { sys::ha_final_init() })
@@ -238,6 +300,7 @@ impl HartAlloc {
 
     /// The heap's figures now.
     pub fn stats(&self) -> Stats {
+        self.use_platform();
         let mut raw = sys::ha_stats::default();
         // SAFETY: `raw` is a valid, writable ha_stats.
         unsafe { sys::ha_get_stats(&mut raw) };
@@ -253,6 +316,7 @@ impl HartAlloc {
             // SAFETY: a static NUL-terminated string.
             return Err(unsafe { CheckError::new(-1, c"heap given up after a fatal fault".as_ptr()) });
         }
+        self.use_platform();
         // SAFETY: no arguments.
         let code = unsafe { sys::ha_check() };
         if code == 0 {
@@ -314,6 +378,7 @@ impl HartAlloc {
 
     #[cold]
     fn alloc_slow(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        self.use_platform();
         match heap::slow_path(self.init, self) {
             heap::Slow::UseHeap => {
                 let p = c_alloc(layout, zeroed);
@@ -374,7 +439,10 @@ impl Default for HartAlloc {
 
 impl core::fmt::Debug for HartAlloc {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("HartAlloc").field("with_init", &self.init.is_some()).finish()
+        f.debug_struct("HartAlloc")
+            .field("with_init", &self.init.is_some())
+            .field("with_platform", &self.platform.is_some())
+            .finish()
     }
 }
 

@@ -14,6 +14,7 @@ use crate::{heap, sys, PAGE_SIZE};
 /// pointers rather than references: page frames usually end up in page
 /// tables or device rings. [`into_raw`](Pages::into_raw) keeps them for
 /// good; [`from_raw`](Pages::from_raw) takes them back.
+#[must_use = "dropping a Pages frees its pages at once; keep it, or call into_raw to keep the pages for good"]
 pub struct Pages {
     ptr: NonNull<u8>,
     count: usize,

@@ -2,7 +2,9 @@
 //!
 //! The C library ships weak single-CPU defaults (`c-alloc/src/hooks.c`); the
 //! strong definitions below replace them whenever this crate is linked, and
-//! forward to the [`Platform`] the kernel registered with [`set_platform`].
+//! forward to the [`Platform`] in force: the one the kernel tied to its heap
+//! ([`HartAlloc::with_platform`](crate::HartAlloc::with_platform)) or
+//! registered with [`set_platform`].
 //! cbindgen turns this file into `c-alloc/include/hartalloc_hooks.h`, which
 //! the build compiles together with `hartalloc.h` so that the two
 //! declarations of every hook cannot drift apart.
@@ -12,27 +14,34 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// What the allocator needs from the kernel it runs in.
 ///
-/// A kernel fills in the functions that differ from
-/// [`Platform::SINGLE_HART`] and registers the result with [`set_platform`]
-/// before the heap is used on more than one hart:
+/// A kernel starts from [`Platform::SINGLE_HART`], replaces the functions
+/// that differ with the `const` builder methods, and ties the result to its
+/// heap with [`HartAlloc::with_platform`](crate::HartAlloc::with_platform)
+/// (or registers it with [`set_platform`]):
 ///
 /// ```
-/// use hartalloc::Platform;
+/// use hartalloc::{HartAlloc, Platform};
 ///
 /// fn hart_id() -> usize {
 ///     // e.g. read from `tp`, where the kernel keeps the hart id
 ///     0
 /// }
 ///
-/// static PLATFORM: Platform = Platform { cpu_id: hart_id, ..Platform::SINGLE_HART };
+/// static PLATFORM: Platform = Platform::SINGLE_HART.with_cpu_id(hart_id);
 ///
-/// hartalloc::set_platform(&PLATFORM);
+/// // In a kernel: #[global_allocator]
+/// static HEAP: HartAlloc = HartAlloc::with_platform(&PLATFORM);
 /// ```
 ///
 /// The functions run inside the allocator, with its locks held: they must
 /// not allocate, and must not block on anything that may be waiting for the
 /// allocator.
+///
+/// The struct is `#[non_exhaustive]` so that it can grow without breaking
+/// kernels: build it with the `with_*` methods, not with a struct literal.
+/// Its fields stay public for reading.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Platform {
     /// The running CPU's id, `0..HA_MAX_CPUS` (64 unless the C core was
     /// built with a larger `HA_MAX_CPUS`; larger ids are folded onto that
@@ -45,7 +54,13 @@ pub struct Platform {
     /// interrupted.
     pub irq_save: fn() -> usize,
     /// Restore the state [`irq_save`](Platform::irq_save) returned.
-    pub irq_restore: fn(usize),
+    ///
+    /// # Safety
+    ///
+    /// `state` is what `irq_save` returned on this CPU, and sections end in
+    /// the reverse order of their start (with the `critical-section`
+    /// feature this is `critical_section::release`, whose contract this is).
+    pub irq_restore: unsafe fn(state: usize),
     /// Report a fault the C core found (double free, foreign pointer, size
     /// mismatch, corrupted metadata...): the message names the fault, the
     /// address is the pointer concerned. Must not return.
@@ -57,14 +72,17 @@ pub struct Platform {
 }
 
 impl Platform {
-    /// One hart, interrupts left alone, a fault becomes a panic: what a
-    /// kernel that runs on one hart and does not allocate in interrupt
-    /// handlers needs. This is the platform until [`set_platform`] is
-    /// called.
+    /// One hart, a fault becomes a panic, and interrupts left alone (or,
+    /// with the `critical-section` feature, masked by a critical section
+    /// around every allocator lock): what a kernel that runs on one hart and
+    /// does not allocate in interrupt handlers needs. This is the platform
+    /// until a heap made with
+    /// [`HartAlloc::with_platform`](crate::HartAlloc::with_platform) is
+    /// first used or [`set_platform`] is called.
     pub const SINGLE_HART: Platform = Platform {
         cpu_id: single_hart_cpu_id,
-        irq_save: no_irq_save,
-        irq_restore: no_irq_restore,
+        irq_save: default_irq_save,
+        irq_restore: default_irq_restore,
         fatal: panic_on_fatal,
     };
 
@@ -72,7 +90,41 @@ impl Platform {
     /// the order threads first allocate), so threads use separate per-CPU
     /// caches as harts would. Interrupts do not exist; a fault panics.
     #[cfg(feature = "std")]
-    pub const PER_THREAD: Platform = Platform { cpu_id: thread_cpu_id, ..Platform::SINGLE_HART };
+    pub const PER_THREAD: Platform = Platform::SINGLE_HART.with_cpu_id(thread_cpu_id);
+
+    /// This platform with `cpu_id` as its [`cpu_id`](Platform::cpu_id).
+    #[must_use]
+    pub const fn with_cpu_id(self, cpu_id: fn() -> usize) -> Platform {
+        Platform { cpu_id, ..self }
+    }
+
+    /// This platform with `save` and `restore` as its
+    /// [`irq_save`](Platform::irq_save) and
+    /// [`irq_restore`](Platform::irq_restore).
+    #[must_use]
+    pub const fn with_irq(self, save: fn() -> usize, restore: unsafe fn(usize)) -> Platform {
+        Platform { irq_save: save, irq_restore: restore, ..self }
+    }
+
+    /// This platform with interrupts masked by the `critical-section`
+    /// crate's critical sections: [`irq_save`](Platform::irq_save) is
+    /// `critical_section::acquire`, [`irq_restore`](Platform::irq_restore)
+    /// its `release`. The program supplies the implementation (a HAL's, or
+    /// for one hart the `riscv` crate's `critical-section-single-hart`
+    /// feature, for example). Already the case for
+    /// [`Platform::SINGLE_HART`] when the feature is on.
+    #[cfg(feature = "critical-section")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "critical-section")))]
+    #[must_use]
+    pub const fn with_critical_section(self) -> Platform {
+        Platform { irq_save: crate::cs::irq_save, irq_restore: crate::cs::irq_restore, ..self }
+    }
+
+    /// This platform with `fatal` as its [`fatal`](Platform::fatal).
+    #[must_use]
+    pub const fn with_fatal(self, fatal: fn(msg: &str, addr: usize) -> !) -> Platform {
+        Platform { fatal, ..self }
+    }
 }
 
 impl Default for Platform {
@@ -85,11 +137,16 @@ fn single_hart_cpu_id() -> usize {
     0
 }
 
-fn no_irq_save() -> usize {
+#[cfg(not(feature = "critical-section"))]
+fn default_irq_save() -> usize {
     0
 }
 
-fn no_irq_restore(_state: usize) {}
+#[cfg(not(feature = "critical-section"))]
+fn default_irq_restore(_state: usize) {}
+
+#[cfg(feature = "critical-section")]
+use crate::cs::{irq_restore as default_irq_restore, irq_save as default_irq_save};
 
 /// The default fatal report: a panic with the C core's message and the
 /// address, e.g. `hartalloc: double free (block already freed) at 0x8021f040`.
@@ -124,9 +181,13 @@ pub fn thread_cpu_id() -> usize {
     .unwrap_or(0)
 }
 
-static PLATFORM: AtomicPtr<Platform> = AtomicPtr::new(&Platform::SINGLE_HART as *const Platform as *mut Platform);
+/// The platform in force; null until one is registered, which means
+/// [`Platform::SINGLE_HART`].
+static PLATFORM: AtomicPtr<Platform> = AtomicPtr::new(core::ptr::null_mut());
 
-/// Register the kernel's platform functions.
+/// Register the kernel's platform functions, replacing those in force
+/// (including a platform given to
+/// [`HartAlloc::with_platform`](crate::HartAlloc::with_platform)).
 ///
 /// Call it before other harts start allocating. Changing the platform while
 /// another CPU is inside the allocator is allowed, but an `irq_save` of one
@@ -135,11 +196,25 @@ pub fn set_platform(platform: &'static Platform) {
     PLATFORM.store(platform as *const Platform as *mut Platform, Ordering::Release);
 }
 
+/// Register `platform` unless one is registered already: what a heap made
+/// with [`HartAlloc::with_platform`](crate::HartAlloc::with_platform) does
+/// on its first use, so that an earlier [`set_platform`] wins.
+pub(crate) fn register_default(platform: &'static Platform) {
+    let p = platform as *const Platform as *mut Platform;
+    if PLATFORM.load(Ordering::Relaxed).is_null() {
+        let _ = PLATFORM.compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Relaxed);
+    }
+}
+
 /// The platform in force.
 pub fn platform() -> &'static Platform {
-    // SAFETY: PLATFORM only ever holds pointers made from `&'static
-    // Platform` references (its initialiser and set_platform).
-    unsafe { &*PLATFORM.load(Ordering::Acquire) }
+    let p = PLATFORM.load(Ordering::Acquire);
+    if p.is_null() {
+        return &Platform::SINGLE_HART;
+    }
+    // SAFETY: PLATFORM only ever holds null or pointers made from
+    // `&'static Platform` references (set_platform, register_default).
+    unsafe { &*p }
 }
 
 // ---------------------------------------------------------------------------
@@ -165,7 +240,9 @@ pub extern "C" fn ha_platform_irq_save() -> usize {
 /// [`Platform::irq_restore`].
 #[no_mangle]
 pub extern "C" fn ha_platform_irq_restore(state: usize) {
-    (platform().irq_restore)(state)
+    // SAFETY: the C core passes back what ha_platform_irq_save returned on
+    // this CPU, and ends its sections in the reverse order of their start.
+    unsafe { (platform().irq_restore)(state) }
 }
 
 /// Report a fault (bad free, corrupted metadata) at addr; does not return.

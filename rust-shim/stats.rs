@@ -29,8 +29,11 @@ pub struct Stats {
     /// Pages owned by the page allocator (regions less reserves and
     /// metadata).
     pub pages_total: usize,
-    /// Pages handed out, to [`Pages`](crate::Pages) holders and to the byte
-    /// allocator.
+    /// Pages out of the page allocator: [`Pages`](crate::Pages) runs, and
+    /// the byte allocator's pages, including those it keeps cached for reuse
+    /// (per-CPU object caches, empty slabs, spare arenas), so this stays
+    /// above zero after everything is freed, until
+    /// [`HartAlloc::trim`](crate::HartAlloc::trim) gives them back.
     pub pages_used: usize,
     /// Pages free: in the page allocator's free lists and in the CPUs'
     /// frame caches.

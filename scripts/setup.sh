@@ -9,6 +9,8 @@
 #   aarch64  aarch64 cross gcc and binutils, qemu-system-aarch64, and a Rust
 #            toolchain that can build core/alloc for aarch64-unknown-none
 #   cbindgen cbindgen, to regenerate and verify the hooks header
+#   bindgen  bindgen (with libclang) and rustfmt, to regenerate and verify
+#            the crate's Rust mirror of hartalloc.h (rust-shim/sys.rs)
 #   clang    clang with libFuzzer and the sanitizer runtimes
 set -euo pipefail
 
@@ -59,6 +61,13 @@ for group in "$@"; do
         ;;
     cbindgen)
         want cbindgen cbindgen
+        ;;
+    bindgen)
+        # Debian's bindgen (0.60) pulls in libclang; the committed file is
+        # its output, so the check needs this one, not a newer bindgen-cli.
+        want bindgen bindgen
+        # bindgen formats its output with the rustfmt on PATH (rustup's).
+        want rustfmt rustfmt
         ;;
     clang)
         want clang clang

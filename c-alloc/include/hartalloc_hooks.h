@@ -17,8 +17,6 @@
 
 
 
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus

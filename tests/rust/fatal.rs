@@ -60,7 +60,7 @@ fn child(scenario: &str) {
             }
         }
         "custom-platform" => {
-            static CUSTOM: Platform = Platform { fatal: exit_42, ..Platform::SINGLE_HART };
+            static CUSTOM: Platform = Platform::SINGLE_HART.with_fatal(exit_42);
             hartalloc::set_platform(&CUSTOM);
             // SAFETY: deliberately wrong: a pointer the heap never handed out.
             unsafe {

@@ -15,12 +15,10 @@ pub static HEAP: HartAlloc = HartAlloc::new();
 
 /// What the allocator calls back into: per-hart cache index, interrupt
 /// masking, and faults as panics carrying the C core's message.
-static PLATFORM: Platform = Platform {
-    cpu_id: smp::cpu_index,
-    irq_save: platform::irq_save,
-    irq_restore: platform::irq_restore,
-    fatal: hartalloc::panic_on_fatal,
-};
+static PLATFORM: Platform = Platform::SINGLE_HART
+    .with_cpu_id(smp::cpu_index)
+    .with_irq(platform::irq_save, platform::irq_restore)
+    .with_fatal(hartalloc::panic_on_fatal);
 
 /// Start the heap.  Returns the reserved ranges (an allocation of the
 /// early allocator that outlives the switch to the final allocators: the
