@@ -8,6 +8,9 @@
 #            riscv64gc-unknown-none-elf
 #   cbindgen cbindgen, to regenerate and verify the hooks header
 #   clang    clang with libFuzzer and the sanitizer runtimes
+#   targets  what mk/targets.mk needs: cross gcc and binutils for riscv64 and
+#            aarch64, clang and llvm-ar (the fallback compiler), host
+#            binutils, and Debian's Rust with its library sources
 set -euo pipefail
 
 need=()
@@ -49,6 +52,24 @@ for group in "$@"; do
         ;;
     clang)
         want clang clang
+        ;;
+    targets)
+        want gcc gcc
+        want ld binutils
+        want riscv64-unknown-elf-gcc gcc-riscv64-unknown-elf
+        want riscv64-unknown-elf-objdump binutils-riscv64-unknown-elf
+        want aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
+        want aarch64-linux-gnu-objdump binutils-aarch64-linux-gnu
+        want clang clang
+        want llvm-ar llvm
+        # Every bare-metal target's core/alloc comes from -Zbuild-std unless
+        # rustup has that target; checking one is enough to decide.
+        installed=$(rustup target list --installed 2>/dev/null || true)
+        if ! grep -qx aarch64-unknown-none-softfloat <<<"$installed"; then
+            want /usr/bin/rustc rustc-web
+            want /usr/bin/cargo cargo-web
+            want /usr/lib/rustlib/src/rust/library/Cargo.lock rust-web-src
+        fi
         ;;
     *)
         echo "setup.sh: unknown group '$group'" >&2; exit 2 ;;
