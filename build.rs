@@ -57,6 +57,15 @@ impl Target {
         self.features.iter().any(|f| f == feature)
     }
 
+    /// Whether rustc's objects for this riscv target use the double-float
+    /// ABI (lp64d).  A stable rustc does not list the unstable `f`/`d`
+    /// features in `CARGO_CFG_TARGET_FEATURE` (only RUSTC_BOOTSTRAP or
+    /// nightly do), so the `g` of the target name counts too: every
+    /// `riscv64gc-*` target's spec says `llvm-abiname: lp64d`.
+    fn riscv_double_float(&self) -> bool {
+        self.has("d") || self.triple.starts_with("riscv64gc-")
+    }
+
     fn bare_metal(&self) -> bool {
         self.os == "none"
     }
@@ -357,7 +366,7 @@ fn riscv64_flags(target: &Target, clang: bool, bare: bool, build: &mut cc::Build
     // riscv64gc-unknown-none-elf emits lp64d objects: the link then fails
     // with "can't link soft-float modules with double-float modules"
     // (cc-rs#795, still so in cc 1.11).
-    if target.has("d") {
+    if target.riscv_double_float() {
         build.flag("-march=rv64gc").flag("-mabi=lp64d");
     } else if clang {
         let ext: String = ["m", "a", "f", "c"].iter().filter(|e| target.has(e)).copied().collect();
@@ -481,7 +490,7 @@ fn probe(target: &Target, compiler: &Compiler, build: &cc::Build) {
             t = target.triple,
         ));
     }
-    if target.arch == "riscv64" && target.has("d") && riscv_float_abi(&elf) != Some(2) {
+    if target.arch == "riscv64" && target.riscv_double_float() && riscv_float_abi(&elf) != Some(2) {
         fail(&format!(
             "hartalloc: the C compiler {c} does not make double-float (lp64d) objects for {t}, \
              and rustc's objects are lp64d: the link would fail.\n{help}",

@@ -5,7 +5,8 @@
 # For each target, tests/targets (a no_std program with hartalloc as its
 # global allocator, filling a Vec) is built and linked with no CC_* set,
 # and the C objects of that build are checked: the target's ELF machine,
-# and no FP/SIMD register on the soft-float targets.  See
+# and no FP/SIMD register on the soft-float targets (x86_64-unknown-none
+# without CC_x86_64_unknown_none included).  See
 # tests/targets/check-target.sh.  Core and alloc come from -Zbuild-std
 # (Debian's Rust) unless rustup has the target: the first run builds them
 # once per target (about a minute each), later runs take seconds.
@@ -19,6 +20,9 @@ TARGETS_CHECK := $(TOP)/tests/targets/check-target.sh
 test-targets:
 	@$(SETUP) targets
 	@$(foreach t,$(TARGETS_BARE),$(CHECK) targets-$(t) $(TARGETS_CHECK) build $(t);)
+	@# build.rs as a stable rustc's cfg shows the target (no riscv f/d
+	@# features), as on a user's machine with a rustup target.
+	@$(foreach t,$(TARGETS_BARE),$(CHECK) targets-$(t)-stable-cfg $(TARGETS_CHECK) stable-cfg $(t);)
 	@# riscv64-unknown-elf-gcc hidden: build.rs must fall back to clang
 	@# (--target=riscv64-unknown-elf, lp64d, medany), and the program link.
 	@$(CHECK) targets-riscv64-clang-fallback $(TARGETS_CHECK) build riscv64gc-unknown-none-elf hide-gcc
