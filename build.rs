@@ -95,6 +95,17 @@ impl Target {
         })
     }
 
+    /// The Debian package of a gcc for this architecture.
+    fn gcc_package(&self) -> &'static str {
+        match self.arch.as_str() {
+            "riscv64" => "gcc-riscv64-unknown-elf",
+            "aarch64" => "gcc-aarch64-linux-gnu",
+            "x86_64" if self.host.starts_with("x86_64-") => "gcc",
+            "x86_64" => "gcc-x86-64-linux-gnu",
+            _ => "gcc",
+        }
+    }
+
     /// The ELF machine a bare-metal target's objects must carry.
     fn elf_machine(&self) -> Option<(u16, &'static str)> {
         match self.arch.as_str() {
@@ -282,18 +293,14 @@ fn choose_compiler(target: &Target) -> Compiler {
     if let Some(p) = which("clang") {
         return Compiler::Clang(p);
     }
-    let package = match target.arch.as_str() {
-        "riscv64" => "gcc-riscv64-unknown-elf",
-        "aarch64" => "gcc-aarch64-linux-gnu",
-        _ => "gcc",
-    };
     fail(&format!(
         "hartalloc: no C compiler for {t}: looked on PATH for {g} and clang.\n\
-         Install one (Debian: apt-get install {package}, or clang), \
+         Install one (Debian: apt-get install {p}, or clang), \
          or name one: {cc}=clang (or a path to a gcc for {t}).\n\
          Supported targets: {SUPPORTED}.",
         t = target.triple,
         g = gccs.join(", "),
+        p = target.gcc_package(),
         cc = target.cc_var(),
     ));
 }
@@ -447,9 +454,10 @@ fn probe(target: &Target, compiler: &Compiler, build: &cc::Build) {
     }
     let help = format!(
         "Name a C compiler for {t} with {cc} (e.g. {cc}=clang), or install one \
-         (Debian: gcc-aarch64-linux-gnu, gcc-riscv64-unknown-elf, or clang).\n\
+         (Debian: apt-get install {p}, or clang).\n\
          Supported targets: {SUPPORTED}.",
         t = target.triple,
+        p = target.gcc_package(),
         cc = target.cc_var(),
     );
     let tool = match build.try_get_compiler() {
@@ -524,10 +532,12 @@ fn read_warnings(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// The first executable file called `name` in PATH.
+/// The first executable file called `name` (or `name.exe`) in PATH.
 fn which(name: &str) -> Option<PathBuf> {
     let path = env::var_os("PATH").unwrap_or_default();
-    env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
+    env::split_paths(&path)
+        .flat_map(|d| [d.join(name), d.join(format!("{name}.exe"))])
+        .find(|p| is_executable(p))
 }
 
 /// `cfg` is right here: this asks about the machine running the script.
