@@ -269,7 +269,8 @@ fn choose_compiler(target: &Target) -> Compiler {
 
     // gcc names in order of preference: bare-metal toolchains first, then a
     // Linux cross gcc (fine for freestanding code that is not linked here).
-    let host_is_x86_64 = target.host.starts_with("x86_64-");
+    // (On macOS `gcc` is Apple's clang making Mach-O: not that one.)
+    let host_is_x86_64 = target.host.starts_with("x86_64-") && target.host.contains("-linux");
     let gccs: &[&str] = match target.arch.as_str() {
         "riscv64" => &["riscv64-unknown-elf-gcc", "riscv64-elf-gcc", "riscv64-linux-gnu-gcc"],
         "aarch64" => &["aarch64-none-elf-gcc", "aarch64-elf-gcc", "aarch64-linux-gnu-gcc"],

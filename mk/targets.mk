@@ -23,6 +23,9 @@ test-targets:
 	@# build.rs as a stable rustc's cfg shows the target (no riscv f/d
 	@# features), as on a user's machine with a rustup target.
 	@$(foreach t,$(TARGETS_BARE),$(CHECK) targets-$(t)-stable-cfg $(TARGETS_CHECK) stable-cfg $(t);)
+	@# CC_<target>=clang as a user sets it: clang's flags, still soft-float.
+	@$(foreach t,aarch64-unknown-none-softfloat x86_64-unknown-none, \
+	    $(CHECK) targets-$(t)-cc-clang $(TARGETS_CHECK) stable-cfg $(t) clang;)
 	@# riscv64-unknown-elf-gcc hidden: build.rs must fall back to clang
 	@# (--target=riscv64-unknown-elf, lp64d, medany), and the program link.
 	@$(CHECK) targets-riscv64-clang-fallback $(TARGETS_CHECK) build riscv64gc-unknown-none-elf hide-gcc

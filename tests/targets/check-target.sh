@@ -10,10 +10,12 @@
 #       FP/SIMD register where the target has none (x86_64-unknown-none,
 #       aarch64-unknown-none-softfloat).  With hide-gcc, the target's gcc
 #       is hidden from PATH, so build.rs must fall back to clang.
-#   check-target.sh stable-cfg TARGET
+#   check-target.sh stable-cfg TARGET [clang]
 #       The same checks on the C core alone, built by the root crate with
 #       the cfg of a stable rustc, which hides unstable target features
 #       (riscv's f and d): build.rs must not depend on them.
+#       With clang (also for build): CC_<target>=clang set, as a user
+#       would, and the objects must come from clang.
 #   check-target.sh refused TARGET TEXT [hide-compilers]
 #       build.rs must stop for TARGET with one message containing TEXT
 #       (no build-std needed: the build script fails before any Rust of the
@@ -100,11 +102,15 @@ refused)
     exit 0
     ;;
 build | stable-cfg) ;;
-*) echo "usage: $0 build|stable-cfg TARGET [hide-gcc] | refused TARGET TEXT [hide-compilers]" >&2; exit 2 ;;
+*) echo "usage: $0 build|stable-cfg TARGET [hide-gcc|clang] | refused TARGET TEXT [hide-compilers]" >&2; exit 2 ;;
 esac
 
-want_cc=
-if [ "${1:-}" = hide-gcc ]; then
+want_cc= user_cc=()
+if [ "${1:-}" = clang ]; then
+    # The user's override, as documented: CC_<target>=clang.
+    user_cc=("CC_$tu=clang")
+    want_cc=clang
+elif [ "${1:-}" = hide-gcc ]; then
     PATH=$(shadow_path "^${arch}-.*gcc.*$")
     export PATH
     if compgen -c | grep -qE "^${arch}-.*-gcc$"; then echo "a ${arch} gcc is still on PATH"; exit 1; fi
@@ -115,7 +121,7 @@ export "CARGO_TARGET_${tu_upper}_LINKER=$linker"
 
 if [ "$mode" = build ]; then
     cd "$crate"
-    "${clean[@]}" "${cargo_cmd[@]}" build --target "$target" "${build_std[@]}" --target-dir "$out" -j2 \
+    "${clean[@]}" "${user_cc[@]}" "${cargo_cmd[@]}" build --target "$target" "${build_std[@]}" --target-dir "$out" -j2 \
         --message-format=json-render-diagnostics >"$tmp/json"
     elf=$out/$target/debug/hartalloc-targets
     [ -f "$elf" ] || { echo "no linked program at $elf"; exit 1; }
@@ -125,7 +131,7 @@ else
     # the root crate alone, no build-std.  Without a rustup target the
     # build stops at the missing core after build.rs has built the C core,
     # which is all this looks at.
-    "${clean[@]}" -u RUSTC_BOOTSTRAP "${cargo_cmd[@]}" build --manifest-path "$top/Cargo.toml" \
+    "${clean[@]}" -u RUSTC_BOOTSTRAP "${user_cc[@]}" "${cargo_cmd[@]}" build --manifest-path "$top/Cargo.toml" \
         --target "$target" --target-dir "$out/stable-cfg" -j2 \
         --message-format=json-render-diagnostics >"$tmp/json" || true
     elf=
