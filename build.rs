@@ -143,9 +143,6 @@ impl Compiler {
 
 fn main() {
     let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let include = root.join("c-alloc/include");
-    let src = root.join("c-alloc/src");
-    let warnings_file = root.join(WARNINGS_FILE);
     let target = Target::from_env();
 
     // Refusals first, before anything on stdout: cargo shows a failed build
@@ -159,29 +156,9 @@ fn main() {
             w = target.pointer_width,
         ));
     }
-
     let compiler = choose_compiler(&target);
 
-    println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed={}", include.display());
-    println!("cargo:rerun-if-changed={}", src.display());
-    println!("cargo:rerun-if-changed={}", warnings_file.display());
-    println!("cargo:rerun-if-env-changed=HARTALLOC_WERROR");
-    println!("cargo:rerun-if-env-changed=CROSS_COMPILE");
-    for tool in ["CC", "AR", "CFLAGS"] {
-        for k in target.tool_vars(tool) {
-            println!("cargo:rerun-if-env-changed={k}");
-        }
-    }
-
-    let sources = c_files(&src);
-    for f in sources.iter().chain(headers(&include).iter()).chain(headers(&src).iter()) {
-        println!("cargo:rerun-if-changed={}", f.display());
-    }
-    // Dependents (a C kernel glue crate, say) find the headers here through
-    // DEP_HARTALLOC_INCLUDE.
-    println!("cargo:include={}", include.display());
-
+    let sources = watch_inputs(&root, &target, &compiler);
     if sources.is_empty() {
         // Lets the shim be type-checked while the core is being written; any
         // link of a program that allocates then fails loudly.
@@ -189,44 +166,7 @@ fn main() {
         return;
     }
 
-    if matches!(compiler, Compiler::Gcc(_) | Compiler::Clang(_)) {
-        // Found by searching PATH: a compiler installed or hidden later
-        // changes the choice.
-        println!("cargo:rerun-if-env-changed=PATH");
-    }
-    let mut build = cc::Build::new();
-    match &compiler {
-        Compiler::Gcc(p) | Compiler::Clang(p) => {
-            build.compiler(p);
-            if target.user_tool("AR").is_none() {
-                if let Some(ar) = archiver_for(&compiler) {
-                    build.archiver(ar);
-                }
-            }
-        }
-        Compiler::User(..) | Compiler::CcDefault => {}
-    }
-    build
-        .files(&sources)
-        .include(&include)
-        .include(&src)
-        .std("c11")
-        .flag("-ffreestanding")
-        // The list below has -Wall -Wextra; cc adds them too.
-        .warnings(true);
-    for w in read_warnings(&warnings_file) {
-        build.flag(w);
-    }
-    // Errors only where the project builds itself (its Makefile sets
-    // HARTALLOC_WERROR=1): a newer compiler's new warning must not break a
-    // user's kernel build.
-    if env::var("HARTALLOC_WERROR").is_ok_and(|v| !v.is_empty() && v != "0") {
-        build.flag("-Werror");
-    }
-    if env::var_os("CARGO_FEATURE_CHECKED").is_some() {
-        build.define("HA_CHECKED", "1");
-    }
-
+    let mut build = core_build(&root, &target, &compiler, &sources);
     // By what cc detects, so that a user's CC=clang gets clang's flags too.
     let clang = build.try_get_compiler().is_ok_and(|t| t.is_like_clang());
     target_flags(&target, clang, &mut build);
@@ -243,6 +183,74 @@ fn main() {
     }
 
     build.compile("hartalloc");
+}
+
+/// Tells cargo what the build depends on; returns the core's C sources.
+fn watch_inputs(root: &Path, target: &Target, compiler: &Compiler) -> Vec<PathBuf> {
+    let include = root.join("c-alloc/include");
+    let src = root.join("c-alloc/src");
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed={}", include.display());
+    println!("cargo:rerun-if-changed={}", src.display());
+    println!("cargo:rerun-if-changed={}", root.join(WARNINGS_FILE).display());
+    println!("cargo:rerun-if-env-changed=HARTALLOC_WERROR");
+    println!("cargo:rerun-if-env-changed=CROSS_COMPILE");
+    for tool in ["CC", "AR", "CFLAGS"] {
+        for k in target.tool_vars(tool) {
+            println!("cargo:rerun-if-env-changed={k}");
+        }
+    }
+    if matches!(compiler, Compiler::Gcc(_) | Compiler::Clang(_)) {
+        // Found by searching PATH: a compiler installed or hidden later
+        // changes the choice.
+        println!("cargo:rerun-if-env-changed=PATH");
+    }
+
+    let sources = c_files(&src);
+    for f in sources.iter().chain(headers(&include).iter()).chain(headers(&src).iter()) {
+        println!("cargo:rerun-if-changed={}", f.display());
+    }
+    // Dependents (a C kernel glue crate, say) find the headers here through
+    // DEP_HARTALLOC_INCLUDE.
+    println!("cargo:include={}", include.display());
+    sources
+}
+
+/// The target-independent part: compiler, sources, C standard, warnings.
+fn core_build(root: &Path, target: &Target, compiler: &Compiler, sources: &[PathBuf]) -> cc::Build {
+    let mut build = cc::Build::new();
+    match compiler {
+        Compiler::Gcc(p) | Compiler::Clang(p) => {
+            build.compiler(p);
+            if target.user_tool("AR").is_none() {
+                if let Some(ar) = archiver_for(compiler) {
+                    build.archiver(ar);
+                }
+            }
+        }
+        Compiler::User(..) | Compiler::CcDefault => {}
+    }
+    build
+        .files(sources)
+        .include(root.join("c-alloc/include"))
+        .include(root.join("c-alloc/src"))
+        .std("c11")
+        .flag("-ffreestanding")
+        // The list below has -Wall -Wextra; cc adds them too.
+        .warnings(true);
+    for w in read_warnings(&root.join(WARNINGS_FILE)) {
+        build.flag(w);
+    }
+    // Errors only where the project builds itself (its Makefile sets
+    // HARTALLOC_WERROR=1): a newer compiler's new warning must not break a
+    // user's kernel build.
+    if env::var("HARTALLOC_WERROR").is_ok_and(|v| !v.is_empty() && v != "0") {
+        build.flag("-Werror");
+    }
+    if env::var_os("CARGO_FEATURE_CHECKED").is_some() {
+        build.define("HA_CHECKED", "1");
+    }
+    build
 }
 
 /// Stops the build with one plain message: a panic would add a backtrace
@@ -444,15 +452,6 @@ fn probe(target: &Target, compiler: &Compiler, build: &cc::Build) {
         // An unknown bare-metal architecture with a user-named compiler.
         return;
     };
-    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let src = out.join("hartalloc_probe.c");
-    let obj = out.join("hartalloc_probe.o");
-    let code = "#include <stdatomic.h>\n#include <stddef.h>\n#include <stdint.h>\n\
-                uintptr_t hartalloc_probe(atomic_uintptr_t *p);\n\
-                uintptr_t hartalloc_probe(atomic_uintptr_t *p) { return atomic_fetch_add(p, 1); }\n";
-    if let Err(e) = fs::write(&src, code) {
-        fail(&format!("hartalloc: cannot write {}: {e}", src.display()));
-    }
     let help = format!(
         "Name a C compiler for {t} with {cc} (e.g. {cc}=clang), or install one \
          (Debian: apt-get install {p}, or clang).\n\
@@ -461,29 +460,14 @@ fn probe(target: &Target, compiler: &Compiler, build: &cc::Build) {
         p = target.gcc_package(),
         cc = target.cc_var(),
     );
-    let tool = match build.try_get_compiler() {
-        Ok(t) => t,
-        Err(e) => fail(&format!(
-            "hartalloc: no usable C compiler for {}: {e}\n{help}",
-            target.triple
-        )),
-    };
-    let mut cmd = tool.to_command();
-    cmd.arg("-c").arg(&src).arg("-o").arg(&obj);
-    let output = cmd.output();
-    let ok = matches!(&output, Ok(o) if o.status.success());
-    if !ok {
-        let why = match &output {
-            Ok(o) => String::from_utf8_lossy(&o.stderr).lines().take(6).collect::<Vec<_>>().join("\n  "),
-            Err(e) => e.to_string(),
-        };
-        fail(&format!(
+    let elf = match compile_probe(build) {
+        Ok(elf) => elf,
+        Err(why) => fail(&format!(
             "hartalloc: the C compiler {c} cannot build for {t}:\n  {why}\n{help}",
             c = compiler.describe(),
             t = target.triple,
-        ));
-    }
-    let elf = fs::read(&obj).unwrap_or_default();
+        )),
+    };
     let found = elf_machine_of(&elf);
     if found != Some(machine) {
         let made = match found {
@@ -507,7 +491,34 @@ fn probe(target: &Target, compiler: &Compiler, build: &cc::Build) {
             t = target.triple,
         ));
     }
+}
+
+/// Compiles the probe with the core's command line; returns the object's
+/// bytes, or the compiler's first lines of complaint.
+fn compile_probe(build: &cc::Build) -> Result<Vec<u8>, String> {
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let src = out.join("hartalloc_probe.c");
+    let obj = out.join("hartalloc_probe.o");
+    let code = "#include <stdatomic.h>\n#include <stddef.h>\n#include <stdint.h>\n\
+                uintptr_t hartalloc_probe(atomic_uintptr_t *p);\n\
+                uintptr_t hartalloc_probe(atomic_uintptr_t *p) { return atomic_fetch_add(p, 1); }\n";
+    fs::write(&src, code).map_err(|e| format!("cannot write {}: {e}", src.display()))?;
+    let tool = build.try_get_compiler().map_err(|e| e.to_string())?;
+    let output = tool
+        .to_command()
+        .arg("-c")
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(stderr.lines().take(6).collect::<Vec<_>>().join("\n  "));
+    }
+    let elf = fs::read(&obj).map_err(|e| e.to_string());
     let _ = fs::remove_file(&obj);
+    elf
 }
 
 /// e_machine of a little-endian 64-bit ELF file.
