@@ -62,14 +62,12 @@ for group in "$@"; do
         want aarch64-linux-gnu-objdump binutils-aarch64-linux-gnu
         want clang clang
         want llvm-ar llvm
-        # Every bare-metal target's core/alloc comes from -Zbuild-std unless
-        # rustup has that target; checking one is enough to decide.
-        installed=$(rustup target list --installed 2>/dev/null || true)
-        if ! grep -qx aarch64-unknown-none-softfloat <<<"$installed"; then
-            want /usr/bin/rustc rustc-web
-            want /usr/bin/cargo cargo-web
-            want /usr/lib/rustlib/src/rust/library/Cargo.lock rust-web-src
-        fi
+        # core/alloc for each target from -Zbuild-std (check-target.sh uses
+        # rustup's instead for a target rustup has; the steps span six
+        # targets, so Debian's Rust is always wanted).
+        want /usr/bin/rustc rustc-web
+        want /usr/bin/cargo cargo-web
+        want /usr/lib/rustlib/src/rust/library/Cargo.lock rust-web-src
         ;;
     *)
         echo "setup.sh: unknown group '$group'" >&2; exit 2 ;;
