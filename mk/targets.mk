@@ -9,7 +9,8 @@
 # without CC_x86_64_unknown_none included).  See
 # tests/targets/check-target.sh.  Core and alloc come from -Zbuild-std
 # (Debian's Rust) unless rustup has the target: the first run builds them
-# once per target (about a minute each), later runs take seconds.
+# once per target (1 to 3 minutes each on 2 shared CPUs), later runs take
+# seconds (the whole of test-targets: about 1.5 minutes).
 
 TARGETS_BARE  := riscv64gc-unknown-none-elf aarch64-unknown-none \
                  aarch64-unknown-none-softfloat x86_64-unknown-none
