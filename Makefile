@@ -19,6 +19,10 @@ BUILD := $(TOP)/build
 CHECK := $(TOP)/scripts/check.sh
 SETUP := $(TOP)/scripts/setup.sh
 
+# The project's own builds treat C warnings as errors; build.rs reads this
+# (a crate user's build keeps them as warnings).
+export HARTALLOC_WERROR := 1
+
 TEST_STEPS :=
 
 include $(sort $(wildcard mk/*.mk))

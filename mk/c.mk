@@ -7,8 +7,8 @@
 
 C_SRCS   := $(sort $(wildcard c-alloc/src/*.c))
 C_HDRS   := c-alloc/include/hartalloc.h $(wildcard c-alloc/src/*.h)
-C_WARN   := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-            -Wpointer-arith -Wcast-align -Wundef
+# The warning list is shared with build.rs (c-alloc/warnings.txt); errors here.
+C_WARN   := -std=c11 $(strip $(shell sed 's/\#.*//' c-alloc/warnings.txt)) -Werror
 C_CORE   := $(C_WARN) -ffreestanding -Ic-alloc/include -Ic-alloc/src
 HOST_CC  ?= gcc
 RV_CC    ?= riscv64-unknown-elf-gcc

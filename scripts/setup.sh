@@ -12,6 +12,9 @@
 #   bindgen  bindgen (with libclang) and rustfmt, to regenerate and verify
 #            the crate's Rust mirror of hartalloc.h (rust-shim/sys.rs)
 #   clang    clang with libFuzzer and the sanitizer runtimes
+#   targets  what mk/targets.mk needs: cross gcc and binutils for riscv64 and
+#            aarch64, clang and llvm-ar (the fallback compiler), host
+#            binutils, and Debian's Rust with its library sources
 set -euo pipefail
 
 need=()
@@ -71,6 +74,22 @@ for group in "$@"; do
         ;;
     clang)
         want clang clang
+        ;;
+    targets)
+        want gcc gcc
+        want ld binutils
+        want riscv64-unknown-elf-gcc gcc-riscv64-unknown-elf
+        want riscv64-unknown-elf-objdump binutils-riscv64-unknown-elf
+        want aarch64-linux-gnu-gcc gcc-aarch64-linux-gnu
+        want aarch64-linux-gnu-objdump binutils-aarch64-linux-gnu
+        want clang clang
+        want llvm-ar llvm
+        # core/alloc for each target from -Zbuild-std (check-target.sh uses
+        # rustup's instead for a target rustup has; the steps span six
+        # targets, so Debian's Rust is always wanted).
+        want /usr/bin/rustc rustc-web
+        want /usr/bin/cargo cargo-web
+        want /usr/lib/rustlib/src/rust/library/Cargo.lock rust-web-src
         ;;
     *)
         echo "setup.sh: unknown group '$group'" >&2; exit 2 ;;
