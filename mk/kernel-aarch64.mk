@@ -14,23 +14,15 @@ KA64_ELF_CHECKED := $(KA64_OUT)/hartalloc-kernel-aarch64-checked
 KA64_BIN  := $(KA64_DIR)/target/aarch64-unknown-none/release/hartalloc-kernel-aarch64
 KA64_RUN  := $(TOP)/kernel/run-qemu.sh
 
-# TEMPORARY, until build.rs knows aarch64: the C core's compiler and flags
-# for aarch64-unknown-none, read by the cc crate from the environment.
-# Without them cc silently uses the host's cc (x86-64 objects).
-# -mstrict-align: rustc's target has +strict-align (with the MMU off every
-# access must be aligned); -mno-outline-atomics: else gcc calls libgcc's
-# __aarch64_* helpers, which nothing links.  Drop this variable (and its
-# use in KA64_CARGO) once build.rs picks them from CARGO_CFG_TARGET_*.
-KA64_CC_ENV := CC_aarch64_unknown_none=aarch64-linux-gnu-gcc \
-	AR_aarch64_unknown_none=aarch64-linux-gnu-ar \
-	CFLAGS_aarch64_unknown_none="-mstrict-align -mno-outline-atomics"
+# build.rs picks the C compiler and the target's flags (-mstrict-align,
+# -mno-outline-atomics) itself.
 
 # cargo for the kernel target, chosen when the recipe runs (after setup).
 KA64_CARGO := if rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-none; \
 	then echo "kernel-aarch64: rustup toolchain"; CARGO=cargo; \
 	else echo "kernel-aarch64: Debian rustc with -Zbuild-std"; \
 	     export RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1; CARGO=/usr/bin/cargo; fi; \
-	cd $(KA64_DIR) && env $(KA64_CC_ENV) $$CARGO build --release
+	cd $(KA64_DIR) && $$CARGO build --release
 
 .PHONY: run-aarch64 kernel-aarch64 kernel-aarch64-checked kernel-aarch64-test
 
