@@ -95,3 +95,19 @@ test-c-tsan:
 
 .PHONY: test-c-tsan
 TEST_STEPS += test-c-tsan
+
+# --- layering -----------------------------------------------------------------
+# The modules of c-alloc/src, lowest layer first ('|' between layers): each
+# may call only modules of lower layers, never one of its own layer or
+# above.  This is the one place the order is written; c-layers checks it
+# from the symbols of the host objects (scripts/check-layers.sh).
+C_LAYERS := hooks | fault | stats | page | early frame | slab tlsf | facade
+
+test-c-layers:
+	@$(SETUP) host
+	@$(MAKE) --no-print-directory $(BUILD)/host/plain/libhartalloc.a
+	@$(CHECK) c-layers $(TOP)/scripts/check-layers.sh --self-test "$(C_LAYERS)" \
+	    $(patsubst c-alloc/src/%.c,$(BUILD)/host/plain/obj/%.o,$(C_SRCS))
+
+.PHONY: test-c-layers
+TEST_STEPS += test-c-layers
