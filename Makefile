@@ -2,7 +2,8 @@
 #
 #   make run      boot the Rust kernel in QEMU (4 harts, 256 MiB) and show the allocator at work
 #   make run-c    the same for the C-only kernel
-#   make test     everything: C host suite (plain, ASan+UBSan, valgrind, checked),
+#   make test     everything: C host suite (plain, ASan+UBSan, valgrind, checked,
+#                 TSan for the thread tests), the core's layering,
 #                 cargo test, clippy, header check, kernels in QEMU; ends "N passed, M failed"
 #   make lib      libhartalloc.a for the host and for riscv64 (C users link this)
 #   make headers  regenerate the cbindgen header of the Rust-exported hooks
@@ -23,7 +24,7 @@ include $(sort $(wildcard mk/*.mk))
 
 .PHONY: help test test-steps clean
 help:
-	@sed -n '3,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,12p' Makefile | sed 's/^# \{0,1\}//'
 
 # Every step runs (check.sh records and never stops the build); the summary
 # prints "N passed, M failed" and sets the exit status.
