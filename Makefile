@@ -3,7 +3,8 @@
 #   make run      boot the Rust kernel in QEMU (4 harts, 256 MiB) and show the allocator at work
 #   make run-c    the same for the C-only kernel
 #   make run-aarch64  the Rust kernel's checks on aarch64 (QEMU virt, 4 CPUs, 256 MiB)
-#   make test     everything: C host suite (plain, ASan+UBSan, valgrind, checked),
+#   make test     everything: C host suite (plain, ASan+UBSan, valgrind, checked,
+#                 TSan for the thread tests), the core's layering,
 #                 cargo test, clippy, header check, kernels in QEMU; ends "N passed, M failed"
 #   make lib      libhartalloc.a for the host and for riscv64 (C users link this)
 #   make headers  regenerate the generated bindings: the cbindgen header of the

@@ -1,9 +1,11 @@
 # The C library (c-alloc/) and its host test suite (tests/c/).
 #
 # Library variants: host plain (-O2), host asan (ASan+UBSan), host checked
-# (HA_CHECKED=1), riscv64 (freestanding, what the kernels link).
+# (HA_CHECKED=1), host tsan (ThreadSanitizer), riscv64 (freestanding, what
+# the kernels link).
 # Every tests/c/test_*.c is a program; each runs plain, under ASan+UBSan,
-# under valgrind and against the checked build.
+# under valgrind and against the checked build; those that start threads
+# also run against the tsan build.
 
 C_SRCS   := $(sort $(wildcard c-alloc/src/*.c))
 C_HDRS   := c-alloc/include/hartalloc.h $(wildcard c-alloc/src/*.h)
@@ -20,8 +22,10 @@ SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 C_VARIANT_FLAGS_plain   := -O2 -g
 C_VARIANT_FLAGS_asan    := -O1 -g $(SAN_FLAGS)
 C_VARIANT_FLAGS_checked := -O1 -g -DHA_CHECKED=1
+C_VARIANT_FLAGS_tsan    := -O1 -g -fsanitize=thread
 
 C_TESTS  := $(patsubst tests/c/%.c,%,$(sort $(wildcard tests/c/test_*.c)))
+C_THREAD_TESTS := $(patsubst tests/c/%.c,%,$(sort $(shell grep -l pthread_create tests/c/test_*.c)))
 C_TEST_SUPPORT := $(filter-out $(wildcard tests/c/test_*.c),$(wildcard tests/c/*.c))
 C_TEST_HDRS := $(wildcard tests/c/*.h)
 
@@ -45,7 +49,7 @@ $(BUILD)/host/$(1)/tests/%: tests/c/%.c $(C_TEST_SUPPORT) $(C_TEST_HDRS) $(BUILD
 	@$(HOST_CC) -std=gnu11 -Wall -Wextra -Werror -Ic-alloc/include -Ic-alloc/src -Itests/c \
 	    $(C_VARIANT_FLAGS_$(1)) $$< $(C_TEST_SUPPORT) $(BUILD)/host/$(1)/libhartalloc.a -lpthread -o $$@
 endef
-$(foreach v,plain asan checked,$(eval $(call C_VARIANT,$(v))))
+$(foreach v,plain asan checked tsan,$(eval $(call C_VARIANT,$(v))))
 
 # --- riscv64 library (freestanding, no libc) ---------------------------------
 $(BUILD)/riscv64/obj/%.o: c-alloc/src/%.c $(C_HDRS)
@@ -59,6 +63,11 @@ $(BUILD)/riscv64/libhartalloc.a: $(patsubst c-alloc/src/%.c,$(BUILD)/riscv64/obj
 # --- test steps ------------------------------------------------------------
 # HA_TEST_SCALE (percent) shrinks the randomised tests where they run slower.
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+# Any report fails the step: the first race ends the scenario (exit 66)
+# with both stacks; a lock-order report shows both lock sites.  10%:
+# test_threads runs about 30 times slower under TSan.
+HA_TSAN_OPTIONS := halt_on_error=1 second_deadlock_stack=1
+C_TSAN_SCALE := 10
 
 test-c-build:
 	@$(SETUP) host
@@ -75,3 +84,30 @@ test-c: test-c-build
 	    $(CHECK) c-$(t)-valgrind env HA_TEST_SCALE=5 $(VALGRIND) $(BUILD)/host/plain/tests/$(t);)
 
 TEST_STEPS += test-c
+
+# The cross-CPU protocol under ThreadSanitizer: the tests that start threads.
+test-c-tsan:
+	@$(SETUP) host
+	@$(MAKE) --no-print-directory $(foreach t,$(C_THREAD_TESTS),$(BUILD)/host/tsan/tests/$(t))
+	@$(foreach t,$(C_THREAD_TESTS), \
+	    $(CHECK) c-$(t)-tsan env TSAN_OPTIONS="$(HA_TSAN_OPTIONS)" HA_TEST_SCALE=$(C_TSAN_SCALE) \
+	        $(BUILD)/host/tsan/tests/$(t);)
+
+.PHONY: test-c-tsan
+TEST_STEPS += test-c-tsan
+
+# --- layering -----------------------------------------------------------------
+# The modules of c-alloc/src, lowest layer first ('|' between layers): each
+# may call only modules of lower layers, never one of its own layer or
+# above.  This is the one place the order is written; c-layers checks it
+# from the symbols of the host objects (scripts/check-layers.sh).
+C_LAYERS := hooks | fault | stats | page | early frame | slab tlsf | facade
+
+test-c-layers:
+	@$(SETUP) host
+	@$(MAKE) --no-print-directory $(BUILD)/host/plain/libhartalloc.a
+	@$(CHECK) c-layers $(TOP)/scripts/check-layers.sh --self-test "$(C_LAYERS)" \
+	    $(patsubst c-alloc/src/%.c,$(BUILD)/host/plain/obj/%.o,$(C_SRCS))
+
+.PHONY: test-c-layers
+TEST_STEPS += test-c-layers

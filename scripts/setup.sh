@@ -2,7 +2,8 @@
 # setup.sh GROUP...: install what a build step needs, once, saying what it
 # installs.  Idempotent: a group whose tools are present costs nothing.
 #
-#   host     C compiler and valgrind for the host test suite
+#   host     C compiler (with the ThreadSanitizer runtime), valgrind and
+#            binutils' nm for the host test suite
 #   riscv-c  riscv64 cross gcc, QEMU, OpenSBI (the C library and C kernel)
 #   riscv    riscv-c, and a Rust toolchain that can build core/alloc for
 #            riscv64gc-unknown-none-elf
@@ -29,7 +30,12 @@ for group in "$@"; do
     case $group in
     host)
         want gcc gcc
+        # The TSan runtime is a dependency of gcc on amd64; said here since
+        # the tsan steps cannot run without it.
+        libtsan=$(gcc -print-file-name=libtsan.so 2>/dev/null || true)
+        want "/${libtsan#/}" libtsan2
         want make make
+        want nm binutils
         want bc bc
         want valgrind valgrind
         ;;
