@@ -375,8 +375,21 @@ static void *alloc_any(size_t size, size_t align, bool *zeroed)
     }
 }
 
+/* Bit a set for every power of two a <= HA_MIN_ALIGN. */
+#define SMALL_ALIGNS ((1u << 1) | (1u << 2) | (1u << 4) | (1u << 8) | (1u << 16))
+HA_STATIC_ASSERT(HA_MIN_ALIGN == 16, "SMALL_ALIGNS lists the powers of two up to HA_MIN_ALIGN");
+
 void *ha_alloc(size_t size, size_t align)
 {
+    /* The common request, straight to this CPU's cache: small, and aligned
+     * to no more than every class is.  Everything else, a miss included
+     * (it may need the reclaim and the OOM hook), takes the general path. */
+    if (!HA_CHECKED && HA_LIKELY(size - 1 < HA_SMALL_MAX && align <= HA_MIN_ALIGN && ((SMALL_ALIGNS >> align) & 1u)) &&
+        HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL)) {
+        void *p = slab_alloc_small(size);
+        if (HA_LIKELY(p != 0))
+            return p;
+    }
     bool zeroed;
     return alloc_any(size, align, &zeroed);
 }

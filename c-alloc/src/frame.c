@@ -67,13 +67,13 @@ static _Atomic unsigned nframe_caches;
 static ha_lock_t frame_create_lock = HA_LOCK_INIT;
 /* For a CPU whose own cache could not be made (out of pages). */
 static struct frame_cache frame_shared;
-static atomic_bool frame_shared_counted;
+static atomic_uint frame_shared_counted; /* a word: RISC-V has no byte-sized atomic exchange */
 
 /* ------------------------------------------------------------- the caches */
 
 static struct frame_cache *frame_shared_get(void)
 {
-    if (!atomic_exchange_explicit(&frame_shared_counted, true, memory_order_relaxed))
+    if (!atomic_exchange_explicit(&frame_shared_counted, 1u, memory_order_relaxed))
         stats_frames_register(&frame_shared.bin.count);
     return &frame_shared;
 }

@@ -433,6 +433,9 @@ size_t slab_class_size(unsigned cls);
  * the statistics count it (the checked build: size, what was asked).
  * NULL when out of memory. */
 void *slab_alloc(size_t need, size_t align, size_t size, size_t *usable);
+/* ha_alloc's fast path (default build only: no red zone to arm): size in
+ * 1..HA_SMALL_MAX, align <= HA_MIN_ALIGN; NULL when out of memory. */
+void *slab_alloc_small(size_t size);
 /* Free p (validated by slab_validate) through this CPU's cache.
  * `accounted` as slab_alloc counted it. */
 void cache_free(void *p, unsigned cls, size_t accounted);

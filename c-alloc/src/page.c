@@ -125,13 +125,27 @@ static inline uint64_t bits_word_mask(size_t i, size_t take)
     return m << (i % 64);
 }
 
+/* Bitmap and kind-map words are written under the page lock and read
+ * without it (page_kind_of, page_validate_frame, page_is_allocated): the
+ * writes are relaxed atomic stores, which compile to the plain store. */
+static inline void word_store(uint64_t *w, uint64_t v)
+{
+    __atomic_store_n(w, v, __ATOMIC_RELAXED);
+}
+
+/* used_pages likewise: page lock held, read lock-free by page_sample_peak. */
+static inline void used_pages_add(intptr_t n)
+{
+    __atomic_store_n(&page_state.used_pages, page_state.used_pages + (size_t)n, __ATOMIC_RELAXED);
+}
+
 static void bits_set(uint64_t *bm, size_t i, size_t n)
 {
     while (n) {
         size_t take = 64 - i % 64;
         if (take > n)
             take = n;
-        bm[i / 64] |= bits_word_mask(i, take);
+        word_store(&bm[i / 64], bm[i / 64] | bits_word_mask(i, take));
         i += take;
         n -= take;
     }
@@ -143,7 +157,7 @@ static void bits_clear(uint64_t *bm, size_t i, size_t n)
         size_t take = 64 - i % 64;
         if (take > n)
             take = n;
-        bm[i / 64] &= ~bits_word_mask(i, take);
+        word_store(&bm[i / 64], bm[i / 64] & ~bits_word_mask(i, take));
         i += take;
         n -= take;
     }
@@ -193,7 +207,7 @@ static void kinds_set(uint64_t *km, size_t i, size_t n, unsigned kind)
         if (take > n)
             take = n;
         uint64_t m = kinds_word_mask(i, take);
-        km[i / 32] = (km[i / 32] & ~m) | (pat & m);
+        word_store(&km[i / 32], (km[i / 32] & ~m) | (pat & m));
         i += take;
         n -= take;
     }
@@ -467,7 +481,7 @@ static void page_count_taken(struct page_region *r, size_t n, unsigned kind)
         r->system_pages += n;
         return;
     }
-    page_state.used_pages += n;
+    used_pages_add((intptr_t)n);
     page_sample_peak();
     unsigned g = atomic_load_explicit(&page_peak_gen, memory_order_relaxed);
     atomic_store_explicit(&page_peak_gen, g + 1, memory_order_relaxed);
@@ -899,7 +913,7 @@ size_t page_take_frames(uintptr_t *out, size_t n)
         region_take(r, pfn, k, PAGE_KIND_USER);
         /* Used here, free to the caches' callers: no peak to raise. */
         page_state.free_pages -= k;
-        page_state.used_pages += k;
+        used_pages_add((intptr_t)k);
         for (size_t i = 0; i < k; i++)
             out[got++] = ADDR_OF(pfn + i) | (uintptr_t)zero;
     }
@@ -917,7 +931,7 @@ void page_give_frames(const uintptr_t *frames, size_t n)
         size_t i = pfn - r->base_pfn;
         HA_ASSERT(bits_test(r->bitmap, i) && kinds_get(r->kinds, i) == PAGE_KIND_USER, frames[k]);
         HA_ASSERT(page_state.used_pages > 0, frames[k]);
-        page_state.used_pages--;
+        used_pages_add(-1);
         page_state.free_pages++;
         region_free_run(r, pfn, 1, frames[k] & 1);
     }
@@ -957,7 +971,7 @@ static void page_free_locked(void *p, size_t count)
         r->system_pages -= count;
     } else {
         HA_ASSERT(page_state.used_pages >= count, p);
-        page_state.used_pages -= count;
+        used_pages_add(-(intptr_t)count);
     }
     if (kind != PAGE_KIND_USER) /* free pages are USER */
         kinds_set(r->kinds, i, count, PAGE_KIND_USER);

@@ -111,7 +111,7 @@ static ha_lock_t cache_create_lock = HA_LOCK_INIT;
 /* Serves before ha_final_init (statistics only) and any CPU whose own
  * cache could not be made (out of pages): shared, so always locked. */
 static struct cpu_cache shared_cache;
-static atomic_bool shared_counted;
+static atomic_uint shared_counted; /* a word: RISC-V has no byte-sized atomic exchange */
 
 /* ---------------------------------------------------------- size classes */
 
@@ -304,7 +304,7 @@ static void slab_take(struct slab_class *k, struct slab *s, struct bin *b, unsig
 /* The shared cache, its byte counter registered on first use. */
 static struct cpu_cache *shared_cache_get(void)
 {
-    if (!atomic_exchange_explicit(&shared_counted, true, memory_order_relaxed))
+    if (!atomic_exchange_explicit(&shared_counted, 1u, memory_order_relaxed))
         stats_bytes_register(&shared_cache.bytes);
     return &shared_cache;
 }
@@ -475,8 +475,17 @@ void *slab_alloc(size_t need, size_t align, size_t size, size_t *usable)
     return cache_alloc((unsigned)cls, HA_CHECKED ? size : *usable);
 }
 
+/* The fast path of ha_alloc (default build): 1 <= size <= HA_SMALL_MAX and
+ * align <= HA_MIN_ALIGN, which every class honours, so the class is one
+ * table lookup.  NULL when the bin is empty and cannot be refilled. */
+void *slab_alloc_small(size_t size)
+{
+    unsigned cls = class_by_granule[(size + 15) / 16];
+    return cache_alloc(cls, class_size_tab[cls]);
+}
+
 /* Free a validated object p (index idx of slab s, class cls). */
-static void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls, size_t accounted)
+HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls, size_t accounted)
 {
     struct cpu_cache *c = cache_get();
     uintptr_t irq = lock_acquire(&c->lock);

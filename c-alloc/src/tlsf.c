@@ -232,7 +232,9 @@ HA_INLINE bool block_check_ok(const block_t *b)
 /* Every header write goes through here, so the check word is never stale. */
 HA_INLINE void block_set(block_t *b, size_t size_word)
 {
-    b->size = size_word;
+    /* heap_of reads the size word without a lock: a relaxed atomic store,
+     * the same instruction as a plain one. */
+    __atomic_store_n(&b->size, size_word, __ATOMIC_RELAXED);
     b->check = block_check_for((uintptr_t)b, size_word);
 }
 
@@ -361,10 +363,12 @@ static block_t *link_target(const block_t *b, const uintptr_t *slot, bool back_i
     if (!t)
         return 0;
     uintptr_t a = (uintptr_t)t;
-    /* Arena pages are mapped and hold only block headers and payloads:
-     * reading the header there is safe whatever the link said. */
-    if (HA_UNLIKELY((a & (HA_MIN_ALIGN - 1)) || page_kind_of(a) != PAGE_KIND_ARENA ||
-                    page_kind_of(a + BLOCK_HDR + sizeof(free_links_t) - 1) != PAGE_KIND_ARENA ||
+    /* Inside a region, memory is mapped: the header and links there can be
+     * read whatever the link said, and only a genuine free block (a check
+     * word needs the secret) whose link back names b is believed. */
+    const struct page_region *r = page_region_of(a >> HA_PAGE_SHIFT);
+    if (HA_UNLIKELY((a & (HA_MIN_ALIGN - 1)) || !r ||
+                    a + BLOCK_HDR + sizeof(free_links_t) > (r->end_pfn << HA_PAGE_SHIFT) ||
                     !block_check_ok(t) || !block_is_free(t)))
         ha_fault(FAULT_USE_AFTER_FREE, slot);
     const uintptr_t *back = back_is_prev ? &block_links(t)->prev : &block_links(t)->next;
