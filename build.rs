@@ -250,6 +250,17 @@ fn core_build(root: &Path, target: &Target, compiler: &Compiler, sources: &[Path
     if env::var_os("CARGO_FEATURE_CHECKED").is_some() {
         build.define("HA_CHECKED", "1");
     }
+    // The built-in RISC-V S-mode platform (hart index in tp, sstatus.SIE):
+    // the fast paths inline it instead of calling the hooks.
+    if env::var_os("CARGO_FEATURE_RISCV_SMODE").is_some() {
+        if target.arch != "riscv64" || target.os != "none" {
+            fail(&format!(
+                "hartalloc: the riscv-smode feature is for bare-metal riscv64 kernels; {} is not one.",
+                target.triple
+            ));
+        }
+        build.define("HA_PLATFORM_RISCV_SMODE", "1");
+    }
     build
 }
 

@@ -121,10 +121,51 @@ HA_INLINE void ha_cpu_relax(void)
 #endif
 }
 
+/* ------------------------------------------------------------- platform */
+/*
+ * The platform the core runs on: the hooks of hartalloc.h (weak defaults in
+ * hooks.c, replaced by the kernel's own or the Rust crate's), or, when the
+ * build selects it, a platform known at compile time that the fast paths
+ * inline.  HA_PLATFORM_RISCV_SMODE=1 (the crate's `riscv-smode` feature):
+ * a RISC-V kernel in S-mode that keeps this hart's index in `tp`;
+ * interrupts are masked with sstatus.SIE.  ha_platform_fatal is called
+ * as always.
+ */
+#ifndef HA_PLATFORM_RISCV_SMODE
+#define HA_PLATFORM_RISCV_SMODE 0
+#endif
+#if HA_PLATFORM_RISCV_SMODE && !defined(__riscv)
+#error "HA_PLATFORM_RISCV_SMODE is for RISC-V kernels only"
+#endif
+
+#if HA_PLATFORM_RISCV_SMODE
+#define HA_SSTATUS_SIE 0x2u
+HA_INLINE uintptr_t platform_irq_save(void)
+{
+    uintptr_t prev;
+    __asm__ volatile("csrrci %0, sstatus, 2" : "=r"(prev) : : "memory");
+    return prev & HA_SSTATUS_SIE;
+}
+HA_INLINE void platform_irq_restore(uintptr_t state)
+{
+    __asm__ volatile("csrs sstatus, %0" : : "r"(state & HA_SSTATUS_SIE) : "memory");
+}
+HA_INLINE unsigned platform_cpu_id(void)
+{
+    uintptr_t tp;
+    __asm__ volatile("mv %0, tp" : "=r"(tp));
+    return (unsigned)tp;
+}
+#else
+HA_INLINE uintptr_t platform_irq_save(void) { return ha_platform_irq_save(); }
+HA_INLINE void platform_irq_restore(uintptr_t state) { ha_platform_irq_restore(state); }
+HA_INLINE unsigned platform_cpu_id(void) { return ha_platform_cpu_id(); }
+#endif
+
 /* Disable interrupts, then spin.  Returns the interrupt state to restore. */
 HA_INLINE uintptr_t lock_acquire(ha_lock_t *l)
 {
-    uintptr_t irq = ha_platform_irq_save();
+    uintptr_t irq = platform_irq_save();
     while (atomic_exchange_explicit(&l->held, 1u, memory_order_acquire)) {
         while (atomic_load_explicit(&l->held, memory_order_relaxed))
             ha_cpu_relax();
@@ -135,7 +176,7 @@ HA_INLINE uintptr_t lock_acquire(ha_lock_t *l)
 HA_INLINE void lock_release(ha_lock_t *l, uintptr_t irq)
 {
     atomic_store_explicit(&l->held, 0u, memory_order_release);
-    ha_platform_irq_restore(irq);
+    platform_irq_restore(irq);
 }
 
 /* Take (true) or release (false) a lock across fork(2), keeping the
@@ -266,7 +307,7 @@ size_t stats_frames_cached(void);
  * folded (correct, since every per-CPU structure is locked, but shared). */
 HA_INLINE unsigned ha_cpu(void)
 {
-    unsigned cpu = ha_platform_cpu_id();
+    unsigned cpu = platform_cpu_id();
     return cpu < HA_MAX_CPUS ? cpu : cpu % HA_MAX_CPUS;
 }
 

@@ -33,17 +33,14 @@ use common::checks::{smp_stress, Machine};
 use common::clock::Clock;
 use common::{dtb, ensure, println, println_force};
 
-#[global_allocator]
-static HEAP: HartAlloc = HartAlloc::new();
+/// What the allocator calls back into: CPU index, interrupt masking (DAIF);
+/// faults stay panics carrying the C core's message.
+static PLATFORM: Platform = Platform::SINGLE_HART
+    .with_cpu_id(platform::cpu_id)
+    .with_irq(platform::irq_save, platform::irq_restore);
 
-/// What the allocator calls back into: CPU index, interrupt masking (DAIF),
-/// and faults as panics carrying the C core's message.
-static PLATFORM: Platform = Platform {
-    cpu_id: platform::cpu_id,
-    irq_save: platform::irq_save,
-    irq_restore: platform::irq_restore,
-    fatal: hartalloc::panic_on_fatal,
-};
+#[global_allocator]
+static HEAP: HartAlloc = HartAlloc::with_platform(&PLATFORM);
 
 /// CPU 0, from `_start`: x0 as QEMU left it.
 pub extern "C" fn boot_main(x0: usize) -> ! {
