@@ -42,7 +42,7 @@
 #define HA_MAX_RESERVED 32 /* reserved ranges kept for regions added later */
 
 /* Byte allocator size tiers. */
-#define HA_SMALL_MAX 1024               /* <= this: slab size classes */
+#define HA_SMALL_MAX 4096               /* <= this: slab size classes */
 #define HA_MID_MAX (128u * 1024)        /* <= this: TLSF in shared arenas */
 #define HA_CHUNK_SIZE (64u * 1024)      /* slab chunk: size and alignment */
 #define HA_CHUNK_PAGES (HA_CHUNK_SIZE / HA_PAGE_SIZE)

@@ -1,5 +1,5 @@
 /*
- * Small objects: 20 size classes up to HA_SMALL_MAX, in 64 KiB slab chunks,
+ * Small objects: 28 size classes up to HA_SMALL_MAX (4 KiB), in 64 KiB slab chunks,
  * behind per-CPU caches.
  *
  *   ha_alloc -> cache_alloc: lock this CPU's cache (uncontended: only the
@@ -32,23 +32,27 @@
  */
 #include "ha_internal.h"
 
-#define SLAB_CLASSES 20
+#define SLAB_CLASSES 28
 #define BIN_SLOTS 64
 #define SLAB_MAGIC 0x51AB0C0DE5EEDull
 
-/* Class sizes: 16-byte steps to 128, then four classes per doubling.  The
- * worst internal waste is 20% (129 -> 160), typical under 12%. */
+/* Class sizes: 16-byte steps to 128, then four classes per doubling up to
+ * a page, so that most requests below 4 KiB never reach TLSF.  The worst
+ * internal waste is 20% (129 -> 160), typical under 12%. */
 static const uint16_t class_size_tab[SLAB_CLASSES] = {
-    16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
+    16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384,
+    448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
 };
 /* Largest power of two dividing the size: every object of the class is
  * aligned to it, because the object area starts at a multiple of it. */
 static const uint16_t class_align_tab[SLAB_CLASSES] = {
-    16, 32, 16, 64, 16, 32, 16, 128, 32, 64, 32, 256, 64, 128, 64, 512, 128, 256, 128, 1024,
+    16, 32, 16, 64, 16, 32, 16, 128, 32, 64, 32, 256, 64, 128,
+    64, 512, 128, 256, 128, 1024, 256, 512, 256, 2048, 512, 1024, 512, 4096,
 };
 /* Bin capacity: more for small objects (cheap to hold, allocated often). */
 static const uint8_t bin_cap_tab[SLAB_CLASSES] = {
-    64, 64, 64, 64, 64, 64, 64, 64, 48, 48, 48, 48, 32, 32, 32, 32, 16, 16, 16, 16,
+    64, 64, 64, 64, 64, 64, 64, 64, 48, 48, 48, 48, 32, 32,
+    32, 32, 16, 16, 16, 16, 12, 12, 12, 12, 8, 8, 8, 8,
 };
 
 /* The header at the start of every slab chunk.
@@ -118,11 +122,17 @@ static atomic_uint shared_counted; /* a word: RISC-V has no byte-sized atomic ex
 /* Every class size is a multiple of 16, so the class of a size is a
  * table lookup by 16-byte granule: class_by_granule[(size + 15) / 16]. */
 static const uint8_t class_by_granule[HA_SMALL_MAX / 16 + 1] = {
-    0, 0, 1, 2, 3, 4, 5, 6, 7,                    /* 0..128: 16-byte steps */
-    8, 8, 9, 9, 10, 10, 11, 11,                   /* ..256: 32-byte steps */
-    12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15, 15, /* ..512 */
-    16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17, 17, /* ..768 */
-    18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, /* ..1024 */
+    0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 12, 12, 13, 13, 13,
+    13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
+    17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, 20, 20, 20, 20, 20, 20, 20,
+    20, 20, 20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21,
+    21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 23, 23, 23, 23, 23, 23, 23,
+    23, 23, 23, 23, 23, 23, 23, 23, 23, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24,
+    24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 25, 25, 25, 25, 25, 25, 25,
+    25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25,
+    25, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
+    26, 26, 26, 26, 26, 26, 26, 26, 26, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27,
+    27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27,
 };
 HA_STATIC_ASSERT(sizeof class_by_granule == HA_SMALL_MAX / 16 + 1, "one entry per granule");
 
@@ -131,7 +141,7 @@ HA_INLINE int class_for(size_t size, size_t align)
     if (HA_UNLIKELY(size > HA_SMALL_MAX || align > HA_SMALL_MAX))
         return -1;
     int c = class_by_granule[(size + 15) / 16];
-    while (HA_UNLIKELY(class_align_tab[c] < align)) /* align > 16: ends at 1024 */
+    while (HA_UNLIKELY(class_align_tab[c] < align)) /* align > 16: ends at 4096 at the latest */
         c++;
     return c;
 }
