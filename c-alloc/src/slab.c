@@ -349,6 +349,13 @@ HA_INLINE struct cpu_cache *cache_get(void)
     return HA_LIKELY(c != 0) ? c : cache_create(cpu);
 }
 
+/* This CPU's cache if it is made already, else NULL: for the fast paths,
+ * which leave the making to their slow path. */
+HA_INLINE struct cpu_cache *cache_peek(void)
+{
+    return atomic_load_explicit(&caches[ha_cpu()], memory_order_acquire);
+}
+
 void cache_prepare(void)
 {
     (void)cache_get();
@@ -449,12 +456,21 @@ static const unsigned char *poison_damage(const void *p, size_t size)
 }
 #endif
 
-HA_INLINE void *cache_alloc(unsigned cls, size_t accounted)
+/*
+ * The allocation and the free through a CPU's cache come in pairs, as in
+ * SLUB: a fast path (cache_alloc, cache_put) that reads top to bottom and
+ * calls nothing that returns, so that it needs no registers saved, and a
+ * slow path for everything rare (refill, drain, a tag that says the block
+ * is free or damaged, a new high of the byte counter, the checked build's
+ * poison), entered with the cache lock held and ending the call itself.
+ */
+
+/* The object p popped from a bin: the checks the fast path leaves out,
+ * then hand it out; cache lock held, released here. */
+static HA_NOINLINE void *cache_alloc_slow(struct cpu_cache *c, uintptr_t irq, unsigned cls, size_t accounted)
 {
-    struct cpu_cache *c = cache_get();
-    uintptr_t irq = lock_acquire(&c->lock);
     struct bin *b = &c->bins[cls];
-    if (HA_UNLIKELY(b->count == 0) && !bin_refill(b, cls)) {
+    if (b->count == 0 && !bin_refill(b, cls)) {
         lock_release(&c->lock, irq);
         return 0;
     }
@@ -477,6 +493,36 @@ HA_INLINE void *cache_alloc(unsigned cls, size_t accounted)
     return p;
 }
 
+/* cache_alloc on a CPU whose cache is still to be made. */
+static HA_NOINLINE void *cache_alloc_first(unsigned cls, size_t accounted)
+{
+    struct cpu_cache *c = cache_get();
+    return cache_alloc_slow(c, lock_acquire(&c->lock), cls, accounted);
+}
+
+HA_INLINE void *cache_alloc(unsigned cls, size_t accounted)
+{
+    struct cpu_cache *c = cache_peek();
+    if (HA_UNLIKELY(!c))
+        return cache_alloc_first(cls, accounted);
+    uintptr_t irq = lock_acquire(&c->lock);
+    struct bin *b = &c->bins[cls];
+    uint32_t n = b->count;
+    uint64_t *p = n ? b->slots[n - 1] : 0;
+    intptr_t used = atomic_load_explicit(&c->bytes.used, memory_order_relaxed) + (intptr_t)accounted;
+    /* Empty bin, damaged tag, or a new high (the peak is sampled there). */
+    if (HA_UNLIKELY(HA_CHECKED || !p || *p != free_tag(p) || used > c->bytes.hwm))
+        return cache_alloc_slow(c, irq, cls, accounted);
+    b->count = n - 1;
+    *p = 0;
+    c->live[cls]++;
+    atomic_store_explicit(&c->bytes.used, used, memory_order_relaxed);
+    atomic_store_explicit(&c->bytes.allocs, atomic_load_explicit(&c->bytes.allocs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    lock_release(&c->lock, irq);
+    return p;
+}
+
 void *slab_alloc(size_t need, size_t align, size_t size, size_t *usable)
 {
     int cls = class_for(need, align);
@@ -494,29 +540,67 @@ void *slab_alloc_small(size_t size)
     return cache_alloc(cls, class_size_tab[cls]);
 }
 
-/* Free a validated object p (index idx of slab s, class cls). */
-HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls, size_t accounted)
+/* A free that found the object's tag already there (a double free, or
+ * live data equal to the tag), a full bin, or the checked build's poison;
+ * cache lock held, released here. */
+static HA_NOINLINE void cache_put_slow(struct cpu_cache *c, uintptr_t irq, struct slab *s, void *p, unsigned idx,
+                                       unsigned cls, size_t accounted, bool tagged)
 {
-    struct cpu_cache *c = cache_get();
-    uintptr_t irq = lock_acquire(&c->lock);
-    /* Claim the object: of two CPUs freeing it at once, one sees the tag
-     * the other wrote, and its search (which takes every cache lock) finds
-     * the object in the first CPU's bin.  Finding the tag changed nothing. */
-    if (HA_UNLIKELY(__atomic_exchange_n((uint64_t *)p, free_tag(p), __ATOMIC_RELAXED) == free_tag(p))) {
+    if (tagged) {
         lock_release(&c->lock, irq);
         if (slab_object_is_free(s, p, idx, cls))
-            ha_fault(FAULT_DOUBLE_FREE, p);
-        irq = lock_acquire(&c->lock); /* live, and its owner stored the tag's value */
+            ha_fault(FAULT_DOUBLE_FREE, p); /* the tag was there: nothing changed */
+        irq = lock_acquire(&c->lock);       /* live, and its owner stored the tag's value */
     }
 #if HA_CHECKED
     ha_memset((char *)p + sizeof(uint64_t), HA_POISON_FREE, class_size_tab[cls] - sizeof(uint64_t));
 #endif
     struct bin *b = &c->bins[cls];
-    if (HA_UNLIKELY(b->count >= bin_cap_tab[cls]))
+    if (b->count >= bin_cap_tab[cls])
         bin_drain(b, cls, b->count / 2);
     b->slots[b->count++] = p;
     c->live[cls]--;
     stats_bytes_add(&c->bytes, -(intptr_t)accounted, false, true);
+    lock_release(&c->lock, irq);
+}
+
+/* cache_put on a CPU whose cache is still to be made. */
+static HA_NOINLINE void cache_put_first(struct slab *s, void *p, unsigned idx, unsigned cls, size_t accounted)
+{
+    struct cpu_cache *c = cache_get();
+    uintptr_t irq = lock_acquire(&c->lock);
+    bool tagged = __atomic_exchange_n((uint64_t *)p, free_tag(p), __ATOMIC_RELAXED) == free_tag(p);
+    cache_put_slow(c, irq, s, p, idx, cls, accounted, tagged);
+}
+
+/* Free a validated object p (index idx of slab s, class cls). */
+HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls, size_t accounted)
+{
+    struct cpu_cache *c = cache_peek();
+    if (HA_UNLIKELY(!c)) {
+        cache_put_first(s, p, idx, cls, accounted);
+        return;
+    }
+    uintptr_t irq = lock_acquire(&c->lock);
+    /* Claim the object: of two CPUs freeing it at once, one sees the tag
+     * the other wrote, and its search (which takes every cache lock) finds
+     * the object in the first CPU's bin. */
+    bool tagged = __atomic_exchange_n((uint64_t *)p, free_tag(p), __ATOMIC_RELAXED) == free_tag(p);
+    struct bin *b = &c->bins[cls];
+    uint32_t n = b->count;
+    if (HA_UNLIKELY(HA_CHECKED || tagged || n >= bin_cap_tab[cls])) {
+        cache_put_slow(c, irq, s, p, idx, cls, accounted, tagged);
+        return;
+    }
+    b->slots[n] = p;
+    b->count = n + 1;
+    c->live[cls]--;
+    /* A free never raises the peak: no high-water check. */
+    atomic_store_explicit(&c->bytes.used,
+                          atomic_load_explicit(&c->bytes.used, memory_order_relaxed) - (intptr_t)accounted,
+                          memory_order_relaxed);
+    atomic_store_explicit(&c->bytes.frees, atomic_load_explicit(&c->bytes.frees, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     lock_release(&c->lock, irq);
 }
 
