@@ -622,6 +622,11 @@ void ha_free_pages(void *p, size_t count)
     if (!p)
         return;
     enum ha_fault f;
+    /* The single frame first: a page the early allocator holds is SYSTEM
+     * in the kind map, or in no region at all, so frame_free refuses it
+     * with nothing changed, and the early allocator is asked next. */
+    if (count == 1 && HA_LIKELY((f = frame_free(p)) == FAULT_NONE))
+        return;
     if (early_owns((uintptr_t)p)) {
         f = early_validate_pages(p, count);
         if (f != FAULT_NONE)
@@ -629,9 +634,7 @@ void ha_free_pages(void *p, size_t count)
         early_free_pages(p, count);
         atomic_fetch_add_explicit(&n_early_page_frees, 1, memory_order_relaxed);
     } else if (count == 1) {
-        f = frame_free(p);
-        if (f != FAULT_NONE)
-            ha_fault(f, p);
+        ha_fault(f, p);
     } else {
         /* A frame in a CPU cache is free, though allocated to the page
          * allocator: a run holding one was freed before. */

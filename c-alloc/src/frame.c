@@ -224,27 +224,18 @@ static HA_NOINLINE void frame_drain(struct frame_bin *f, uint32_t n)
 
 /* ----------------------------------------------------------- fast paths */
 
-/* The peak of pages can only have risen past what was sampled if this
- * CPU's share passed its high-water mark, or if the page allocator raised
- * the peak since (its own share may have risen meanwhile). */
-HA_INLINE void frame_count_out(struct frame_cache *c)
-{
-    c->page_allocs++;
-    c->pages++;
-    unsigned gen = page_peak_generation();
-    if (HA_UNLIKELY(c->pages > c->pages_hwm || gen != c->pages_gen)) {
-        c->pages_hwm = c->pages;
-        c->pages_gen = gen;
-        page_sample_peak();
-    }
-}
+/* As for slabs, the fast paths (frame_alloc, frame_free) call nothing
+ * that returns and leave the rare cases to a slow path that ends the call
+ * with the cache lock held. */
 
-void *frame_alloc(bool *zeroed)
+/* Hand out the top frame of bin f (refilled if empty), checking its tag,
+ * and count it: the peak of pages can only have risen past what was
+ * sampled if this CPU's share passed its high-water mark, or if the page
+ * allocator raised the peak since (its own share may have risen). */
+static HA_NOINLINE void *frame_alloc_slow(struct frame_cache *c, uintptr_t irq, bool *zeroed)
 {
-    struct frame_cache *c = frame_cache_get();
-    uintptr_t irq = lock_acquire(&c->lock);
     struct frame_bin *f = &c->bin;
-    if (HA_UNLIKELY(f->count == 0) && !frame_refill(f)) {
+    if (f->count == 0 && !frame_refill(f)) {
         lock_release(&c->lock, irq);
         return 0;
     }
@@ -258,7 +249,44 @@ void *frame_alloc(bool *zeroed)
     frame_where(f, (uintptr_t)p, -1);
     *tag = 0;
     *zeroed = slot & 1;
-    frame_count_out(c);
+    c->page_allocs++;
+    c->pages++;
+    unsigned gen = page_peak_generation();
+    if (c->pages > c->pages_hwm || gen != c->pages_gen) {
+        c->pages_hwm = c->pages;
+        c->pages_gen = gen;
+        page_sample_peak();
+    }
+    lock_release(&c->lock, irq);
+    return p;
+}
+
+static HA_NOINLINE void *frame_alloc_first(bool *zeroed)
+{
+    struct frame_cache *c = frame_cache_get();
+    return frame_alloc_slow(c, lock_acquire(&c->lock), zeroed);
+}
+
+void *frame_alloc(bool *zeroed)
+{
+    struct frame_cache *c = atomic_load_explicit(&frame_caches[ha_cpu()], memory_order_acquire);
+    if (HA_UNLIKELY(!c))
+        return frame_alloc_first(zeroed);
+    uintptr_t irq = lock_acquire(&c->lock);
+    struct frame_bin *f = &c->bin;
+    uint32_t n = f->count;
+    uintptr_t slot = n ? f->slots[n - 1] : 0;
+    uint64_t *p = frame_page(slot), *tag = frame_tag_at(p);
+    /* Empty bin, damaged tag, or the peak to sample. */
+    if (HA_UNLIKELY(!n || *tag != frame_tag(p) || c->pages + 1 > c->pages_hwm ||
+                    page_peak_generation() != c->pages_gen))
+        return frame_alloc_slow(c, irq, zeroed);
+    frame_count_set(f, n - 1);
+    frame_where(f, (uintptr_t)p, -1);
+    *tag = 0;
+    *zeroed = slot & 1;
+    c->page_allocs++;
+    c->pages++;
     lock_release(&c->lock, irq);
     return p;
 }
@@ -300,27 +328,54 @@ bool frame_cached_within(const void *p, size_t count)
     return frames_search(a, len - 1 > UINTPTR_MAX - a ? UINTPTR_MAX : a + len);
 }
 
+/* A free that found the frame's tag already there (a double free, or live
+ * data equal to the tag), or a full bin; cache lock held, released here. */
+static HA_NOINLINE enum ha_fault frame_free_slow(struct frame_cache *c, uintptr_t irq, void *p, bool tagged)
+{
+    if (tagged) {
+        lock_release(&c->lock, irq);
+        if (frame_is_cached(p))
+            return FAULT_DOUBLE_FREE;     /* the tag was there already: nothing changed */
+        irq = lock_acquire(&c->lock); /* live, and its owner stored the tag's value */
+    }
+    struct frame_bin *fb = &c->bin;
+    if (fb->count >= FRAME_SLOTS)
+        frame_drain(fb, FRAME_SLOTS / 2);
+    fb->slots[fb->count] = (uintptr_t)p;
+    frame_count_set(fb, fb->count + 1);
+    frame_where(fb, (uintptr_t)p, 1);
+    c->page_frees++;
+    c->pages--;
+    lock_release(&c->lock, irq);
+    return FAULT_NONE;
+}
+
+static HA_NOINLINE enum ha_fault frame_free_first(void *p)
+{
+    struct frame_cache *c = frame_cache_get();
+    uintptr_t irq = lock_acquire(&c->lock);
+    bool tagged = __atomic_exchange_n(frame_tag_at(p), frame_tag(p), __ATOMIC_RELAXED) == frame_tag(p);
+    return frame_free_slow(c, irq, p, tagged);
+}
+
 enum ha_fault frame_free(void *p)
 {
     enum ha_fault f = page_validate_frame((uintptr_t)p);
     if (HA_UNLIKELY(f != FAULT_NONE))
         return f;
-    uint64_t *tag = frame_tag_at(p);
-    struct frame_cache *c = frame_cache_get();
+    struct frame_cache *c = atomic_load_explicit(&frame_caches[ha_cpu()], memory_order_acquire);
+    if (HA_UNLIKELY(!c))
+        return frame_free_first(p);
     uintptr_t irq = lock_acquire(&c->lock);
     /* Claim the frame: of two CPUs freeing it at once, one sees the tag
      * the other wrote (see the file comment). */
-    if (HA_UNLIKELY(__atomic_exchange_n(tag, frame_tag(p), __ATOMIC_RELAXED) == frame_tag(p))) {
-        lock_release(&c->lock, irq);
-        if (frame_is_cached(p))
-            return FAULT_DOUBLE_FREE; /* the tag was there already: nothing changed */
-        irq = lock_acquire(&c->lock); /* live, and its owner stored the tag's value */
-    }
+    bool tagged = __atomic_exchange_n(frame_tag_at(p), frame_tag(p), __ATOMIC_RELAXED) == frame_tag(p);
     struct frame_bin *fb = &c->bin;
-    if (HA_UNLIKELY(fb->count >= FRAME_SLOTS))
-        frame_drain(fb, FRAME_SLOTS / 2);
-    fb->slots[fb->count] = (uintptr_t)p;
-    frame_count_set(fb, fb->count + 1);
+    uint32_t n = fb->count;
+    if (HA_UNLIKELY(tagged || n >= FRAME_SLOTS))
+        return frame_free_slow(c, irq, p, tagged);
+    fb->slots[n] = (uintptr_t)p;
+    frame_count_set(fb, n + 1);
     frame_where(fb, (uintptr_t)p, 1);
     c->page_frees++;
     c->pages--;

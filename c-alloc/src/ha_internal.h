@@ -427,14 +427,33 @@ bool page_is_allocated(uintptr_t addr);
  * lock: a cache's single-page free. */
 size_t page_take_frames(uintptr_t *out, size_t n);
 void page_give_frames(const uintptr_t *frames, size_t n);
-enum ha_fault page_validate_frame(uintptr_t a);
+HA_INLINE enum ha_fault page_validate_frame(uintptr_t a)
+{
+    if (a & (HA_PAGE_SIZE - 1))
+        return FAULT_UNALIGNED;
+    uintptr_t pfn = a >> HA_PAGE_SHIFT;
+    const struct page_region *r = page_region_of(pfn);
+    if (!r)
+        return FAULT_FOREIGN;
+    size_t i = pfn - r->base_pfn;
+    if (!((__atomic_load_n(&r->bitmap[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1u))
+        return FAULT_DOUBLE_FREE;
+    unsigned k = (unsigned)(__atomic_load_n(&r->kinds[i / 32], __ATOMIC_RELAXED) >> (2 * (i % 32))) & 3u;
+    if (HA_LIKELY(k == PAGE_KIND_USER))
+        return FAULT_NONE;
+    return k == PAGE_KIND_SYSTEM ? FAULT_RESERVED : FAULT_BYTES_NOT_PAGES;
+}
 /* pages_peak is the high-water mark of used pages less the frames the CPU
  * caches hold.  page_sample_peak raises it to the present value (no lock);
  * page_peak_generation changes whenever the page allocator itself raised
  * it, so that a cache whose own share did not pass its high-water mark
  * knows when to sample anyway. */
 void page_sample_peak(void);
-unsigned page_peak_generation(void);
+extern _Atomic unsigned page_peak_gen;
+HA_INLINE unsigned page_peak_generation(void)
+{
+    return atomic_load_explicit(&page_peak_gen, memory_order_relaxed);
+}
 /* The page lock, for frame_stats: with it held, page_frame_mark marks an
  * allocated (cached) frame free or back in the bitmap, and
  * page_stats_locked adds pages_total/used/free/peak/largest_run and the

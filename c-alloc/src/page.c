@@ -106,7 +106,7 @@ static atomic_uint page_live;
  * page_sample_peak; page_peak_gen counts the raises made under the lock
  * (see page_peak_generation). */
 static _Atomic size_t page_peak;
-static _Atomic unsigned page_peak_gen;
+_Atomic unsigned page_peak_gen;
 /* [lowest, highest) frame of every region: most foreign pointers stop here. */
 atomic_uintptr_t page_lo_pfn = UINTPTR_MAX;
 atomic_uintptr_t page_hi_pfn = 0;
@@ -498,10 +498,6 @@ void page_sample_peak(void)
     }
 }
 
-unsigned page_peak_generation(void)
-{
-    return atomic_load_explicit(&page_peak_gen, memory_order_relaxed);
-}
 
 /* Mark the part of [s, e) inside r as SYSTEM and allocated (build time: no
  * free lists yet). */
@@ -936,23 +932,6 @@ void page_give_frames(const uintptr_t *frames, size_t n)
         region_free_run(r, pfn, 1, frames[k] & 1);
     }
     lock_release(&page_state.lock, irq);
-}
-
-enum ha_fault page_validate_frame(uintptr_t a)
-{
-    if (a & (HA_PAGE_SIZE - 1))
-        return FAULT_UNALIGNED;
-    uintptr_t pfn = PFN_OF(a);
-    struct page_region *r = region_of_pfn(pfn);
-    if (!r)
-        return FAULT_FOREIGN;
-    size_t i = pfn - r->base_pfn;
-    if (!((__atomic_load_n(&r->bitmap[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1u))
-        return FAULT_DOUBLE_FREE;
-    unsigned k = (unsigned)(__atomic_load_n(&r->kinds[i / 32], __ATOMIC_RELAXED) >> (2 * (i % 32))) & 3u;
-    if (k == PAGE_KIND_USER)
-        return FAULT_NONE;
-    return k == PAGE_KIND_SYSTEM ? FAULT_RESERVED : FAULT_BYTES_NOT_PAGES;
 }
 
 /* Lock held. */
