@@ -208,6 +208,9 @@ static void fdt_node_prop(struct fdt_walk *w, const char *name, const uint8_t *v
         w->out->timebase_hz = fdt_cells(v, len / 4);
     } else if (fdt_streq(name, "bootargs") && f->kind == NODE_CHOSEN && len > 0 && v[len - 1] == 0) {
         w->out->bootargs = (const char *)v;
+    } else if (fdt_streq(name, "rng-seed") && f->kind == NODE_CHOSEN && len > 0) {
+        w->out->rng_seed = v;
+        w->out->rng_seed_len = len;
     }
 }
 

@@ -38,6 +38,8 @@ struct fdt_info {
     unsigned dropped;    /* memory or hart entries beyond the tables (ignored) */
     uint64_t timebase_hz;   /* /cpus timebase-frequency, 0 if absent */
     const char *bootargs;   /* /chosen bootargs (inside the blob) or "" */
+    const void *rng_seed;   /* /chosen rng-seed (inside the blob), or NULL */
+    uint32_t rng_seed_len;  /* its bytes */
 };
 
 /* Parse the blob at dtb.  FDT_OK or a negative fdt_error. */

@@ -93,6 +93,12 @@ static void check_boot(struct kc_check *c)
     uintptr_t eh = (uintptr_t)early_heap;
     kc_early_base = eh;
     kc_early_size = EARLY_HEAP_SIZE;
+    /* The firmware's entropy keys what the allocator keeps in freed memory. */
+    if (fdt.rng_seed) {
+        int s = ha_seed(fdt.rng_seed, fdt.rng_seed_len);
+        KC_EXPECT(c, s == 0, "ha_seed = %d", s);
+        kc_printf("  seed: %u bytes of /chosen/rng-seed\n", (unsigned)fdt.rng_seed_len);
+    }
     int r = ha_early_init(early_heap, EARLY_HEAP_SIZE);
     KC_EXPECT(c, r == 0, "ha_early_init = %d", r);
     kc_printf("  early: [%p, %p)\n", (void *)eh, (void *)(eh + EARLY_HEAP_SIZE));
