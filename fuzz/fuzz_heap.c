@@ -1252,9 +1252,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     EXPECT(r == HA_OK || r == HA_ENOMEM, "ha_final_init() = %d", r);
     if (r == HA_OK) {
         final_done = true;
-        /* Make every cpu's cache and mid-size heap now (what the allocator
-         * keeps for good on a CPU's first small and first mid request), so
-         * that the end state can be compared with this baseline. */
+        /* Make every cpu's cache, mid-size heap and frame cache now (what
+         * the allocator keeps for good on a CPU's first small, mid and
+         * single-page request), so that the end state can be compared with
+         * this baseline. */
         static const size_t warm_sizes[] = { 1, 2000 };
         for (unsigned c = 0; c < n_cpus; c++) {
             cur_cpu = c;
@@ -1267,6 +1268,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 } else {
                     model.failures++;
                 }
+            }
+            void *frame = ha_alloc_pages(1, 0);
+            if (frame) {
+                ha_free_pages(frame, 1);
+                model.page_allocs++;
+                model.page_frees++;
+            } else {
+                model.failures++;
             }
         }
         cur_cpu = 0;

@@ -78,8 +78,14 @@ static struct frame_cache *frame_shared_get(void)
     return &frame_shared;
 }
 
+/* Made on the CPU's first single-page request, unless free pages are so
+ * few that the cache would take what the request needs (its page, and the
+ * half bin it would refill): the shared cache serves then, and making the
+ * CPU's own is tried again on its next request. */
 static HA_NOINLINE struct frame_cache *frame_cache_create(unsigned cpu)
 {
+    if (page_free_count() < FRAME_CACHE_PAGES + FRAME_SLOTS / 2)
+        return frame_shared_get();
     uintptr_t irq = lock_acquire(&frame_create_lock);
     struct frame_cache *c = atomic_load_explicit(&frame_caches[cpu], memory_order_relaxed);
     if (!c) {
