@@ -1256,7 +1256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * the allocator keeps for good on a CPU's first small, mid and
          * single-page request), so that the end state can be compared with
          * this baseline. */
-        static const size_t warm_sizes[] = { 1, 2000 };
+        static const size_t warm_sizes[] = { 1, 2 * HA_PAGE_SIZE }; /* a slab class, TLSF */
         for (unsigned c = 0; c < n_cpus; c++) {
             cur_cpu = c;
             for (unsigned k = 0; k < sizeof warm_sizes / sizeof warm_sizes[0]; k++) {
@@ -1277,6 +1277,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             } else {
                 model.failures++;
             }
+            /* Give back what this CPU cached (its frame bin's refill), so
+             * that the next CPU's structures are made with as much free
+             * memory as this one's were. */
+            ha_trim();
         }
         cur_cpu = 0;
         ha_trim();
