@@ -279,7 +279,9 @@ def text_table(hdr, body):
 def md_table(hdr, body):
     out = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for r in body:
-        out.append("| " + " | ".join(f"**{x}**" if r[0].startswith("hartalloc") else str(x) for x in r) + " |")
+        bold = r[0].startswith("hartalloc")
+        # An empty cell stays empty: "****" renders as literal asterisks.
+        out.append("| " + " | ".join(f"**{x}**" if bold and str(x) else str(x) for x in r) + " |")
     return "\n".join(out) + "\n"
 
 

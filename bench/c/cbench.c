@@ -464,7 +464,7 @@ static int wanted(const char *only, const char *wl)
 
 int main(int argc, char **argv)
 {
-    const char *outp = "c-raw.csv", *only = NULL;
+    const char *outp = NULL, *only = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) {
             window_s = 0.005;
@@ -474,6 +474,12 @@ int main(int argc, char **argv)
             outp = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
+    }
+    if (!outp) {
+        /* No default file: a run from the wrong directory would leave a
+         * stray CSV behind (one was committed at the repository root). */
+        fprintf(stderr, "usage: cbench [--quick] [--only WORKLOAD,...] --out FILE.csv\n");
+        return 2;
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     nthreads = ncpu > 2 ? (ncpu < MAX_THREADS ? (int)ncpu : MAX_THREADS) : 2;

@@ -249,7 +249,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let arg_after = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
-    let out_path = arg_after("--out").unwrap_or_else(|| "rust-raw.csv".into());
+    // No default file: a run from the wrong directory would leave a stray
+    // CSV behind.
+    let Some(out_path) = arg_after("--out") else {
+        eprintln!("usage: hartalloc-bench [--quick] [--only WORKLOAD,...] --out FILE.csv");
+        std::process::exit(2);
+    };
     let only: Option<Vec<String>> = arg_after("--only").map(|s| s.split(',').map(str::to_string).collect());
     let want = |w: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == w));
     let s = if quick { &QUICK } else { &FULL };
