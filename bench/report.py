@@ -304,10 +304,82 @@ def machine(elapsed):
     return s
 
 
+# One colour per allocator, the same in every chart.  hartalloc's two
+# front ends take the two strongest colours, which no peer uses, and are
+# drawn with a thick black edge; the peers are lighter and, for the C
+# harness, hatched.
+COLOURS = {
+    "hartalloc": "#e8000b",
+    "hartalloc-c": "#1a1a1a",
+    "talc": "#2ca02c",
+    "rlsf": "#17becf",
+    "buddy_system_allocator": "#9467bd",
+    "linked_list_allocator": "#8c564b",
+    "arceos-tlsf": "#bcbd22",
+    "arceos-slab": "#f7a1d4",
+    "arceos-buddy": "#9c9c9c",
+    "glibc": "#4f8fd6",
+    "jemalloc": "#ff9f40",
+    "mimalloc": "#7ad6b0",
+    "buddy_system_allocator::FrameAllocator": "#9467bd",
+    "bitmap-allocator": "#c7a76c",
+    "null": "#dddddd",
+}
+C_PEERS = ("glibc", "jemalloc", "mimalloc")
+MORE_IS_BETTER = {w[0]: w[4] for w in WORKLOADS}
+
+
+def colour(a):
+    return COLOURS.get(a, "#777777")
+
+
+def plain(v, _pos=None):
+    """A tick label as a plain number: 40, 0.5, 2000 (never 4x10^1)."""
+    if v <= 0:
+        return "0"
+    if v >= 1000:
+        return f"{v:,.0f}"
+    if v >= 1:
+        return f"{v:.0f}" if abs(v - round(v)) < 1e-9 else f"{v:g}"
+    return f"{v:.2g}"
+
+
+def plain_axis(ax, logy):
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    if logy:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(FuncFormatter(plain))
+
+
+def bars(ax, groups, series, get, logy):
+    """Grouped bars; hartalloc's stand out.  get(a, g) -> value or None."""
+    n = len(series)
+    width = 0.8 / max(n, 1)
+    for i, a in enumerate(series):
+        ys = [get(a, g) for g in groups]
+        xs = [j + (i - (n - 1) / 2) * width for j in range(len(groups))]
+        keep = [(x, y) for x, y in zip(xs, ys) if y is not None and (y > 0 or not logy)]
+        if not keep:
+            ax.bar([], [], width, label=a, color=colour(a))
+            continue
+        hart = a.startswith("hartalloc")
+        ax.bar([x for x, _ in keep], [y for _, y in keep], width, label=a, color=colour(a),
+               edgecolor="black" if hart else "white", linewidth=2.0 if hart else 0.3,
+               hatch="//" if a in C_PEERS else None, alpha=1.0 if hart else 0.9, zorder=3 if hart else 2)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(groups, fontsize=8)
+    plain_axis(ax, logy)
+    ax.grid(axis="y", alpha=0.3, which="major")
+
+
 def plot(w, title, unit, vals, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    more_better = MORE_IS_BETTER[w]
 
     def med(h, par, a, m):
         v = vals.get((h, w, par, a, m))
@@ -316,55 +388,60 @@ def plot(w, title, unit, vals, out):
         return statistics.mean(v) if w == "heap_efficiency" else statistics.median(v)
 
     keys = {(h, par, a, m) for (h, ww, par, a, m) in vals if ww == w}
+    harness_of = {a: h for (h, p, a, m) in keys}
+    scale = 1.0
+    if unit == "Mops/s":
+        scale = 1e-6
+    elif w == "heap_efficiency":
+        scale = 100.0
+
+    # Each panel: (label of the absolute view, groups, series, get(a, g) in
+    # raw units, more is better, log scale).
     panels = []
     if w == "latency":
         for par in sorted({k[1] for k in keys}, key=param_key):
-            panels.append((f"{par}: cycles, log scale", par, "lat", True))
-    elif w == "pages":
-        panels = [("ops/s (Mops/s)", None, "ops_per_s", False), ("largest run after fragmentation (pages)",
-                                                                  None, "largest_run_pages", False)]
-    else:
-        panels = [(unit, None, None, w in ("random_actions", "random_actions_norealloc", "random_actions_mt",
-                                           "collections", "smp"))]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 4.2 * len(panels)), squeeze=False)
-    for ax, (ylabel, par0, mkind, logy) in zip(axes[:, 0], panels):
-        if mkind == "lat":
             groups = ["p25", "p50", "p75", "p99", "p99.9"]
-            series = order_allocs(sorted({a for (h, p, a, m) in keys if p == par0}))
-            get = lambda a, g: med("rust" if not a.endswith(("-c",)) and a not in ("glibc", "jemalloc", "mimalloc")
-                                   else "c", par0, a, g)
-        else:
-            m = mkind or next(iter({k[3] for k in keys}))
+            series = order_allocs(sorted({a for (h, p, a, m) in keys if p == par}))
+            panels.append((f"{par}: cycles per free+alloc", groups, series,
+                           lambda a, g, par=par: med(harness_of[a], par, a, g), False, True))
+    elif w == "pages":
+        for m, label, sc in [("ops_per_s", "ops/s (Mops/s)", 1e-6),
+                             ("largest_run_pages", "largest run after fragmentation (pages)", 1.0)]:
             groups = sorted({p for (h, p, a, mm) in keys if mm == m}, key=param_key)
             series = order_allocs(sorted({a for (h, p, a, mm) in keys if mm == m}))
-            harness_of = {a: h for (h, p, a, mm) in keys}
-            get = lambda a, g, m=m: med(harness_of[a], g, a, m)
-        n = len(series)
-        width = 0.8 / max(n, 1)
-        cmap = plt.get_cmap("tab20")
-        for i, a in enumerate(series):
-            ys = []
-            for g in groups:
-                v = get(a, g)
-                if v is not None and unit == "Mops/s":
-                    v /= 1e6
-                if v is not None and w == "heap_efficiency":
-                    v *= 100
-                if v is not None and mkind == "ops_per_s":
-                    v /= 1e6
-                ys.append(v if v is not None else 0)
-            xs = [j + (i - (n - 1) / 2) * width for j in range(len(groups))]
-            hart = a.startswith("hartalloc")
-            ax.bar(xs, ys, width, label=a, color=("#d62728" if a == "hartalloc" else "#ff7f0e") if hart
-                   else cmap((i * 2) % 20), edgecolor="black" if hart else "none", linewidth=0.8)
-        ax.set_xticks(range(len(groups)))
-        ax.set_xticklabels(groups)
-        ax.set_ylabel(ylabel)
-        if logy:
-            ax.set_yscale("log")
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=7, ncol=4)
-    axes[0, 0].set_title(f"{title} (medians; {'lower' if w in ('latency', 'collections') else 'higher'} is better)")
+            panels.append((label, groups, series,
+                           lambda a, g, m=m, sc=sc: (lambda v: v * sc if v is not None else None)(
+                               med(harness_of[a], g, a, m)), True, False))
+    else:
+        m = next(iter({k[3] for k in keys}))
+        groups = sorted({p for (h, p, a, mm) in keys if mm == m}, key=param_key)
+        series = order_allocs(sorted({a for (h, p, a, mm) in keys if mm == m}))
+        logy = w in ("random_actions", "random_actions_norealloc", "random_actions_mt", "collections", "smp",
+                     "cache_scratch")
+        panels.append((unit, groups, series,
+                       lambda a, g, m=m: (lambda v: v * scale if v is not None else None)(
+                           med(harness_of[a], g, a, m)), more_better, logy))
+
+    fig, axes = plt.subplots(len(panels), 2, figsize=(16, 4.6 * len(panels)), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 2]})
+    for row, (label, groups, series, get, mb, logy) in enumerate(panels):
+        ax, rx = axes[row]
+        bars(ax, groups, series, get, logy)
+        ax.set_ylabel(label + (", log scale" if logy else ""))
+        ax.legend(fontsize=7, ncol=4, loc="best")
+
+        def adv(a, g):
+            hart = HART[harness_of[a]]
+            if a == hart:
+                return None
+            return ratio(get(hart, g), get(a, g), mb)
+        peers = [a for a in series if not a.startswith("hartalloc")]
+        bars(rx, groups, peers, adv, True)
+        rx.axhline(1.0, color="black", linewidth=1.5, zorder=4)
+        rx.set_ylabel("hartalloc's advantage, log scale")
+        rx.set_title(("peer time / hartalloc time" if not mb else "hartalloc / peer")
+                     + ": above 1, hartalloc ahead", fontsize=9)
+    axes[0, 0].set_title(f"{title} (medians; {'lower' if not more_better else 'higher'} is better)")
     fig.tight_layout()
     png = os.path.join(out, f"{w}.png")
     fig.savefig(png, dpi=90)
