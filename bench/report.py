@@ -252,6 +252,12 @@ def main():
                 "(heap efficiency: mean over the rounds).\n\n")
         f.write("## hartalloc against the best peer\n\n" + "\n".join(summary) + "\n\n")
         f.write("## Tables\n\n" + "\n".join(md))
+        # The instruction counts (bench/icount.py) have a page of their
+        # own; SUMMARY.md carries it when it is there.
+        icount = os.path.join(args.out, "icount.md")
+        if os.path.exists(icount):
+            with open(icount) as ic:
+                f.write("\n## " + ic.read().lstrip("# "))
 
 
 def worse(cur, cand):

@@ -8,6 +8,7 @@
  * harness, so hartalloc's figures from both can be compared.
  *
  *   cbench [--quick] [--only WORKLOAD,...] --out FILE.csv
+ *   cbench --icount ALLOCATOR OPS    (run under callgrind by bench/icount.py)
  *
  * Debian's jemalloc is unprefixed and mimalloc's shared library exports
  * malloc too; neither may replace this process's malloc: jemalloc is
@@ -53,6 +54,10 @@ struct allocator {
     void *(*alloc)(size_t size, size_t align);
     void (*free)(void *p, size_t size, size_t align);
     void *(*realloc)(void *p, size_t old, size_t size, size_t align);
+    /* One 4 KiB page: the page API where there is one, else an aligned
+     * alloc of 4096 at 4096. */
+    void *(*frame_alloc)(void);
+    void (*frame_free)(void *p);
 };
 
 /* glibc: malloc for the alignments it gives anyway (16), memalign above;
@@ -67,6 +72,8 @@ static void glibc_free(void *p, size_t size, size_t align)
     (void)size, (void)align;
     free(p);
 }
+static void *glibc_frame_alloc(void) { return memalign(4096, 4096); }
+static void glibc_frame_free(void *p) { free(p); }
 static void *glibc_realloc(void *p, size_t old, size_t size, size_t align)
 {
     if (align <= 16)
@@ -89,6 +96,8 @@ void *bje_rallocx(void *p, size_t size, int flags);
 static int je_init(void) { return 0; }
 static void *je_alloc(size_t size, size_t align) { return bje_mallocx(size, JE_ALIGN(align)); }
 static void je_free(void *p, size_t size, size_t align) { bje_sdallocx(p, size, JE_ALIGN(align)); }
+static void *je_frame_alloc(void) { return bje_mallocx(4096, JE_ALIGN(4096)); }
+static void je_frame_free(void *p) { bje_sdallocx(p, 4096, JE_ALIGN(4096)); }
 static void *je_realloc(void *p, size_t old, size_t size, size_t align)
 {
     (void)old;
@@ -119,6 +128,8 @@ static int mi_init(void)
 }
 static void *mi_alloc(size_t size, size_t align) { return mi_malloc_aligned_p(size, align); }
 static void mi_free_(void *p, size_t size, size_t align) { mi_free_size_aligned_p(p, size, align); }
+static void *mi_frame_alloc(void) { return mi_malloc_aligned_p(4096, 4096); }
+static void mi_frame_free(void *p) { mi_free_size_aligned_p(p, 4096, 4096); }
 static void *mi_realloc_(void *p, size_t old, size_t size, size_t align)
 {
     (void)old;
@@ -135,6 +146,8 @@ static int ha_bench_init(void)
     return 0;
 }
 static void ha_bench_free(void *p, size_t size, size_t align) { ha_free_sized(p, size, align); }
+static void *ha_frame_alloc(void) { return ha_alloc_pages(1, HA_PAGE_SIZE); }
+static void ha_frame_free(void *p) { ha_free_pages(p, 1); }
 static void *ha_bench_realloc(void *p, size_t old, size_t size, size_t align)
 {
     (void)old;
@@ -158,12 +171,34 @@ void ha_platform_fatal(const char *msg, const void *addr)
 }
 
 static const struct allocator allocators[] = {
-    {"hartalloc-c", ha_bench_init, ha_alloc, ha_bench_free, ha_bench_realloc},
-    {"glibc", glibc_init, glibc_alloc, glibc_free, glibc_realloc},
-    {"jemalloc", je_init, je_alloc, je_free, je_realloc},
-    {"mimalloc", mi_init, mi_alloc, mi_free_, mi_realloc_},
+    {"hartalloc-c", ha_bench_init, ha_alloc, ha_bench_free, ha_bench_realloc, ha_frame_alloc, ha_frame_free},
+    {"glibc", glibc_init, glibc_alloc, glibc_free, glibc_realloc, glibc_frame_alloc, glibc_frame_free},
+    {"jemalloc", je_init, je_alloc, je_free, je_realloc, je_frame_alloc, je_frame_free},
+    {"mimalloc", mi_init, mi_alloc, mi_free_, mi_realloc_, mi_frame_alloc, mi_frame_free},
 };
 #define NALLOC (sizeof allocators / sizeof allocators[0])
+
+/* The null allocator of the instruction counts: what the measured loop
+ * costs without an allocator (its calls, its loads and stores), to be
+ * subtracted so that the figures are the allocators' own.  alloc hands out
+ * one fixed block (never written), free does nothing. */
+static _Alignas(4096) unsigned char null_block[4096];
+static int null_init(void) { return 0; }
+static void *null_alloc(size_t size, size_t align)
+{
+    (void)size, (void)align;
+    return null_block;
+}
+static void null_free(void *p, size_t size, size_t align) { (void)p, (void)size, (void)align; }
+static void *null_realloc(void *p, size_t old, size_t size, size_t align)
+{
+    (void)old, (void)size, (void)align;
+    return p;
+}
+static void *null_frame_alloc(void) { return null_block; }
+static void null_frame_free(void *p) { (void)p; }
+static const struct allocator null_allocator = {"null",     null_init,        null_alloc,     null_free,
+                                                null_realloc, null_frame_alloc, null_frame_free};
 
 /* ---- random numbers: splitmix64, as the Rust harness ---- */
 struct rng {
@@ -379,6 +414,131 @@ static uint64_t run_threads(const struct allocator *a, int n, size_t max, uint64
     return sum;
 }
 
+/* ---- instruction counts (run under callgrind by bench/icount.py) ----
+ * Four workloads, each a precomputed sequence (fixed seed) run twice
+ * through the same loop: once untimed by icount_warmup (first-use set-up,
+ * caches filled), once by icount_run, the only function callgrind counts
+ * (--toggle-collect=icount_run; --dump-after=icount_run writes one total
+ * per workload, in this order).  The same sequences as the Rust harness's
+ * --icount (bench/rust/src/icount.rs). */
+enum { IC_CHURN, IC_PAIR64, IC_MID, IC_FRAME, IC_KINDS };
+#define IC_SLOTS 1024
+#define IC_SEED SEED
+
+struct ic_op {
+    uint32_t slot, size;
+};
+
+/* The loop of one workload over ops[0..n]: churn allocates into an empty
+ * slot and frees a full one; the pairs allocate and free at once.
+ * Blocks are never written: only the allocator's work is counted. */
+static inline __attribute__((always_inline)) void ic_loop(const struct allocator *a, int kind, const struct ic_op *ops,
+                                                          size_t n, void **slots, uint32_t *sizes)
+{
+    switch (kind) {
+    case IC_CHURN:
+        for (size_t i = 0; i < n; i++) {
+            uint32_t s = ops[i].slot;
+            if (slots[s]) {
+                a->free(slots[s], sizes[s], 8);
+                slots[s] = NULL;
+            } else {
+                slots[s] = a->alloc(ops[i].size, 8);
+                sizes[s] = ops[i].size;
+            }
+        }
+        break;
+    case IC_PAIR64:
+    case IC_MID:
+        for (size_t i = 0; i < n; i++) {
+            void *p = a->alloc(ops[i].size, 8);
+            __asm__ volatile("" : : "r"(p) : "memory");
+            a->free(p, ops[i].size, 8);
+        }
+        break;
+    case IC_FRAME:
+        for (size_t i = 0; i < n; i++) {
+            void *p = a->frame_alloc();
+            __asm__ volatile("" : : "r"(p) : "memory");
+            a->frame_free(p);
+        }
+        break;
+    }
+}
+
+__attribute__((noinline, noclone, used)) void icount_warmup(const struct allocator *a, int kind,
+                                                           const struct ic_op *ops, size_t n, void **slots,
+                                                           uint32_t *sizes)
+{
+    ic_loop(a, kind, ops, n, slots, sizes);
+}
+
+__attribute__((noinline, noclone, used)) void icount_run(const struct allocator *a, int kind, const struct ic_op *ops,
+                                                        size_t n, void **slots, uint32_t *sizes)
+{
+    ic_loop(a, kind, ops, n, slots, sizes);
+}
+
+/* The sequence of one workload: 2n ops (n to warm up, n measured). */
+static struct ic_op *ic_sequence(int kind, size_t n)
+{
+    struct rng r = {IC_SEED + (uint64_t)kind};
+    struct ic_op *ops = malloc(2 * n * sizeof *ops);
+    if (!ops)
+        exit(1);
+    for (size_t i = 0; i < 2 * n; i++) {
+        switch (kind) {
+        case IC_CHURN:
+            ops[i].slot = (uint32_t)rng_range(&r, 0, IC_SLOTS);
+            ops[i].size = (uint32_t)rng_range(&r, 8, 4097);
+            break;
+        case IC_PAIR64:
+            ops[i] = (struct ic_op){0, 64};
+            break;
+        case IC_MID:
+            ops[i] = (struct ic_op){0, (uint32_t)rng_range(&r, 1024, 16 * 1024 + 1)};
+            break;
+        default:
+            ops[i] = (struct ic_op){0, 4096};
+        }
+    }
+    return ops;
+}
+
+static int icount_main(const char *name, size_t n)
+{
+    const struct allocator *a = NULL;
+    for (size_t k = 0; k < NALLOC; k++)
+        if (!strcmp(allocators[k].name, name))
+            a = &allocators[k];
+    if (!strcmp(name, "null"))
+        a = &null_allocator;
+    if (!a || n == 0) {
+        fprintf(stderr, "cbench --icount: unknown allocator '%s' or no ops\n", name);
+        return 2;
+    }
+    if (a->init()) {
+        fprintf(stderr, "cbench: %s did not start\n", a->name);
+        return 2;
+    }
+    printf("cbench --icount %s: %zu ops per workload after %zu untimed, seed %#llx+workload\n", name, n, n,
+           IC_SEED);
+    static void *slots[IC_SLOTS];
+    static uint32_t sizes[IC_SLOTS];
+    for (int kind = 0; kind < IC_KINDS; kind++) {
+        struct ic_op *ops = ic_sequence(kind, n);
+        icount_warmup(a, kind, ops, n, slots, sizes);
+        icount_run(a, kind, ops + n, n, slots, sizes);
+        for (int s = 0; s < IC_SLOTS; s++)
+            if (slots[s]) {
+                a->free(slots[s], sizes[s], 8);
+                slots[s] = NULL;
+            }
+        free(ops);
+    }
+    return 0;
+}
+
 /* ---- children ---- */
 enum job { RA, RA_NOREALLOC, RA_MT, LATENCY, SMP };
 
@@ -465,6 +625,10 @@ static int wanted(const char *only, const char *wl)
 int main(int argc, char **argv)
 {
     const char *outp = NULL, *only = NULL;
+    if (argc == 4 && !strcmp(argv[1], "--icount")) {
+        arena = mmap(NULL, ARENA, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        return arena == MAP_FAILED ? 1 : icount_main(argv[2], (size_t)strtoul(argv[3], NULL, 0));
+    }
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) {
             window_s = 0.005;
