@@ -4,7 +4,7 @@
  * the workloads of the Rust harness that make sense for a heap that grows
  * from the OS: talc's random actions (with and without realloc, and on
  * every core), alloc+free latency in cycles, SMP churn with cross-thread
- * frees.  Same seeds, same random streams (splitmix64) as the Rust
+ * frees; and Hoard's cache-scratch (false sharing between threads).  Same seeds, same random streams (splitmix64) as the Rust
  * harness, so hartalloc's figures from both can be compared.
  *
  *   cbench [--quick] [--only WORKLOAD,...] --out FILE.csv
@@ -46,6 +46,9 @@ static double window_s = 0.2;
 static int trials = 7;
 static int lat_samples = 50000;
 static int nthreads = 2;
+/* cache-scratch: allocations per thread, and writes to each byte of each. */
+static int cs_iters = 2000;
+static int cs_reps = 1000;
 
 /* ---- the allocators ---- */
 struct allocator {
@@ -414,6 +417,78 @@ static uint64_t run_threads(const struct allocator *a, int n, size_t max, uint64
     return sum;
 }
 
+/* ---- cache-scratch, after Hoard's benchmark of that name ----
+ * Thread A (the trial's main thread) allocates one small object per
+ * worker, back to back, so that they share a cache line, and hands one to
+ * each worker.  Each worker frees the object it was given, then allocates
+ * an object of the same size, writes every byte of it cs_reps times, frees
+ * it, cs_iters times over.  An allocator that gives a worker back the
+ * block another CPU freed, or that carves the workers' blocks from one
+ * cache line, has them write to a shared line: the run time is then
+ * dominated by false sharing.  Each thread has a CPU id of its own in
+ * hartalloc (ha_platform_cpu_id above): A is 0, the workers 1 and 2. */
+#define CS_SIZE 8
+struct cs_arg {
+    const struct allocator *a;
+    void *given;
+    double cpu_ms;
+    uintptr_t first; /* the first block the worker allocated */
+};
+static double thread_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+static void *cs_main(void *v)
+{
+    struct cs_arg *c = v;
+    const struct allocator *a = c->a;
+    double t0 = thread_cpu_ms();
+    a->free(c->given, CS_SIZE, 8);
+    for (int i = 0; i < cs_iters; i++) {
+        volatile unsigned char *p = a->alloc(CS_SIZE, 8);
+        if (!p)
+            exit(4);
+        if (i == 0)
+            c->first = (uintptr_t)p;
+        for (int r = 0; r < cs_reps; r++)
+            for (int b = 0; b < CS_SIZE; b++)
+                p[b]++;
+        a->free((void *)p, CS_SIZE, 8);
+    }
+    c->cpu_ms = thread_cpu_ms() - t0;
+    return NULL;
+}
+/* The workers' CPU time, summed (ms): a write stalled on a line the other
+ * CPU holds counts, a worker waiting for a host CPU does not (the host is
+ * shared, and its other work should not decide the figure); and the wall
+ * time from handing out the objects to the last worker's end, as Hoard
+ * reports it. */
+static void cache_scratch(const struct allocator *a, int workers, FILE *out)
+{
+    pthread_t th[MAX_THREADS];
+    struct cs_arg args[MAX_THREADS];
+    for (int i = 0; i < workers; i++) {
+        args[i] = (struct cs_arg){a, a->alloc(CS_SIZE, 8), 0, 0};
+        if (!args[i].given)
+            exit(4);
+        memset(args[i].given, 0, CS_SIZE);
+    }
+    double t0 = now_s();
+    for (int i = 0; i < workers; i++)
+        pthread_create(&th[i], NULL, cs_main, &args[i]);
+    double cpu = 0;
+    for (int i = 0; i < workers; i++) {
+        pthread_join(th[i], NULL);
+        cpu += args[i].cpu_ms;
+    }
+    /* Whether the workers' blocks share a 64-byte line: what the timing
+     * shows only when the two workers happen to run at once. */
+    int shared = workers > 1 && args[0].first / 64 == args[1].first / 64;
+    fprintf(out, "ms %.3f\nwall_ms %.3f\nshared_line %d\n", cpu, (now_s() - t0) * 1e3, shared);
+}
+
 /* ---- instruction counts (run under callgrind by bench/icount.py) ----
  * Four workloads, each a precomputed sequence (fixed seed) run twice
  * through the same loop: once untimed by icount_warmup (first-use set-up,
@@ -540,7 +615,7 @@ static int icount_main(const char *name, size_t n)
 }
 
 /* ---- children ---- */
-enum job { RA, RA_NOREALLOC, RA_MT, LATENCY, SMP };
+enum job { RA, RA_NOREALLOC, RA_MT, LATENCY, SMP, CACHE_SCRATCH };
 
 static int run_child(const struct allocator *a, enum job j, size_t param, uint64_t seed, FILE *out)
 {
@@ -564,6 +639,9 @@ static int run_child(const struct allocator *a, enum job j, size_t param, uint64
         for (int i = 0; i < (int)param; i++)
             for (size_t k = 0; k < inboxes[i].n; k++)
                 a->free(inboxes[i].b[k].p, inboxes[i].b[k].size, 8);
+        break;
+    case CACHE_SCRATCH:
+        cache_scratch(a, (int)param, out);
         break;
     }
     return 0;
@@ -634,6 +712,7 @@ int main(int argc, char **argv)
             window_s = 0.005;
             trials = 2;
             lat_samples = 2000;
+            cs_iters = 100;
         } else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             outp = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
@@ -692,6 +771,12 @@ int main(int argc, char **argv)
                     snprintf(pname, sizeof pname, "threads=%d", ns[m]);
                     trial(csv, "smp", pname, &allocators[k], SMP, (size_t)ns[m], t);
                 }
+    }
+    if (wanted(only, "cache_scratch")) {
+        printf("cache_scratch...\n");
+        for (size_t k = 0; k < NALLOC; k++)
+            for (int t = 0; t < trials; t++)
+                trial(csv, "cache_scratch", "threads=2", &allocators[k], CACHE_SCRATCH, 2, t);
     }
     fclose(csv);
     printf("cbench: done in %.1f s, %d failed trials\n", now_s() - t0, failures);
