@@ -19,8 +19,10 @@ unless every figure is there and positive (the smoke test).
 """
 import argparse
 import csv
+import datetime
 import glob
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -134,7 +136,10 @@ def main():
 
     with open(os.path.join(args.out, "icount.md"), "w") as f:
         f.write("# Instructions per operation (callgrind)\n\n")
-        f.write(f"Written by `bench/icount.py` (`make bench`): {n} operations per workload after {n} "
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        f.write(f"Written by `bench/icount.py` (`make bench`) on {when}, commit {rev or '?'}, "
+                f"{platform.machine()} (valgrind: {valgrind_version()}): {n} operations per workload after {n} "
                 f"untimed, seed {SEED:#x}+workload, the same sequences in both harnesses. Only the "
                 "operation loop is counted (`valgrind --tool=callgrind --collect-atstart=no "
                 "--toggle-collect=F --dump-after=F`, F = `icount_run` in cbench.c, "
@@ -156,6 +161,11 @@ def main():
             print(f"icount: figure not sane: {b}")
         print(f"icount: {len(rows) * len(WORKLOADS)} figures checked: " + ("sane" if not bad else "PROBLEMS"))
         sys.exit(1 if bad else 0)
+
+
+def valgrind_version():
+    r = subprocess.run(["valgrind", "--version"], capture_output=True, text=True)
+    return r.stdout.strip() or "?"
 
 
 def text_table(hdr, body):
