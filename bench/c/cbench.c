@@ -434,6 +434,8 @@ struct cs_arg {
     double cpu_ms;
     uintptr_t first; /* the first block the worker allocated */
 };
+/* The workers start together: false sharing needs both running at once. */
+static pthread_barrier_t cs_start;
 static double thread_cpu_ms(void)
 {
     struct timespec ts;
@@ -444,6 +446,7 @@ static void *cs_main(void *v)
 {
     struct cs_arg *c = v;
     const struct allocator *a = c->a;
+    pthread_barrier_wait(&cs_start);
     double t0 = thread_cpu_ms();
     a->free(c->given, CS_SIZE, 8);
     for (int i = 0; i < cs_iters; i++) {
@@ -475,6 +478,7 @@ static void cache_scratch(const struct allocator *a, int workers, FILE *out)
             exit(4);
         memset(args[i].given, 0, CS_SIZE);
     }
+    pthread_barrier_init(&cs_start, NULL, (unsigned)workers);
     double t0 = now_s();
     for (int i = 0; i < workers; i++)
         pthread_create(&th[i], NULL, cs_main, &args[i]);
@@ -483,6 +487,7 @@ static void cache_scratch(const struct allocator *a, int workers, FILE *out)
         pthread_join(th[i], NULL);
         cpu += args[i].cpu_ms;
     }
+    pthread_barrier_destroy(&cs_start);
     /* Whether the workers' blocks share a 64-byte line: what the timing
      * shows only when the two workers happen to run at once. */
     int shared = workers > 1 && args[0].first / 64 == args[1].first / 64;
