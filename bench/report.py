@@ -286,6 +286,9 @@ def main():
         if os.path.exists(icount):
             with open(icount) as ic:
                 f.write("\n## " + ic.read().lstrip("# "))
+            if not args.no_plots and os.path.exists(os.path.join(args.out, "icount.csv")):
+                png = plot_icount(os.path.join(args.out, "icount.csv"), args.out)
+                f.write(f"\n![Instructions per operation]({os.path.basename(png)})\n")
 
 
 def worse(cur, cand):
@@ -487,6 +490,54 @@ def plot(w, title, unit, metric, vals, out):
     axes[0, 0].set_title(f"{title} (medians; {'lower' if not more_better else 'higher'} is better)")
     fig.tight_layout()
     png = os.path.join(out, f"{w}.png")
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+    return png
+
+
+def plot_icount(path, out):
+    """bench/icount.py's table as a chart: instructions per operation, and
+    the peers' counts over hartalloc's (above 1: hartalloc executes fewer)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig_vals = {}
+    harness_of = {}
+    groups = []
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            fig_vals[(r["allocator"], r["workload"])] = float(r["instructions_per_op"])
+            harness_of[r["allocator"]] = r["harness"]
+            if r["workload"] not in groups:
+                groups.append(r["workload"])
+    series = order_allocs(list(dict.fromkeys(a for a, _ in fig_vals)))
+    get = lambda a, g: fig_vals.get((a, g))
+    fig, (ax, rx) = plt.subplots(1, 2, figsize=(16, 4.6), gridspec_kw={"width_ratios": [3, 2]})
+    logy = wide([get(a, g) for a in series for g in groups], 20)
+    bars(ax, groups, series, get, logy)
+    # hartalloc's targets (issue 9; bench/icount.py prints them too).
+    targets = {"churn": 100, "pair64": 50, "mid": 150, "frame": 60}
+    for j, g in enumerate(groups):
+        if g in targets:
+            ax.hlines(targets[g], j - 0.42, j + 0.42, colors=colour("hartalloc"), linestyles="dashed",
+                      linewidth=1.5, zorder=5, label="hartalloc's target" if j == 0 else None)
+    ax.set_ylabel("instructions per operation" + (", log scale" if logy else ""))
+    ax.legend(fontsize=7, ncol=4)
+    ax.set_title("Instructions per operation, callgrind (lower is better; churn: per alloc or free, "
+                 "pairs: per alloc+free)", fontsize=10)
+
+    def adv(a, g):
+        hart = HART[harness_of[a]]
+        return None if a == hart else ratio(get(hart, g), get(a, g), False)
+    peers = [a for a in series if not a.startswith("hartalloc")]
+    rlog = wide([adv(a, g) for a in peers for g in groups] + [1.0], 5)
+    bars(rx, groups, peers, adv, rlog)
+    rx.axhline(1.0, color="black", linewidth=1.5, zorder=4)
+    rx.set_ylabel("hartalloc's advantage" + (", log scale" if rlog else ""))
+    rx.set_title("peer instructions / hartalloc instructions: above 1, hartalloc ahead", fontsize=9)
+    fig.tight_layout()
+    png = os.path.join(out, "icount.png")
     fig.savefig(png, dpi=90)
     plt.close(fig)
     return png
