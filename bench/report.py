@@ -46,7 +46,16 @@ WORKLOADS = [
      "alignments, heap 1/4..1/2 full; largest run still available afterwards."),
     ("smp", "SMP scaling: small objects with cross-thread frees", "ops_per_s", "Mops/s", True,
      "8..256 B objects; each round a thread allocates 32, frees 16, hands 16 to the next thread."),
+    ("cache_scratch", "Cache-scratch (Hoard's false-sharing test)", "ms", "ms", False,
+     "The main thread allocates one 8 B object per worker and hands them to 2 worker threads; each "
+     "frees its object, then 2000 times allocates 8 B, increments each byte 1000 times and frees it. "
+     "An allocator that puts the workers' blocks on one cache line makes it slow (false sharing). "
+     "Figure: the workers' CPU time summed, ms (the wall time, as Hoard reports it, is in the CSV "
+     "as wall_ms; on a shared host it mostly measures the other work)."),
 ]
+# Workloads where hartalloc has a target against named peers:
+# workload -> (harness, [peers], hartalloc / peer at most).
+TARGETS = {"cache_scratch": ("c", ["glibc", "mimalloc"], 1.2)}
 LAT_METRICS = ["p1", "p25", "p50", "p75", "p99", "p99.9", "max"]
 
 
@@ -115,7 +124,7 @@ def main():
         seen = {(r[0], r[1]) for r in rows}
         for need in [("rust", "random_actions"), ("rust", "heap_efficiency"), ("rust", "latency"),
                      ("rust", "collections"), ("rust", "pages"), ("rust", "smp"),
-                     ("c", "random_actions"), ("c", "latency"), ("c", "smp")]:
+                     ("c", "random_actions"), ("c", "latency"), ("c", "smp"), ("c", "cache_scratch")]:
             if need not in seen:
                 problems.append(f"no figures for {need}")
         allocs = {r[3] for r in rows}
@@ -226,6 +235,25 @@ def main():
             print(f"-- {cap}")
             print(text_table(hdr, body))
             md.append(f"*{cap}*\n\n" + md_table(hdr, body) + "\n")
+        if w in TARGETS:
+            th, peers, most = TARGETS[w]
+            for p in params:
+                hs = stat(th, w, p, HART[th], metric)
+                for peer in peers:
+                    ps = stat(th, w, p, peer, metric)
+                    if hs and ps and ps.mid:
+                        r = hs.mid / ps.mid if not more_better else ps.mid / hs.mid
+                        t = (f"{HART[th]} / {peer} ({p}): {r:.2f} (target <= {most}: "
+                             f"{'met' if r <= most else 'missed'})")
+                        print(t)
+                        md.append(t + "\n")
+        if w == "cache_scratch":
+            shared = [f"{a} {'yes' if statistics.median(vals[k]) >= 0.5 else 'no'}"
+                      for k in sorted(vals) if k[1] == w and k[4] == "shared_line" for a in [k[3]]]
+            if shared:
+                t = "workers' blocks on one 64 B cache line (false sharing when they run at once): " + ", ".join(shared)
+                print(t)
+                md.append(t + "\n")
         line = (f"run-to-run spread (max-min)/median over trials: median {sp[0] * 100:.1f}%, "
                 f"worst {sp[1] * 100:.1f}%")
         print(line)
@@ -233,7 +261,7 @@ def main():
         if best_ratio:
             closing.append((title, best_ratio))
         if not args.no_plots:
-            png = plot(w, title, unit, vals, args.out)
+            png = plot(w, title, unit, metric, vals, args.out)
             md.append(f"![{title}]({os.path.basename(png)})\n")
 
     summary = ["| workload | hartalloc vs best peer (worst case over its parameters) | where | best peer there |",
@@ -252,6 +280,15 @@ def main():
                 "(heap efficiency: mean over the rounds).\n\n")
         f.write("## hartalloc against the best peer\n\n" + "\n".join(summary) + "\n\n")
         f.write("## Tables\n\n" + "\n".join(md))
+        # The instruction counts (bench/icount.py) have a page of their
+        # own; SUMMARY.md carries it when it is there.
+        icount = os.path.join(args.out, "icount.md")
+        if os.path.exists(icount):
+            with open(icount) as ic:
+                f.write("\n## " + ic.read().lstrip("# "))
+            if not args.no_plots and os.path.exists(os.path.join(args.out, "icount.csv")):
+                png = plot_icount(os.path.join(args.out, "icount.csv"), args.out)
+                f.write(f"\n![Instructions per operation]({os.path.basename(png)})\n")
 
 
 def worse(cur, cand):
@@ -279,7 +316,9 @@ def text_table(hdr, body):
 def md_table(hdr, body):
     out = ["| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     for r in body:
-        out.append("| " + " | ".join(f"**{x}**" if r[0].startswith("hartalloc") else str(x) for x in r) + " |")
+        bold = r[0].startswith("hartalloc")
+        # An empty cell stays empty: "****" renders as literal asterisks.
+        out.append("| " + " | ".join(f"**{x}**" if bold and str(x) else str(x) for x in r) + " |")
     return "\n".join(out) + "\n"
 
 
@@ -302,10 +341,89 @@ def machine(elapsed):
     return s
 
 
-def plot(w, title, unit, vals, out):
+# One colour per allocator, the same in every chart.  hartalloc's two
+# front ends take the two strongest colours, which no peer uses, and are
+# drawn with a thick black edge; the peers are lighter and, for the C
+# harness, hatched.
+COLOURS = {
+    "hartalloc": "#e8000b",
+    "hartalloc-c": "#1a1a1a",
+    "talc": "#2ca02c",
+    "rlsf": "#17becf",
+    "buddy_system_allocator": "#9467bd",
+    "linked_list_allocator": "#8c564b",
+    "arceos-tlsf": "#bcbd22",
+    "arceos-slab": "#f7a1d4",
+    "arceos-buddy": "#9c9c9c",
+    "glibc": "#4f8fd6",
+    "jemalloc": "#ff9f40",
+    "mimalloc": "#7ad6b0",
+    "buddy_system_allocator::FrameAllocator": "#9467bd",
+    "bitmap-allocator": "#c7a76c",
+    "null": "#dddddd",
+}
+C_PEERS = ("glibc", "jemalloc", "mimalloc")
+MORE_IS_BETTER = {w[0]: w[4] for w in WORKLOADS}
+
+
+def colour(a):
+    return COLOURS.get(a, "#777777")
+
+
+def plain(v, _pos=None):
+    """A tick label as a plain number: 40, 0.5, 2000 (never 4x10^1)."""
+    if v <= 0:
+        return "0"
+    if v >= 1000:
+        return f"{v:,.0f}"
+    if v >= 1:
+        return f"{v:.0f}" if abs(v - round(v)) < 1e-9 else f"{v:g}"
+    return f"{v:.2g}"
+
+
+def plain_axis(ax, logy):
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    if logy:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.yaxis.set_major_formatter(FuncFormatter(plain))
+
+
+def wide(values, span):
+    """Log scale only where the figures span more than `span` times: on a
+    narrow range a log axis makes small differences look large."""
+    v = [x for x in values if x is not None and x > 0]
+    return bool(v) and max(v) / min(v) > span
+
+
+def bars(ax, groups, series, get, logy):
+    """Grouped bars; hartalloc's stand out.  get(a, g) -> value or None."""
+    n = len(series)
+    width = 0.8 / max(n, 1)
+    for i, a in enumerate(series):
+        ys = [get(a, g) for g in groups]
+        xs = [j + (i - (n - 1) / 2) * width for j in range(len(groups))]
+        keep = [(x, y) for x, y in zip(xs, ys) if y is not None and (y > 0 or not logy)]
+        if not keep:
+            ax.bar([], [], width, label=a, color=colour(a))
+            continue
+        hart = a.startswith("hartalloc")
+        ax.bar([x for x, _ in keep], [y for _, y in keep], width, label=a, color=colour(a),
+               edgecolor="black" if hart else "white", linewidth=2.0 if hart else 0.3,
+               hatch="//" if a in C_PEERS else None, alpha=1.0 if hart else 0.9, zorder=3 if hart else 2)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(groups, fontsize=8)
+    plain_axis(ax, logy)
+    ax.grid(axis="y", alpha=0.3, which="major")
+
+
+def plot(w, title, unit, metric, vals, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    more_better = MORE_IS_BETTER[w]
 
     def med(h, par, a, m):
         v = vals.get((h, w, par, a, m))
@@ -314,57 +432,112 @@ def plot(w, title, unit, vals, out):
         return statistics.mean(v) if w == "heap_efficiency" else statistics.median(v)
 
     keys = {(h, par, a, m) for (h, ww, par, a, m) in vals if ww == w}
+    harness_of = {a: h for (h, p, a, m) in keys}
+    scale = 1.0
+    if unit == "Mops/s":
+        scale = 1e-6
+    elif w == "heap_efficiency":
+        scale = 100.0
+
+    # Each panel: (label of the absolute view, groups, series, get(a, g) in
+    # raw units, more is better, log scale).
     panels = []
     if w == "latency":
         for par in sorted({k[1] for k in keys}, key=param_key):
-            panels.append((f"{par}: cycles, log scale", par, "lat", True))
-    elif w == "pages":
-        panels = [("ops/s (Mops/s)", None, "ops_per_s", False), ("largest run after fragmentation (pages)",
-                                                                  None, "largest_run_pages", False)]
-    else:
-        panels = [(unit, None, None, w in ("random_actions", "random_actions_norealloc", "random_actions_mt",
-                                           "collections", "smp"))]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 4.2 * len(panels)), squeeze=False)
-    for ax, (ylabel, par0, mkind, logy) in zip(axes[:, 0], panels):
-        if mkind == "lat":
             groups = ["p25", "p50", "p75", "p99", "p99.9"]
-            series = order_allocs(sorted({a for (h, p, a, m) in keys if p == par0}))
-            get = lambda a, g: med("rust" if not a.endswith(("-c",)) and a not in ("glibc", "jemalloc", "mimalloc")
-                                   else "c", par0, a, g)
-        else:
-            m = mkind or next(iter({k[3] for k in keys}))
+            series = order_allocs(sorted({a for (h, p, a, m) in keys if p == par}))
+            panels.append((f"{par}: cycles per free+alloc", groups, series,
+                           lambda a, g, par=par: med(harness_of[a], par, a, g), False, True))
+    elif w == "pages":
+        for m, label, sc in [("ops_per_s", "ops/s (Mops/s)", 1e-6),
+                             ("largest_run_pages", "largest run after fragmentation (pages)", 1.0)]:
             groups = sorted({p for (h, p, a, mm) in keys if mm == m}, key=param_key)
             series = order_allocs(sorted({a for (h, p, a, mm) in keys if mm == m}))
-            harness_of = {a: h for (h, p, a, mm) in keys}
-            get = lambda a, g, m=m: med(harness_of[a], g, a, m)
-        n = len(series)
-        width = 0.8 / max(n, 1)
-        cmap = plt.get_cmap("tab20")
-        for i, a in enumerate(series):
-            ys = []
-            for g in groups:
-                v = get(a, g)
-                if v is not None and unit == "Mops/s":
-                    v /= 1e6
-                if v is not None and w == "heap_efficiency":
-                    v *= 100
-                if v is not None and mkind == "ops_per_s":
-                    v /= 1e6
-                ys.append(v if v is not None else 0)
-            xs = [j + (i - (n - 1) / 2) * width for j in range(len(groups))]
-            hart = a.startswith("hartalloc")
-            ax.bar(xs, ys, width, label=a, color=("#d62728" if a == "hartalloc" else "#ff7f0e") if hart
-                   else cmap((i * 2) % 20), edgecolor="black" if hart else "none", linewidth=0.8)
-        ax.set_xticks(range(len(groups)))
-        ax.set_xticklabels(groups)
-        ax.set_ylabel(ylabel)
-        if logy:
-            ax.set_yscale("log")
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend(fontsize=7, ncol=4)
-    axes[0, 0].set_title(f"{title} (medians; {'lower' if w in ('latency', 'collections') else 'higher'} is better)")
+            panels.append((label, groups, series,
+                           lambda a, g, m=m, sc=sc: (lambda v: v * sc if v is not None else None)(
+                               med(harness_of[a], g, a, m)), True, False))
+    else:
+        m = metric or next(iter({k[3] for k in keys}))
+        groups = sorted({p for (h, p, a, mm) in keys if mm == m}, key=param_key)
+        series = order_allocs(sorted({a for (h, p, a, mm) in keys if mm == m}))
+        logy = w in ("random_actions", "random_actions_norealloc", "random_actions_mt", "collections", "smp",
+                     "cache_scratch")
+        panels.append((unit, groups, series,
+                       lambda a, g, m=m: (lambda v: v * scale if v is not None else None)(
+                           med(harness_of[a], g, a, m)), more_better, logy))
+
+    fig, axes = plt.subplots(len(panels), 2, figsize=(16, 4.6 * len(panels)), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 2]})
+    for row, (label, groups, series, get, mb, logy) in enumerate(panels):
+        ax, rx = axes[row]
+        logy = logy and wide([get(a, g) for a in series for g in groups], 20)
+        bars(ax, groups, series, get, logy)
+        ax.set_ylabel(label + (", log scale" if logy else ""))
+        ax.legend(fontsize=7, ncol=4, loc="best")
+
+        def adv(a, g):
+            hart = HART[harness_of[a]]
+            if a == hart:
+                return None
+            return ratio(get(hart, g), get(a, g), mb)
+        peers = [a for a in series if not a.startswith("hartalloc")]
+        rlog = wide([adv(a, g) for a in peers for g in groups] + [1.0], 5)
+        bars(rx, groups, peers, adv, rlog)
+        rx.axhline(1.0, color="black", linewidth=1.5, zorder=4)
+        rx.set_ylabel("hartalloc's advantage" + (", log scale" if rlog else ""))
+        rx.set_title(("peer time / hartalloc time" if not mb else "hartalloc / peer")
+                     + ": above 1, hartalloc ahead", fontsize=9)
+    axes[0, 0].set_title(f"{title} (medians; {'lower' if not more_better else 'higher'} is better)")
     fig.tight_layout()
     png = os.path.join(out, f"{w}.png")
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+    return png
+
+
+def plot_icount(path, out):
+    """bench/icount.py's table as a chart: instructions per operation, and
+    the peers' counts over hartalloc's (above 1: hartalloc executes fewer)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig_vals = {}
+    harness_of = {}
+    groups = []
+    with open(path) as f:
+        for r in csv.DictReader(f):
+            fig_vals[(r["allocator"], r["workload"])] = float(r["instructions_per_op"])
+            harness_of[r["allocator"]] = r["harness"]
+            if r["workload"] not in groups:
+                groups.append(r["workload"])
+    series = order_allocs(list(dict.fromkeys(a for a, _ in fig_vals)))
+    get = lambda a, g: fig_vals.get((a, g))
+    fig, (ax, rx) = plt.subplots(1, 2, figsize=(16, 4.6), gridspec_kw={"width_ratios": [3, 2]})
+    logy = wide([get(a, g) for a in series for g in groups], 20)
+    bars(ax, groups, series, get, logy)
+    # hartalloc's targets (issue 9; bench/icount.py prints them too).
+    targets = {"churn": 100, "pair64": 50, "mid": 150, "frame": 60}
+    for j, g in enumerate(groups):
+        if g in targets:
+            ax.hlines(targets[g], j - 0.42, j + 0.42, colors=colour("hartalloc"), linestyles="dashed",
+                      linewidth=1.5, zorder=5, label="hartalloc's target" if j == 0 else None)
+    ax.set_ylabel("instructions per operation" + (", log scale" if logy else ""))
+    ax.legend(fontsize=7, ncol=4)
+    ax.set_title("Instructions per operation, callgrind (lower is better; churn: per alloc or free, "
+                 "pairs: per alloc+free)", fontsize=10)
+
+    def adv(a, g):
+        hart = HART[harness_of[a]]
+        return None if a == hart else ratio(get(hart, g), get(a, g), False)
+    peers = [a for a in series if not a.startswith("hartalloc")]
+    rlog = wide([adv(a, g) for a in peers for g in groups] + [1.0], 5)
+    bars(rx, groups, peers, adv, rlog)
+    rx.axhline(1.0, color="black", linewidth=1.5, zorder=4)
+    rx.set_ylabel("hartalloc's advantage" + (", log scale" if rlog else ""))
+    rx.set_title("peer instructions / hartalloc instructions: above 1, hartalloc ahead", fontsize=9)
+    fig.tight_layout()
+    png = os.path.join(out, "icount.png")
     fig.savefig(png, dpi=90)
     plt.close(fig)
     return png

@@ -1,11 +1,13 @@
 # Benchmarks (bench/): hartalloc against the allocators kernel developers
 # use today.  Not part of `make test`, which only runs bench-smoke.
 #
-#   make bench        every workload, full length (about 8 minutes on 2
+#   make bench        every workload, full length (about 10 minutes on 2
 #                     cores): tables on stdout, CSVs, PNG charts and
 #                     SUMMARY.md in bench/results/; first the Rust kernel's
 #                     benchmark mode in QEMU against buddy_system_allocator
-#                     (make bench-qemu, bench/results/qemu.md)
+#                     and talc (make bench-qemu, bench/results/qemu.md);
+#                     last the instruction counts under callgrind
+#                     (bench/icount.py, bench/results/icount.md)
 #   make bench-build  just build the two harnesses
 #
 # Two harnesses, each one process, each trial in a forked child:
@@ -24,6 +26,11 @@ BENCH_C     := $(BENCH_OUT)/cbench
 BENCH_JE    := $(BENCH_OUT)/libjemalloc_bench.a
 BENCH_VENV  := $(BUILD)/bench-venv
 BENCH_PY    := $(BENCH_VENV)/bin/python
+# Instruction counts: operations per workload under callgrind (exact, so a
+# few thousand are enough; the smoke's only prove the harness works).
+ICOUNT_OPS  := 20000
+ICOUNT_SMOKE_OPS := 500
+BENCH_ICOUNT = python3 $(BENCH_DIR)/icount.py --c $(BENCH_C) --rust $(BENCH_RUST)
 
 .PHONY: bench bench-build bench-setup bench-smoke bench-venv
 
@@ -57,22 +64,26 @@ bench: bench-build bench-venv
 	$(BENCH_RUST) --out $(BENCH_OUT)/rust-raw.csv && \
 	$(BENCH_C) --out $(BENCH_OUT)/c-raw.csv && \
 	mkdir -p $(BENCH_RES) && \
+	$(BENCH_ICOUNT) --ops $(ICOUNT_OPS) --out $(BENCH_RES) && \
 	$(BENCH_PY) $(BENCH_DIR)/report.py --raw $(BENCH_OUT)/rust-raw.csv $(BENCH_OUT)/c-raw.csv \
 	    --out $(BENCH_RES) --elapsed "$$(( $$(date +%s) - start )) s" && \
 	cp $(BENCH_OUT)/rust-raw.csv $(BENCH_OUT)/c-raw.csv $(BENCH_RES)/ && \
 	echo "bench: $$(( $$(date +%s) - start )) s; results in bench/results/ (SUMMARY.md, *.csv, *.png)"
 
 # The smoke: both harnesses with tiny windows and few trials (seconds),
-# every allocator and workload must produce sane figures, and the report
-# must build its tables (no charts: no PyPI in a test step).
+# the instruction counts on a few hundred operations, every allocator and
+# workload must produce sane figures, and the report must build its tables
+# (no charts: no PyPI in a test step).
 bench-smoke: bench-build
 	@rm -rf $(BENCH_OUT)/smoke; mkdir -p $(BENCH_OUT)/smoke
 	$(BENCH_RUST) --quick --out $(BENCH_OUT)/smoke/rust-raw.csv
 	$(BENCH_C) --quick --out $(BENCH_OUT)/smoke/c-raw.csv
+	$(BENCH_ICOUNT) --ops $(ICOUNT_SMOKE_OPS) --check --out $(BENCH_OUT)/smoke
 	python3 $(BENCH_DIR)/report.py --check --raw $(BENCH_OUT)/smoke/rust-raw.csv $(BENCH_OUT)/smoke/c-raw.csv --out $(BENCH_OUT)/smoke
 	python3 $(BENCH_DIR)/report.py --no-plots --raw $(BENCH_OUT)/smoke/rust-raw.csv $(BENCH_OUT)/smoke/c-raw.csv \
 	    --out $(BENCH_OUT)/smoke >/dev/null
 	test -s $(BENCH_OUT)/smoke/SUMMARY.md
+	grep -q 'Instructions per operation' $(BENCH_OUT)/smoke/SUMMARY.md
 	! nm $(BENCH_C) | grep -E ' [TW] (malloc|free|realloc)$$'
 
 test-bench:

@@ -4,10 +4,11 @@
  * the workloads of the Rust harness that make sense for a heap that grows
  * from the OS: talc's random actions (with and without realloc, and on
  * every core), alloc+free latency in cycles, SMP churn with cross-thread
- * frees.  Same seeds, same random streams (splitmix64) as the Rust
+ * frees; and Hoard's cache-scratch (false sharing between threads).  Same seeds, same random streams (splitmix64) as the Rust
  * harness, so hartalloc's figures from both can be compared.
  *
  *   cbench [--quick] [--only WORKLOAD,...] --out FILE.csv
+ *   cbench --icount ALLOCATOR OPS    (run under callgrind by bench/icount.py)
  *
  * Debian's jemalloc is unprefixed and mimalloc's shared library exports
  * malloc too; neither may replace this process's malloc: jemalloc is
@@ -45,6 +46,9 @@ static double window_s = 0.2;
 static int trials = 7;
 static int lat_samples = 50000;
 static int nthreads = 2;
+/* cache-scratch: allocations per thread, and writes to each byte of each. */
+static int cs_iters = 2000;
+static int cs_reps = 1000;
 
 /* ---- the allocators ---- */
 struct allocator {
@@ -53,6 +57,10 @@ struct allocator {
     void *(*alloc)(size_t size, size_t align);
     void (*free)(void *p, size_t size, size_t align);
     void *(*realloc)(void *p, size_t old, size_t size, size_t align);
+    /* One 4 KiB page: the page API where there is one, else an aligned
+     * alloc of 4096 at 4096. */
+    void *(*frame_alloc)(void);
+    void (*frame_free)(void *p);
 };
 
 /* glibc: malloc for the alignments it gives anyway (16), memalign above;
@@ -67,6 +75,8 @@ static void glibc_free(void *p, size_t size, size_t align)
     (void)size, (void)align;
     free(p);
 }
+static void *glibc_frame_alloc(void) { return memalign(4096, 4096); }
+static void glibc_frame_free(void *p) { free(p); }
 static void *glibc_realloc(void *p, size_t old, size_t size, size_t align)
 {
     if (align <= 16)
@@ -89,6 +99,8 @@ void *bje_rallocx(void *p, size_t size, int flags);
 static int je_init(void) { return 0; }
 static void *je_alloc(size_t size, size_t align) { return bje_mallocx(size, JE_ALIGN(align)); }
 static void je_free(void *p, size_t size, size_t align) { bje_sdallocx(p, size, JE_ALIGN(align)); }
+static void *je_frame_alloc(void) { return bje_mallocx(4096, JE_ALIGN(4096)); }
+static void je_frame_free(void *p) { bje_sdallocx(p, 4096, JE_ALIGN(4096)); }
 static void *je_realloc(void *p, size_t old, size_t size, size_t align)
 {
     (void)old;
@@ -119,6 +131,8 @@ static int mi_init(void)
 }
 static void *mi_alloc(size_t size, size_t align) { return mi_malloc_aligned_p(size, align); }
 static void mi_free_(void *p, size_t size, size_t align) { mi_free_size_aligned_p(p, size, align); }
+static void *mi_frame_alloc(void) { return mi_malloc_aligned_p(4096, 4096); }
+static void mi_frame_free(void *p) { mi_free_size_aligned_p(p, 4096, 4096); }
 static void *mi_realloc_(void *p, size_t old, size_t size, size_t align)
 {
     (void)old;
@@ -135,6 +149,8 @@ static int ha_bench_init(void)
     return 0;
 }
 static void ha_bench_free(void *p, size_t size, size_t align) { ha_free_sized(p, size, align); }
+static void *ha_frame_alloc(void) { return ha_alloc_pages(1, HA_PAGE_SIZE); }
+static void ha_frame_free(void *p) { ha_free_pages(p, 1); }
 static void *ha_bench_realloc(void *p, size_t old, size_t size, size_t align)
 {
     (void)old;
@@ -158,12 +174,34 @@ void ha_platform_fatal(const char *msg, const void *addr)
 }
 
 static const struct allocator allocators[] = {
-    {"hartalloc-c", ha_bench_init, ha_alloc, ha_bench_free, ha_bench_realloc},
-    {"glibc", glibc_init, glibc_alloc, glibc_free, glibc_realloc},
-    {"jemalloc", je_init, je_alloc, je_free, je_realloc},
-    {"mimalloc", mi_init, mi_alloc, mi_free_, mi_realloc_},
+    {"hartalloc-c", ha_bench_init, ha_alloc, ha_bench_free, ha_bench_realloc, ha_frame_alloc, ha_frame_free},
+    {"glibc", glibc_init, glibc_alloc, glibc_free, glibc_realloc, glibc_frame_alloc, glibc_frame_free},
+    {"jemalloc", je_init, je_alloc, je_free, je_realloc, je_frame_alloc, je_frame_free},
+    {"mimalloc", mi_init, mi_alloc, mi_free_, mi_realloc_, mi_frame_alloc, mi_frame_free},
 };
 #define NALLOC (sizeof allocators / sizeof allocators[0])
+
+/* The null allocator of the instruction counts: what the measured loop
+ * costs without an allocator (its calls, its loads and stores), to be
+ * subtracted so that the figures are the allocators' own.  alloc hands out
+ * one fixed block (never written), free does nothing. */
+static _Alignas(4096) unsigned char null_block[4096];
+static int null_init(void) { return 0; }
+static void *null_alloc(size_t size, size_t align)
+{
+    (void)size, (void)align;
+    return null_block;
+}
+static void null_free(void *p, size_t size, size_t align) { (void)p, (void)size, (void)align; }
+static void *null_realloc(void *p, size_t old, size_t size, size_t align)
+{
+    (void)old, (void)size, (void)align;
+    return p;
+}
+static void *null_frame_alloc(void) { return null_block; }
+static void null_frame_free(void *p) { (void)p; }
+static const struct allocator null_allocator = {"null",     null_init,        null_alloc,     null_free,
+                                                null_realloc, null_frame_alloc, null_frame_free};
 
 /* ---- random numbers: splitmix64, as the Rust harness ---- */
 struct rng {
@@ -379,8 +417,210 @@ static uint64_t run_threads(const struct allocator *a, int n, size_t max, uint64
     return sum;
 }
 
+/* ---- cache-scratch, after Hoard's benchmark of that name ----
+ * Thread A (the trial's main thread) allocates one small object per
+ * worker, back to back, so that they share a cache line, and hands one to
+ * each worker.  Each worker frees the object it was given, then allocates
+ * an object of the same size, writes every byte of it cs_reps times, frees
+ * it, cs_iters times over.  An allocator that gives a worker back the
+ * block another CPU freed, or that carves the workers' blocks from one
+ * cache line, has them write to a shared line: the run time is then
+ * dominated by false sharing.  Each thread has a CPU id of its own in
+ * hartalloc (ha_platform_cpu_id above): A is 0, the workers 1 and 2. */
+#define CS_SIZE 8
+struct cs_arg {
+    const struct allocator *a;
+    void *given;
+    double cpu_ms;
+    uintptr_t first; /* the first block the worker allocated */
+};
+/* The workers start together: false sharing needs both running at once. */
+static pthread_barrier_t cs_start;
+static double thread_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+static void *cs_main(void *v)
+{
+    struct cs_arg *c = v;
+    const struct allocator *a = c->a;
+    pthread_barrier_wait(&cs_start);
+    double t0 = thread_cpu_ms();
+    a->free(c->given, CS_SIZE, 8);
+    for (int i = 0; i < cs_iters; i++) {
+        volatile unsigned char *p = a->alloc(CS_SIZE, 8);
+        if (!p)
+            exit(4);
+        if (i == 0)
+            c->first = (uintptr_t)p;
+        for (int r = 0; r < cs_reps; r++)
+            for (int b = 0; b < CS_SIZE; b++)
+                p[b]++;
+        a->free((void *)p, CS_SIZE, 8);
+    }
+    c->cpu_ms = thread_cpu_ms() - t0;
+    return NULL;
+}
+/* The workers' CPU time, summed (ms): a write stalled on a line the other
+ * CPU holds counts, a worker waiting for a host CPU does not (the host is
+ * shared, and its other work should not decide the figure); and the wall
+ * time from handing out the objects to the last worker's end, as Hoard
+ * reports it. */
+static void cache_scratch(const struct allocator *a, int workers, FILE *out)
+{
+    pthread_t th[MAX_THREADS];
+    struct cs_arg args[MAX_THREADS];
+    for (int i = 0; i < workers; i++) {
+        args[i] = (struct cs_arg){a, a->alloc(CS_SIZE, 8), 0, 0};
+        if (!args[i].given)
+            exit(4);
+        memset(args[i].given, 0, CS_SIZE);
+    }
+    pthread_barrier_init(&cs_start, NULL, (unsigned)workers);
+    double t0 = now_s();
+    for (int i = 0; i < workers; i++)
+        pthread_create(&th[i], NULL, cs_main, &args[i]);
+    double cpu = 0;
+    for (int i = 0; i < workers; i++) {
+        pthread_join(th[i], NULL);
+        cpu += args[i].cpu_ms;
+    }
+    pthread_barrier_destroy(&cs_start);
+    /* Whether the workers' blocks share a 64-byte line: what the timing
+     * shows only when the two workers happen to run at once. */
+    int shared = workers > 1 && args[0].first / 64 == args[1].first / 64;
+    fprintf(out, "ms %.3f\nwall_ms %.3f\nshared_line %d\n", cpu, (now_s() - t0) * 1e3, shared);
+}
+
+/* ---- instruction counts (run under callgrind by bench/icount.py) ----
+ * Four workloads, each a precomputed sequence (fixed seed) run twice
+ * through the same loop: once untimed by icount_warmup (first-use set-up,
+ * caches filled), once by icount_run, the only function callgrind counts
+ * (--toggle-collect=icount_run; --dump-after=icount_run writes one total
+ * per workload, in this order).  The same sequences as the Rust harness's
+ * --icount (bench/rust/src/icount.rs). */
+enum { IC_CHURN, IC_PAIR64, IC_MID, IC_FRAME, IC_KINDS };
+#define IC_SLOTS 1024
+#define IC_SEED SEED
+
+struct ic_op {
+    uint32_t slot, size;
+};
+
+/* The loop of one workload over ops[0..n]: churn allocates into an empty
+ * slot and frees a full one; the pairs allocate and free at once.
+ * Blocks are never written: only the allocator's work is counted. */
+static inline __attribute__((always_inline)) void ic_loop(const struct allocator *a, int kind, const struct ic_op *ops,
+                                                          size_t n, void **slots, uint32_t *sizes)
+{
+    switch (kind) {
+    case IC_CHURN:
+        for (size_t i = 0; i < n; i++) {
+            uint32_t s = ops[i].slot;
+            if (slots[s]) {
+                a->free(slots[s], sizes[s], 8);
+                slots[s] = NULL;
+            } else {
+                slots[s] = a->alloc(ops[i].size, 8);
+                sizes[s] = ops[i].size;
+            }
+        }
+        break;
+    case IC_PAIR64:
+    case IC_MID:
+        for (size_t i = 0; i < n; i++) {
+            void *p = a->alloc(ops[i].size, 8);
+            __asm__ volatile("" : : "r"(p) : "memory");
+            a->free(p, ops[i].size, 8);
+        }
+        break;
+    case IC_FRAME:
+        for (size_t i = 0; i < n; i++) {
+            void *p = a->frame_alloc();
+            __asm__ volatile("" : : "r"(p) : "memory");
+            a->frame_free(p);
+        }
+        break;
+    }
+}
+
+__attribute__((noinline, noclone, used)) void icount_warmup(const struct allocator *a, int kind,
+                                                           const struct ic_op *ops, size_t n, void **slots,
+                                                           uint32_t *sizes)
+{
+    ic_loop(a, kind, ops, n, slots, sizes);
+}
+
+__attribute__((noinline, noclone, used)) void icount_run(const struct allocator *a, int kind, const struct ic_op *ops,
+                                                        size_t n, void **slots, uint32_t *sizes)
+{
+    ic_loop(a, kind, ops, n, slots, sizes);
+}
+
+/* The sequence of one workload: 2n ops (n to warm up, n measured). */
+static struct ic_op *ic_sequence(int kind, size_t n)
+{
+    struct rng r = {IC_SEED + (uint64_t)kind};
+    struct ic_op *ops = malloc(2 * n * sizeof *ops);
+    if (!ops)
+        exit(1);
+    for (size_t i = 0; i < 2 * n; i++) {
+        switch (kind) {
+        case IC_CHURN:
+            ops[i].slot = (uint32_t)rng_range(&r, 0, IC_SLOTS);
+            ops[i].size = (uint32_t)rng_range(&r, 8, 4097);
+            break;
+        case IC_PAIR64:
+            ops[i] = (struct ic_op){0, 64};
+            break;
+        case IC_MID:
+            ops[i] = (struct ic_op){0, (uint32_t)rng_range(&r, 1024, 16 * 1024 + 1)};
+            break;
+        default:
+            ops[i] = (struct ic_op){0, 4096};
+        }
+    }
+    return ops;
+}
+
+static int icount_main(const char *name, size_t n)
+{
+    const struct allocator *a = NULL;
+    for (size_t k = 0; k < NALLOC; k++)
+        if (!strcmp(allocators[k].name, name))
+            a = &allocators[k];
+    if (!strcmp(name, "null"))
+        a = &null_allocator;
+    if (!a || n == 0) {
+        fprintf(stderr, "cbench --icount: unknown allocator '%s' or no ops\n", name);
+        return 2;
+    }
+    if (a->init()) {
+        fprintf(stderr, "cbench: %s did not start\n", a->name);
+        return 2;
+    }
+    printf("cbench --icount %s: %zu ops per workload after %zu untimed, seed %#llx+workload\n", name, n, n,
+           IC_SEED);
+    static void *slots[IC_SLOTS];
+    static uint32_t sizes[IC_SLOTS];
+    for (int kind = 0; kind < IC_KINDS; kind++) {
+        struct ic_op *ops = ic_sequence(kind, n);
+        icount_warmup(a, kind, ops, n, slots, sizes);
+        icount_run(a, kind, ops + n, n, slots, sizes);
+        for (int s = 0; s < IC_SLOTS; s++)
+            if (slots[s]) {
+                a->free(slots[s], sizes[s], 8);
+                slots[s] = NULL;
+            }
+        free(ops);
+    }
+    return 0;
+}
+
 /* ---- children ---- */
-enum job { RA, RA_NOREALLOC, RA_MT, LATENCY, SMP };
+enum job { RA, RA_NOREALLOC, RA_MT, LATENCY, SMP, CACHE_SCRATCH };
 
 static int run_child(const struct allocator *a, enum job j, size_t param, uint64_t seed, FILE *out)
 {
@@ -404,6 +644,9 @@ static int run_child(const struct allocator *a, enum job j, size_t param, uint64
         for (int i = 0; i < (int)param; i++)
             for (size_t k = 0; k < inboxes[i].n; k++)
                 a->free(inboxes[i].b[k].p, inboxes[i].b[k].size, 8);
+        break;
+    case CACHE_SCRATCH:
+        cache_scratch(a, (int)param, out);
         break;
     }
     return 0;
@@ -464,16 +707,27 @@ static int wanted(const char *only, const char *wl)
 
 int main(int argc, char **argv)
 {
-    const char *outp = "c-raw.csv", *only = NULL;
+    const char *outp = NULL, *only = NULL;
+    if (argc == 4 && !strcmp(argv[1], "--icount")) {
+        arena = mmap(NULL, ARENA, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        return arena == MAP_FAILED ? 1 : icount_main(argv[2], (size_t)strtoul(argv[3], NULL, 0));
+    }
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick")) {
             window_s = 0.005;
             trials = 2;
             lat_samples = 2000;
+            cs_iters = 100;
         } else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             outp = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
+    }
+    if (!outp) {
+        /* No default file: a run from the wrong directory would leave a
+         * stray CSV behind (one was committed at the repository root). */
+        fprintf(stderr, "usage: cbench [--quick] [--only WORKLOAD,...] --out FILE.csv\n");
+        return 2;
     }
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     nthreads = ncpu > 2 ? (ncpu < MAX_THREADS ? (int)ncpu : MAX_THREADS) : 2;
@@ -522,6 +776,12 @@ int main(int argc, char **argv)
                     snprintf(pname, sizeof pname, "threads=%d", ns[m]);
                     trial(csv, "smp", pname, &allocators[k], SMP, (size_t)ns[m], t);
                 }
+    }
+    if (wanted(only, "cache_scratch")) {
+        printf("cache_scratch...\n");
+        for (size_t k = 0; k < NALLOC; k++)
+            for (int t = 0; t < trials; t++)
+                trial(csv, "cache_scratch", "threads=2", &allocators[k], CACHE_SCRATCH, 2, t);
     }
     fclose(csv);
     printf("cbench: done in %.1f s, %d failed trials\n", now_s() - t0, failures);

@@ -4,7 +4,8 @@
 # instruction counts) and 4 harts under plain TCG (wall time; -icount with
 # several harts can hang while one spins).  Print both tables, write them
 # with the date and QEMU's version to RESULTS (markdown), and end with one
-# line 'SHOW bench-qemu: ...' carrying the ratios buddy/hartalloc.
+# line 'SHOW bench-qemu: ...' carrying the ratios buddy/hartalloc and
+# talc/hartalloc.
 set -u
 [ $# -eq 3 ] || { sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 elf=$1 logdir=$2 results=$3
@@ -34,18 +35,20 @@ extract() {
 }
 
 {
-    echo "# hartalloc vs buddy_system_allocator in QEMU (the Rust kernel)"
+    echo "# hartalloc vs buddy_system_allocator and talc in QEMU (the Rust kernel)"
     echo
     echo "Written by \`make bench-qemu\` on $(date -u '+%Y-%m-%d %H:%M UTC'); $(qemu-system-riscv64 --version | head -n 1)."
     echo "Host: $(nproc) CPUs, shared with other work, so the TCG figures vary from run to run"
     echo "(4 harts on fewer host CPUs: a spin-lock holder can be descheduled); the icount figures"
-    echo "repeat exactly.  Ratio buddy/hartalloc > 1: hartalloc is faster."
+    echo "repeat exactly.  Ratios buddy/hartalloc and talc/hartalloc > 1: hartalloc is faster."
     echo
-    echo "Both allocators run in the same boot on the same seeded traces, through the same"
+    echo "The three allocators run in the same boot on the same seeded traces, through the same"
     echo "monomorphised loop (\`kernel/rust/src/bench.rs\`): hartalloc as the global allocator"
-    echo "(\`GlobalAlloc\`, and \`ha_alloc_pages(1)\`/\`ha_free_pages\` for frames), the peer on 32 MiB"
-    echo "of hartalloc's pages (\`LockedHeap<32>\`) and the frame numbers of another 32 MiB"
-    echo "(\`LockedFrameAllocator<32>\`, whose BTreeSets live on the global allocator, as in rCore)."
+    echo "(\`GlobalAlloc\`, and \`ha_alloc_pages(1)\`/\`ha_free_pages\` for frames); buddy_system_allocator"
+    echo "on 32 MiB of hartalloc's pages (\`LockedHeap<32>\`) and the frame numbers of another 32 MiB"
+    echo "(\`LockedFrameAllocator<32>\`, whose BTreeSets live on the global allocator, as in rCore);"
+    echo "talc 5 behind a spin lock (\`TalcLock<spinning_top::RawSpinlock, Manual>\`) on a third"
+    echo "32 MiB, its frames 4 KiB blocks at 4 KiB alignment (talc has no page API)."
     echo "Blocks are not written to: the figures are the allocators' own work."
     echo
     echo "## 1 hart, \`-icount shift=0\` (instructions, exact)"

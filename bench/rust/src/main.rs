@@ -2,6 +2,7 @@
 //! ArceOS's published workloads plus page and SMP ones.
 //!
 //!   hartalloc-bench [--quick] [--only WORKLOAD,...] --out FILE.csv
+//!   hartalloc-bench --icount ALLOCATOR OPS   (under callgrind: icount.rs)
 //!
 //! Every trial runs in a forked child with a fresh allocator over the same
 //! 128 MiB arena (mapped and populated once, before any clock starts):
@@ -12,6 +13,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod allocs;
+mod icount;
 mod work;
 
 use core::alloc::{GlobalAlloc, Layout};
@@ -247,9 +249,18 @@ fn percentiles(sorted: &[u64]) -> Vec<(String, f64)> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() == 4 && args[1] == "--icount" {
+        let n = args[3].parse().unwrap_or(0);
+        std::process::exit(icount::main(&args[2], n, SEED, byte_alloc));
+    }
     let quick = args.iter().any(|a| a == "--quick");
     let arg_after = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
-    let out_path = arg_after("--out").unwrap_or_else(|| "rust-raw.csv".into());
+    // No default file: a run from the wrong directory would leave a stray
+    // CSV behind.
+    let Some(out_path) = arg_after("--out") else {
+        eprintln!("usage: hartalloc-bench [--quick] [--only WORKLOAD,...] --out FILE.csv");
+        std::process::exit(2);
+    };
     let only: Option<Vec<String>> = arg_after("--only").map(|s| s.split(',').map(str::to_string).collect());
     let want = |w: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == w));
     let s = if quick { &QUICK } else { &FULL };

@@ -1,15 +1,19 @@
 //! The in-QEMU benchmark (cargo feature `bench`): hartalloc against rCore's
-//! `buddy_system_allocator` in the same boot, on the same workloads, with
-//! the same seeds; it runs instead of the checks and ends QEMU with exit
-//! status 0 (1 when an allocation failed or the heap is inconsistent).
+//! `buddy_system_allocator` and against talc in the same boot, on the same
+//! workloads, with the same seeds; it runs instead of the checks and ends
+//! QEMU with exit status 0 (1 when an allocation failed or the heap is
+//! inconsistent).
 //!
-//! hartalloc is the global allocator, set up the normal way.  Two 32 MiB
-//! runs of its pages are handed to the peer: one to a `LockedHeap<32>`
-//! (its byte allocator), one as the frame numbers of a
+//! hartalloc is the global allocator, set up the normal way.  Three 32 MiB
+//! runs of its pages are handed to the peers: one to buddy's
+//! `LockedHeap<32>` (its byte allocator), one as the frame numbers of a
 //! `LockedFrameAllocator<32>` (its frame allocator, whose free lists are
-//! `BTreeSet`s served by the global allocator, as in rCore).  Both are
-//! called through the same functions (`GlobalAlloc::alloc`/`dealloc`, or
-//! one frame at a time), monomorphised per allocator.
+//! `BTreeSet`s served by the global allocator, as in rCore), one to talc
+//! behind a spin lock (`TalcLock<RawSpinlock, Manual>`, as a no_std kernel
+//! registers it; talc has no page API, so its frames are 4 KiB blocks at
+//! 4 KiB alignment).  All are called through the same functions
+//! (`GlobalAlloc::alloc`/`dealloc`, or one frame at a time),
+//! monomorphised per allocator.
 //!
 //! Modes, named by the command line:
 //! - `icount` (QEMU `-icount shift=0`, 1 hart): `rdcycle` counts
@@ -18,8 +22,8 @@
 //!   best of `TCG_REPS`; each workload alone on 1 hart, then on all harts at
 //!   once (the peer behind its spin lock, hartalloc with per-CPU caches).
 //!
-//! The numbers are QEMU's: the ratio buddy/hartalloc (>1: hartalloc
-//! faster) is the result, not the absolute figures.
+//! The numbers are QEMU's: the ratios peer/hartalloc (>1: hartalloc
+//! faster) are the result, not the absolute figures.
 
 use alloc::alloc::{GlobalAlloc, Layout};
 use alloc::string::String;
@@ -29,6 +33,9 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use buddy_system_allocator::{LockedFrameAllocator, LockedHeap};
 use hartalloc::{sys, PAGE_SIZE};
+use spinning_top::RawSpinlock;
+use talc::source::Manual;
+use talc::TalcLock;
 
 use crate::dtb::{MachineInfo, MAX_HARTS};
 use crate::heap::HEAP;
@@ -39,6 +46,9 @@ use crate::{platform, println, time};
 /// rCore's configuration: blocks up to 2^31 bytes.
 static BUDDY: LockedHeap<32> = LockedHeap::new();
 static BUDDY_FRAMES: LockedFrameAllocator<32> = LockedFrameAllocator::new();
+/// talc as a kernel's global allocator would be: one heap behind a spin
+/// lock, memory claimed by hand.
+static TALC: TalcLock<RawSpinlock, Manual> = TalcLock::new(Manual);
 
 /// Each peer region: 32 MiB, aligned to its size so that the buddy starts
 /// with whole top-order blocks.
@@ -99,6 +109,7 @@ trait Subject {
 
 struct Hart;
 struct Buddy;
+struct Talc;
 /// The harness alone: what the loop costs without an allocator (included
 /// in both allocators' figures).
 struct Harness;
@@ -144,6 +155,35 @@ impl Subject for Buddy {
     #[inline]
     unsafe fn frame_free(addr: usize) {
         BUDDY_FRAMES.lock().dealloc(addr / PAGE_SIZE, 1)
+    }
+}
+
+/// A 4 KiB block at 4 KiB alignment: talc's nearest to a frame.
+const FRAME: Layout = match Layout::from_size_align(PAGE_SIZE, PAGE_SIZE) {
+    Ok(l) => l,
+    Err(_) => panic!("4 KiB at 4 KiB is a valid layout"),
+};
+
+impl Subject for Talc {
+    #[inline]
+    unsafe fn alloc(layout: Layout) -> *mut u8 {
+        // SAFETY: the caller keeps GlobalAlloc's contract.
+        unsafe { TALC.alloc(layout) }
+    }
+    #[inline]
+    unsafe fn dealloc(ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller keeps GlobalAlloc's contract.
+        unsafe { TALC.dealloc(ptr, layout) }
+    }
+    #[inline]
+    fn frame_alloc() -> usize {
+        // SAFETY: a non-zero size.
+        unsafe { TALC.alloc(FRAME) as usize }
+    }
+    #[inline]
+    unsafe fn frame_free(addr: usize) {
+        // SAFETY: the caller passes a block from frame_alloc, once.
+        unsafe { TALC.dealloc(addr as *mut u8, FRAME) }
     }
 }
 
@@ -426,6 +466,19 @@ fn set_up_peer() -> Result<(), String> {
         fr,
         fr + PEER_REGION
     );
+    let (th, _) = HEAP
+        .alloc_pages(PEER_REGION / PAGE_SIZE, PEER_REGION)
+        .ok_or("no 32 MiB run for talc")?
+        .into_raw();
+    // SAFETY: these 32 MiB were just taken from hartalloc for good; nothing
+    // else uses them.
+    unsafe { TALC.lock().claim(th.as_ptr(), PEER_REGION) }.ok_or("talc could not claim its 32 MiB")?;
+    let th = th.as_ptr() as usize;
+    println!(
+        "bench: talc 5 TalcLock<RawSpinlock, Manual> on {:#x}..{:#x} (frames: 4 KiB blocks at 4 KiB alignment)",
+        th,
+        th + PEER_REGION
+    );
     Ok(())
 }
 
@@ -464,27 +517,38 @@ pub fn run(info: &MachineInfo) -> ! {
 fn table_icount() -> u64 {
     println!("bench: mode icount: 1 hart, QEMU -icount shift=0; rdcycle counts instructions (exact, repeatable)");
     println!();
-    println!("| workload (1 hart, icount) | hartalloc cycles/op | buddy cycles/op | buddy/hartalloc | harness cycles/op (in both) |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!(
+        "| workload (1 hart, icount) | hartalloc cycles/op | buddy cycles/op | talc cycles/op \
+         | buddy/hartalloc | talc/hartalloc | harness cycles/op (in all) |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut failed = 0;
-    let mut ratios = Vec::new();
+    let (mut buddy, mut talc) = (Vec::new(), Vec::new());
     for (w, wl) in WORKLOADS.iter().enumerate() {
         let h = measure(job::<Hart>, w, 1);
         let b = measure(job::<Buddy>, w, 1);
+        let t = measure(job::<Talc>, w, 1);
         let n = measure(job::<Harness>, w, 1);
-        failed += h.failed + b.failed;
+        failed += h.failed + b.failed + t.failed;
         println!(
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             wl.name,
             fixed(h.cycles, h.ops, 1),
             fixed(b.cycles, b.ops, 1),
+            fixed(t.cycles, t.ops, 1),
             fixed(b.cycles, h.cycles, 2),
+            fixed(t.cycles, h.cycles, 2),
             fixed(n.cycles, n.ops, 1)
         );
-        ratios.push(fixed(b.cycles, h.cycles, 2));
+        buddy.push(fixed(b.cycles, h.cycles, 2));
+        talc.push(fixed(t.cycles, h.cycles, 2));
     }
     println!();
-    println!("bench-qemu: 1 hart icount, buddy/hartalloc cycles: {}", summary(&ratios));
+    println!(
+        "bench-qemu: 1 hart icount, cycles buddy/hartalloc: {}; talc/hartalloc: {}",
+        summary(&buddy),
+        summary(&talc)
+    );
     failed
 }
 
@@ -498,10 +562,12 @@ fn table_tcg(harts: usize) -> u64 {
         TCG_REPS
     );
     println!();
-    println!("| workload (TCG) | harts | hartalloc ns/op | buddy ns/op | buddy/hartalloc |");
-    println!("| --- | ---: | ---: | ---: | ---: |");
+    println!(
+        "| workload (TCG) | harts | hartalloc ns/op | buddy ns/op | talc ns/op | buddy/hartalloc | talc/hartalloc |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut failed = 0;
-    let mut ratios = Vec::new();
+    let (mut buddy, mut talc) = (Vec::new(), Vec::new());
     for (w, wl) in WORKLOADS.iter().enumerate() {
         let mut counts = vec![1];
         if harts > 1 {
@@ -510,22 +576,31 @@ fn table_tcg(harts: usize) -> u64 {
         for &n in &counts {
             let h = best(job::<Hart>, w, n, TCG_REPS);
             let b = best(job::<Buddy>, w, n, TCG_REPS);
-            failed += h.failed + b.failed;
+            let t = best(job::<Talc>, w, n, TCG_REPS);
+            failed += h.failed + b.failed + t.failed;
             println!(
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
                 wl.name,
                 n,
                 fixed(time::ticks_to_ns(h.ticks), h.ops, 1),
                 fixed(time::ticks_to_ns(b.ticks), b.ops, 1),
-                fixed(b.ticks, h.ticks, 2)
+                fixed(time::ticks_to_ns(t.ticks), t.ops, 1),
+                fixed(b.ticks, h.ticks, 2),
+                fixed(t.ticks, h.ticks, 2)
             );
             if n == harts {
-                ratios.push(fixed(b.ticks, h.ticks, 2));
+                buddy.push(fixed(b.ticks, h.ticks, 2));
+                talc.push(fixed(t.ticks, h.ticks, 2));
             }
         }
     }
     println!();
-    println!("bench-qemu: {} harts tcg, buddy/hartalloc wall time: {}", harts, summary(&ratios));
+    println!(
+        "bench-qemu: {} harts tcg, wall time buddy/hartalloc: {}; talc/hartalloc: {}",
+        harts,
+        summary(&buddy),
+        summary(&talc)
+    );
     failed
 }
 
