@@ -404,6 +404,17 @@ HA_INLINE struct page_region *page_region_of(uintptr_t pfn)
     return 0;
 }
 
+/* Kind of the page holding addr within region r, PAGE_KIND_NONE when addr
+ * is outside r: several look-ups near one address need one region search. */
+HA_INLINE int page_kind_in(const struct page_region *r, uintptr_t addr)
+{
+    size_t i = (addr >> HA_PAGE_SHIFT) - r->base_pfn;
+    if (i >= r->npages)
+        return PAGE_KIND_NONE;
+    uint64_t w = __atomic_load_n(&r->kinds[i / 32], __ATOMIC_RELAXED);
+    return (int)((w >> (2 * (i % 32))) & 3u);
+}
+
 /* Kind of the page holding addr, PAGE_KIND_NONE outside every region.
  * Inline: every free starts here. */
 HA_INLINE int page_kind_of(uintptr_t addr)

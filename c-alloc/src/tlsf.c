@@ -676,9 +676,9 @@ HA_INLINE struct heap *heap_get(void)
 
 /* Is a, in an arena page, the header of an arena holding p?  A shared one
  * also starts its own range and is SHARED_BYTES long. */
-static bool arena_holds(const arena_t *a, uintptr_t p)
+static bool arena_holds(const struct page_region *r, const arena_t *a, uintptr_t p)
 {
-    if (page_kind_of((uintptr_t)a) != PAGE_KIND_ARENA || a->magic != arena_magic_for(a))
+    if (page_kind_in(r, (uintptr_t)a) != PAGE_KIND_ARENA || a->magic != arena_magic_for(a))
         return false;
     if (!(a->flags & ARENA_DEDICATED) && (a->base != (uintptr_t)a || a->size != SHARED_BYTES))
         return false;
@@ -699,12 +699,14 @@ static struct heap *heap_of(uintptr_t p, arena_t **arena)
     if (p % HA_MIN_ALIGN != 0 || p < ARENA_HDR + BLOCK_HDR)
         return 0; /* no payload starts there */
     uintptr_t hdr = p - BLOCK_HDR;
-    if (page_kind_of(p) != PAGE_KIND_ARENA ||
-        ((hdr ^ p) >= HA_PAGE_SIZE && page_kind_of(hdr) != PAGE_KIND_ARENA))
+    /* An arena lies inside one region: one search, then map reads. */
+    const struct page_region *r = page_region_of(p >> HA_PAGE_SHIFT);
+    if (!r || page_kind_in(r, p) != PAGE_KIND_ARENA ||
+        ((hdr ^ p) >= HA_PAGE_SIZE && page_kind_in(r, hdr) != PAGE_KIND_ARENA))
         return 0;
     size_t word = __atomic_load_n(&block_at(hdr)->size, __ATOMIC_RELAXED);
     arena_t *a = (word & BLOCK_FIRST) ? arena_of_first(block_at(hdr)) : (arena_t *)ha_align_down(p, SHARED_BYTES);
-    if (!arena_holds(a, p))
+    if (!arena_holds(r, a, p))
         return 0;
     *arena = a;
     unsigned i = __atomic_load_n(&a->heap, __ATOMIC_RELAXED);
