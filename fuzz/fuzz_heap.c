@@ -1307,10 +1307,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         EXPECT(s.pages_used == baseline.pages_used,
                "pages_used %zu after freeing everything and ha_trim, baseline %zu", s.pages_used,
                baseline.pages_used);
+        /* A CPU's frame cache is made on its first single-page request
+         * only while pages are plentiful: one refused at the warm-up may
+         * be made later, its page leaving pages_total (metadata) and
+         * perhaps the largest run. */
+        size_t meta_since = baseline.pages_total > s.pages_total ? baseline.pages_total - s.pages_total : 0;
         if (!late_reserve_done)
-            EXPECT(s.pages_largest_run >= baseline.pages_largest_run,
-                   "largest free run %zu after freeing everything and ha_trim, baseline %zu",
-                   s.pages_largest_run, baseline.pages_largest_run);
+            EXPECT(s.pages_largest_run + meta_since >= baseline.pages_largest_run,
+                   "largest free run %zu after freeing everything and ha_trim, baseline %zu, %zu pages made metadata since",
+                   s.pages_largest_run, baseline.pages_largest_run, meta_since);
     }
     return 0;
 }
