@@ -40,7 +40,7 @@ kernel-rust-checked:
 	@cp $(KRUST_BIN) $(KRUST_ELF_CHECKED)
 
 # The benchmark kernel (feature `bench`): runs hartalloc against
-# buddy_system_allocator instead of the checks.
+# buddy_system_allocator and talc instead of the checks.
 kernel-rust-bench:
 	@$(SETUP) riscv
 	@mkdir -p $(KRUST_OUT); rm -f $(KRUST_ELF_BENCH)
