@@ -53,21 +53,11 @@ run-aarch64: kernel-aarch64
 # Every run is judged by its exit status and its output: each check's
 # [ ok ] line, no [FAIL], no panic, and the summary.
 KA64_TIMEOUT := 180
-KA64_EXPECT := \
+KA64_EXPECT = \
 	--expect "device tree at 0x40000000" \
 	--expect "heap: reserve 0x40000000..0x40100000 (DeviceTree)" \
 	--expect "heap: keying the secret with 32 bytes of /chosen/rng-seed" \
-	--expect "Hello, hartalloc! [from String]" \
-	--expect "[ ok ] String/format!" \
-	--expect "[ ok ] early blocks survive final_init" \
-	--expect "[ ok ] heap test" \
-	--expect "[ ok ] frame test" \
-	--expect "[ ok ] collections: BTreeMap 100000 entries" \
-	--expect "[ ok ] collections: Vec<String> churn" \
-	--expect "[ ok ] collections: Box<[u8; 8192]> and alignments up to 4096" \
-	--expect "[ ok ] collections: realloc growth" \
-	--expect "[ ok ] ha_check after all checks: consistent" \
-	--expect "[ ok ] no leaks" \
+	$(KERNEL_CHECKS_EXPECT) \
 	--expect "[ ok ] all cpus started" \
 	--expect "kernel: 12 checks passed, 0 failed; stats:" \
 	--reject "[FAIL]" --reject "panicked" \

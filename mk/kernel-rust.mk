@@ -62,18 +62,8 @@ run: kernel-rust
 # Every run is judged by its exit status and its output: each check's
 # [ ok ] line, no [FAIL], no panic, and the summary.
 KRUST_TIMEOUT := 180
-KRUST_EXPECT := \
-	--expect "Hello, hartalloc! [from String]" \
-	--expect "[ ok ] String/format!" \
-	--expect "[ ok ] early blocks survive final_init" \
-	--expect "[ ok ] heap test" \
-	--expect "[ ok ] frame test" \
-	--expect "[ ok ] collections: BTreeMap 100000 entries" \
-	--expect "[ ok ] collections: Vec<String> churn" \
-	--expect "[ ok ] collections: Box<[u8; 8192]> and alignments up to 4096" \
-	--expect "[ ok ] collections: realloc growth" \
-	--expect "[ ok ] ha_check after all checks: consistent" \
-	--expect "[ ok ] no leaks" \
+KRUST_EXPECT = \
+	$(KERNEL_CHECKS_EXPECT) \
 	--expect "[ ok ] all harts started (SBI HSM)" \
 	--expect "kernel: 12 checks passed, 0 failed; stats:" \
 	--reject "[FAIL]" --reject "panicked" \

@@ -133,10 +133,16 @@ static inline void word_store(uint64_t *w, uint64_t v)
     __atomic_store_n(w, v, __ATOMIC_RELAXED);
 }
 
-/* used_pages likewise: page lock held, read lock-free by page_sample_peak. */
+/* used_pages and free_pages likewise: page lock held, read lock-free by
+ * page_sample_peak and page_free_count. */
 static inline void used_pages_add(intptr_t n)
 {
     __atomic_store_n(&page_state.used_pages, page_state.used_pages + (size_t)n, __ATOMIC_RELAXED);
+}
+
+static inline void free_pages_add(intptr_t n)
+{
+    __atomic_store_n(&page_state.free_pages, page_state.free_pages + (size_t)n, __ATOMIC_RELAXED);
 }
 
 static void bits_set(uint64_t *bm, size_t i, size_t n)
@@ -476,7 +482,7 @@ static void region_take(struct page_region *r, uintptr_t pfn, size_t n, unsigned
  * the byte allocator) leave pages_total instead of counting as used (R4). */
 static void page_count_taken(struct page_region *r, size_t n, unsigned kind)
 {
-    page_state.free_pages -= n;
+    free_pages_add(-(intptr_t)n);
     if (kind == PAGE_KIND_SYSTEM) {
         r->system_pages += n;
         return;
@@ -584,7 +590,7 @@ static int region_build(uintptr_t s, uintptr_t e, unsigned flags, bool exclude)
         blocks_insert_range(s + i, s + j, zero);
         i = bits_find(r->bitmap, j, npages, false);
     }
-    page_state.free_pages += nfree;
+    free_pages_add((intptr_t)nfree);
 
     if (s < atomic_load_explicit(&page_lo_pfn, memory_order_relaxed))
         atomic_store_explicit(&page_lo_pfn, s, memory_order_relaxed);
@@ -635,7 +641,7 @@ static void region_reserve_carve(struct page_region *r, uintptr_t s, uintptr_t e
         size_t j = bits_find(r->bitmap, i, hi, true);
         region_carve(r, r->base_pfn + i, j - i);
         region_take(r, r->base_pfn + i, j - i, PAGE_KIND_SYSTEM);
-        page_state.free_pages -= j - i;
+        free_pages_add(-(intptr_t)(j - i));
         r->system_pages += j - i;
         i = bits_find(r->bitmap, j, hi, false);
     }
@@ -771,7 +777,7 @@ int page_release_early(uintptr_t start, uintptr_t end)
                           ADDR_OF(x));
                 kinds_set(r->kinds, i, n, PAGE_KIND_USER);
                 r->system_pages -= n;
-                page_state.free_pages += n;
+                free_pages_add((intptr_t)n);
                 region_free_run(r, x, n, false);
                 x = lim;
             } else {
@@ -908,7 +914,7 @@ size_t page_take_frames(uintptr_t *out, size_t n)
         }
         region_take(r, pfn, k, PAGE_KIND_USER);
         /* Used here, free to the caches' callers: no peak to raise. */
-        page_state.free_pages -= k;
+        free_pages_add(-(intptr_t)k);
         used_pages_add((intptr_t)k);
         for (size_t i = 0; i < k; i++)
             out[got++] = ADDR_OF(pfn + i) | (uintptr_t)zero;
@@ -928,7 +934,7 @@ void page_give_frames(const uintptr_t *frames, size_t n)
         HA_ASSERT(bits_test(r->bitmap, i) && kinds_get(r->kinds, i) == PAGE_KIND_USER, frames[k]);
         HA_ASSERT(page_state.used_pages > 0, frames[k]);
         used_pages_add(-1);
-        page_state.free_pages++;
+        free_pages_add(1);
         region_free_run(r, pfn, 1, frames[k] & 1);
     }
     lock_release(&page_state.lock, irq);
@@ -954,7 +960,7 @@ static void page_free_locked(void *p, size_t count)
     }
     if (kind != PAGE_KIND_USER) /* free pages are USER */
         kinds_set(r->kinds, i, count, PAGE_KIND_USER);
-    page_state.free_pages += count;
+    free_pages_add((intptr_t)count);
     region_free_run(r, pfn, count, false);
 }
 
