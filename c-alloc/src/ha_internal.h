@@ -281,17 +281,38 @@ void stats_bytes_sample_peak(void);
 /* bytes_used, bytes_peak (settled), allocs and frees of every counter. */
 void stats_bytes_read(struct ha_stats *out);
 
+/* Owner's lock held.  A counter written by its owner only: a relaxed
+ * load and store, no atomic read-modify-write. */
+HA_INLINE void stats_count(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
+/* Owner's lock held: the fast paths' halves of stats_bytes_add.  An
+ * allocation passes the new `used`, having checked it is not a new high
+ * (stats_bytes_add samples the peak there); a free never raises it. */
+HA_INLINE void stats_bytes_alloc_below_hwm(struct stats_bytes *s, intptr_t used)
+{
+    atomic_store_explicit(&s->used, used, memory_order_relaxed);
+    stats_count(&s->allocs);
+}
+
+HA_INLINE void stats_bytes_free(struct stats_bytes *s, size_t n)
+{
+    atomic_store_explicit(&s->used, atomic_load_explicit(&s->used, memory_order_relaxed) - (intptr_t)n,
+                          memory_order_relaxed);
+    stats_count(&s->frees);
+}
+
 /* Owner's lock held. */
 HA_INLINE void stats_bytes_add(struct stats_bytes *s, intptr_t delta, bool alloc, bool free)
 {
     intptr_t used = atomic_load_explicit(&s->used, memory_order_relaxed) + delta;
     atomic_store_explicit(&s->used, used, memory_order_relaxed);
     if (alloc)
-        atomic_store_explicit(&s->allocs, atomic_load_explicit(&s->allocs, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+        stats_count(&s->allocs);
     if (free)
-        atomic_store_explicit(&s->frees, atomic_load_explicit(&s->frees, memory_order_relaxed) + 1,
-                              memory_order_relaxed);
+        stats_count(&s->frees);
     if (HA_UNLIKELY(used > s->hwm)) {
         s->hwm = used;
         stats_bytes_sample_peak();

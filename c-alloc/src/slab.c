@@ -516,9 +516,7 @@ HA_INLINE void *cache_alloc(unsigned cls, size_t accounted)
     b->count = n - 1;
     *p = 0;
     c->live[cls]++;
-    atomic_store_explicit(&c->bytes.used, used, memory_order_relaxed);
-    atomic_store_explicit(&c->bytes.allocs, atomic_load_explicit(&c->bytes.allocs, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    stats_bytes_alloc_below_hwm(&c->bytes, used);
     lock_release(&c->lock, irq);
     return p;
 }
@@ -595,12 +593,7 @@ HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls, si
     b->slots[n] = p;
     b->count = n + 1;
     c->live[cls]--;
-    /* A free never raises the peak: no high-water check. */
-    atomic_store_explicit(&c->bytes.used,
-                          atomic_load_explicit(&c->bytes.used, memory_order_relaxed) - (intptr_t)accounted,
-                          memory_order_relaxed);
-    atomic_store_explicit(&c->bytes.frees, atomic_load_explicit(&c->bytes.frees, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    stats_bytes_free(&c->bytes, accounted);
     lock_release(&c->lock, irq);
 }
 
