@@ -6,10 +6,11 @@
  *   CPU itself and the rare ha_trim/ha_check take it), pop a pointer from
  *   the class's bin, wipe its free tag.
  *   ha_free -> slab_free: validate by arithmetic (slab header, index, no
- *   interior pointer), see that the object does not carry its free tag
- *   already, tag it, push it.  A bin that runs empty is refilled, and one
- *   that runs full is drained, half a bin at a time, under the class lock.
- *   That is one atomic instruction per call: the cache lock.
+ *   interior pointer), exchange the free tag in, push the object.  A bin
+ *   that runs empty is refilled, and one that runs full is drained, half a
+ *   bin at a time, under the class lock.  That is one atomic instruction
+ *   per allocation (the cache lock) and two per free (the lock and the
+ *   tag's exchange).
  *
  * Why the cache lock: a CPU id may be folded (more threads than
  * HA_MAX_CPUS on a host) or read just before a migration; the lock keeps
@@ -21,10 +22,11 @@
  * its address, in its first 8 bytes; ha_alloc wipes it.  A free that finds
  * the tag in place is a double free unless the object is live and its
  * owner happened to store that very word there: the slow path settles it
- * exactly by looking for the object in the bins and its slab's bitmap.  So
- * the fast path needs no shared write, and no free is ever refused wrongly.
- * (Two CPUs freeing one object at the same instant can both pass; ha_check
- * then reports the object cached twice.)
+ * exactly by looking for the object in the bins and its slab's bitmap, so
+ * no free is ever refused wrongly.  The tag is exchanged in atomically
+ * under the freeing CPU's cache lock: of two CPUs freeing one object at
+ * the same instant, the second sees the first one's tag, and its search
+ * (which takes every cache lock) finds the object in the first CPU's bin.
  *
  * Why bitmaps and not free lists threaded through the objects: what is
  * available in a slab is known exactly, so a use-after-free write cannot
