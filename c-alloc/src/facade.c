@@ -326,8 +326,9 @@ static void *alloc_once(size_t size, size_t align, bool *zeroed)
     void *ptr;
     size_t usable;
     if (HA_LIKELY(p == PHASE_FINAL)) {
-        if (HA_LIKELY(need <= HA_SMALL_MAX && align <= HA_SMALL_MAX)) {
-            ptr = slab_alloc(need, align, size, &usable);
+        int cls = slab_class_for(need, align);
+        if (HA_LIKELY(cls >= 0)) {
+            ptr = slab_alloc((unsigned)cls, size, &usable);
             if (!ptr)
                 return 0;
         } else {

@@ -42,7 +42,7 @@
 #define HA_MAX_RESERVED 32 /* reserved ranges kept for regions added later */
 
 /* Byte allocator size tiers. */
-#define HA_SMALL_MAX 4096               /* <= this: slab size classes */
+#define HA_SMALL_MAX 8176               /* <= this: slab size classes (not a power of two) */
 #define HA_MID_MAX (128u * 1024)        /* <= this: TLSF in shared arenas */
 #define HA_CHUNK_SIZE (64u * 1024)      /* slab chunk: size and alignment */
 #define HA_CHUNK_PAGES (HA_CHUNK_SIZE / HA_PAGE_SIZE)
@@ -517,14 +517,15 @@ int early_check(void);
 
 /* ========================================================== slab.c */
 
-/* Size class for (size, align), or -1 when the request is not small. */
+/* Size class for (size, align), or -1 when no class holds the request
+ * (size > HA_SMALL_MAX, or align more than the classes that fit it have). */
 int slab_class_for(size_t size, size_t align);
 size_t slab_class_size(unsigned cls);
-/* The small path of ha_alloc in one call, through this CPU's cache: need
- * <= HA_SMALL_MAX and align <= HA_SMALL_MAX; *usable gets the class size;
- * the statistics count it (the checked build: size, what was asked).
- * NULL when out of memory. */
-void *slab_alloc(size_t need, size_t align, size_t size, size_t *usable);
+/* The small path of ha_alloc in one call, through this CPU's cache, for a
+ * class slab_class_for gave; *usable gets the class size; the statistics
+ * count it (the checked build: size, what was asked).  NULL when out of
+ * memory. */
+void *slab_alloc(unsigned cls, size_t size, size_t *usable);
 /* ha_alloc's fast path (default build only: no red zone to arm): size in
  * 1..HA_SMALL_MAX, align <= HA_MIN_ALIGN; NULL when out of memory. */
 void *slab_alloc_small(size_t size);

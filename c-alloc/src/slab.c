@@ -1,5 +1,5 @@
 /*
- * Small objects: 28 size classes up to HA_SMALL_MAX (4 KiB), in 64 KiB slab chunks,
+ * Small objects: 36 size classes up to HA_SMALL_MAX (8176 B), in 64 KiB slab chunks,
  * behind per-CPU caches.
  *
  *   ha_alloc -> cache_alloc: lock this CPU's cache (uncontended: only the
@@ -34,27 +34,37 @@
  */
 #include "ha_internal.h"
 
-#define SLAB_CLASSES 28
+#define SLAB_CLASSES 36
 #define BIN_SLOTS 64
 #define SLAB_MAGIC 0x51AB0C0DE5EEDull
 
 /* Class sizes: 16-byte steps to 128, then four classes per doubling up to
- * a page, so that most requests below 4 KiB never reach TLSF.  The worst
- * internal waste is 20% (129 -> 160), typical under 12%. */
+ * a page, so that most requests below 4 KiB never reach TLSF.  Above a
+ * page, one class per object count a 64 KiB chunk holds (15 down to 8):
+ * each is the largest multiple of 16 that fits that many objects beside
+ * the header, so the chunk wastes under 256 bytes, and 4 to 8 KiB (a
+ * Vec of 520 words, a 2-page buffer with a header) is served by the CPU
+ * caches too.  Successive classes differ by 6 to 13%: the worst internal
+ * waste is 20% (129 -> 160), typical under 12%. */
 static const uint16_t class_size_tab[SLAB_CLASSES] = {
     16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384,
     448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+    4352, 4672, 5024, 5456, 5952, 6544, 7264, 8176,
 };
 /* Largest power of two dividing the size: every object of the class is
- * aligned to it, because the object area starts at a multiple of it. */
+ * aligned to it, because the object area starts at a multiple of it.  The
+ * classes above a page are not powers of two: a request aligned to more
+ * than theirs goes to the next class that honours it, or to TLSF. */
 static const uint16_t class_align_tab[SLAB_CLASSES] = {
     16, 32, 16, 64, 16, 32, 16, 128, 32, 64, 32, 256, 64, 128,
     64, 512, 128, 256, 128, 1024, 256, 512, 256, 2048, 512, 1024, 512, 4096,
+    256, 64, 32, 16, 64, 16, 32, 16,
 };
 /* Bin capacity: more for small objects (cheap to hold, allocated often). */
 static const uint8_t bin_cap_tab[SLAB_CLASSES] = {
     64, 64, 64, 64, 64, 64, 64, 64, 48, 48, 48, 48, 32, 32,
     32, 32, 16, 16, 16, 16, 12, 12, 12, 12, 8, 8, 8, 8,
+    6, 6, 6, 6, 6, 6, 6, 6,
 };
 
 /* The header at the start of every slab chunk.
@@ -134,17 +144,30 @@ static const uint8_t class_by_granule[HA_SMALL_MAX / 16 + 1] = {
     25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25,
     25, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
     26, 26, 26, 26, 26, 26, 26, 26, 26, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27,
-    27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27,
+    27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 28, 28, 28, 28, 28, 28, 28,
+    28, 28, 28, 28, 28, 28, 28, 28, 28, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29,
+    29, 29, 29, 29, 29, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
+    30, 30, 30, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31,
+    31, 31, 31, 31, 31, 31, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32,
+    32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34,
+    34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 35,
+    35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35,
+    35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35,
+    35, 35, 35, 35, 35, 35, 35, 35,
 };
 HA_STATIC_ASSERT(sizeof class_by_granule == HA_SMALL_MAX / 16 + 1, "one entry per granule");
 
 HA_INLINE int class_for(size_t size, size_t align)
 {
-    if (HA_UNLIKELY(size > HA_SMALL_MAX || align > HA_SMALL_MAX))
+    if (HA_UNLIKELY(size > HA_SMALL_MAX || align > HA_PAGE_SIZE))
         return -1;
     int c = class_by_granule[(size + 15) / 16];
-    while (HA_UNLIKELY(class_align_tab[c] < align)) /* align > 16: ends at 4096 at the latest */
-        c++;
+    while (HA_UNLIKELY(class_align_tab[c] < align)) { /* align > 16: rare */
+        if (++c == SLAB_CLASSES)
+            return -1;
+    }
     return c;
 }
 
@@ -523,12 +546,10 @@ HA_INLINE void *cache_alloc(unsigned cls, size_t accounted)
     return p;
 }
 
-void *slab_alloc(size_t need, size_t align, size_t size, size_t *usable)
+void *slab_alloc(unsigned cls, size_t size, size_t *usable)
 {
-    int cls = class_for(need, align);
-    HA_ASSERT(cls >= 0, (void *)need);
     *usable = class_size_tab[cls];
-    return cache_alloc((unsigned)cls, HA_CHECKED ? size : *usable);
+    return cache_alloc(cls, HA_CHECKED ? size : *usable);
 }
 
 /* The fast path of ha_alloc (default build): 1 <= size <= HA_SMALL_MAX and

@@ -56,29 +56,33 @@ static void mid_links_attack(size_t size, bool seeded)
     ha_free(b); /* merges with a: must report, and write nothing at target */
 }
 
-static void mid_6000(void) { mid_links_attack(6000, true); }
+static void mid_9000(void) { mid_links_attack(9000, true); }
 static void mid_20000(void) { mid_links_attack(20000, true); }
 static void mid_100000(void) { mid_links_attack(100000, true); }
-static void mid_6000_unseeded(void) { mid_links_attack(6000, false); }
+static void mid_9000_unseeded(void) { mid_links_attack(9000, false); }
 
-/* The same writes into a freed 3000 B block, which a slab class holds:
- * no links to follow, nothing is written at the target, and the damaged
- * free tag is reported when the block would be handed out again. */
-static void small_3000_same_attack(void)
+/* The same writes into a freed block that a slab class holds (3000 B,
+ * and 6000 B since the classes reach 8 KiB): no links to follow, nothing
+ * is written at the target, and the damaged free tag is reported when the
+ * block would be handed out again. */
+static void small_same_attack(size_t size)
 {
     setup(true);
     uintptr_t target = victim();
-    char *a = ha_alloc(3000, 16);
-    char *b = ha_alloc(3000, 16);
+    char *a = ha_alloc(size, 16);
+    char *b = ha_alloc(size, 16);
     CHECK(a && b);
     ha_free(a);
     uintptr_t *w = (uintptr_t *)a;
     w[0] = target - 8;
     w[1] = target;
     ha_free(b);
-    (void)ha_alloc(3000, 16);
-    (void)ha_alloc(3000, 16);
+    (void)ha_alloc(size, 16);
+    (void)ha_alloc(size, 16);
 }
+
+static void small_3000_same_attack(void) { small_same_attack(3000); }
+static void small_6000_same_attack(void) { small_same_attack(6000); }
 
 /* The links pointed at another genuine free block: the block exists and
  * checks, but its own link back does not name the damaged one. */
@@ -87,7 +91,7 @@ static void mid_links_to_real_block(void)
     setup(true);
     char *blk[6];
     for (int i = 0; i < 6; i++)
-        CHECK((blk[i] = ha_alloc(6000, 16)) != NULL);
+        CHECK((blk[i] = ha_alloc(9000, 16)) != NULL);
     ha_free(blk[0]);
     ha_free(blk[4]);
     /* Swap the two freed blocks' links: each now names a real free block
@@ -149,7 +153,7 @@ static void frame_tag_written(void)
 static void same_sequences_undamaged(void)
 {
     setup(true);
-    char *a = ha_alloc(6000, 16), *b = ha_alloc(6000, 16);
+    char *a = ha_alloc(9000, 16), *b = ha_alloc(9000, 16);
     ha_free(a);
     ha_free(b);
     char *run[8];
@@ -167,11 +171,12 @@ static void same_sequences_undamaged(void)
 int main(void)
 {
     run_isolated("same_sequences_undamaged", same_sequences_undamaged);
-    expect_fatal("mid_6000_links_overwritten", mid_6000, UAF);
+    expect_fatal("mid_9000_links_overwritten", mid_9000, UAF);
     expect_fatal("mid_20000_links_overwritten", mid_20000, UAF);
     expect_fatal("mid_100000_links_overwritten", mid_100000, UAF);
-    expect_fatal("mid_6000_links_overwritten_unseeded", mid_6000_unseeded, UAF);
+    expect_fatal("mid_9000_links_overwritten_unseeded", mid_9000_unseeded, UAF);
     expect_fatal("small_3000_same_attack", small_3000_same_attack, UAF);
+    expect_fatal("small_6000_same_attack", small_6000_same_attack, UAF);
     expect_fatal("mid_links_to_real_block", mid_links_to_real_block, UAF);
     expect_fatal("page_links_overwritten", page_links_attack, UAF);
     expect_fatal("small_tag_overwritten", small_tag_written, UAF);
