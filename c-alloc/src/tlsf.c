@@ -748,8 +748,14 @@ void *tlsf_alloc(size_t size, size_t align, bool *zeroed, size_t accounted)
     if (align < HA_MIN_ALIGN)
         align = HA_MIN_ALIGN;
     struct heap *h = heap_get();
-    if (size <= HA_MID_MAX && align <= HA_PAGE_SIZE)
-        return shared_alloc(h, size, align, accounted);
+    if (size <= HA_MID_MAX && align <= HA_PAGE_SIZE) {
+        void *p = shared_alloc(h, size, align, accounted);
+        if (HA_LIKELY(p != 0))
+            return p;
+        /* No arena of this heap has room and no free run of 64 pages at
+         * 256 KiB alignment is left for another: a shorter run may still
+         * hold this block alone, in an arena of its own. */
+    }
     return dedicated_alloc(h, size, align, zeroed, accounted);
 }
 

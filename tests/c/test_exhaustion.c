@@ -267,6 +267,34 @@ static void kept_memory_serves_before_failing(void)
     CHECK_HEAP();
 }
 
+/* Free memory cut into runs shorter than a shared arena (64 pages at
+ * 256 KiB alignment): a mid-size block still fits one such run, in an
+ * arena of its own, rather than failing with memory free. */
+static void mid_block_from_short_runs(void)
+{
+    heap_setup(4 * MiB);
+    enum { RUN = 8, MAXRUNS = 1024 };
+    static void *run[MAXRUNS];
+    size_t n = 0;
+    while (n < MAXRUNS && (run[n] = ha_alloc_pages(RUN, 0)) != NULL)
+        n++;
+    CHECK(n > 8);
+    for (size_t i = 0; i < n; i += 2)
+        ha_free_pages(run[i], RUN);
+    struct ha_stats s = stats_now();
+    CHECK(s.pages_largest_run < 64);
+    CHECK(s.pages_largest_run >= RUN);
+    char *p = ha_alloc(20000, 16);
+    CHECK(p != NULL);
+    memset(p, 0x5A, 20000);
+    CHECK(ha_usable_size(p) >= 20000);
+    CHECK_HEAP();
+    ha_free_sized(p, 20000, 16);
+    for (size_t i = 1; i < n; i += 2)
+        ha_free_pages(run[i], RUN);
+    CHECK_HEAP();
+}
+
 int main(void)
 {
     run_isolated("exhaust_small", exhaust_small);
@@ -277,5 +305,6 @@ int main(void)
     run_isolated("alternating_pressure", alternating_pressure);
     run_isolated("oom_handler_adds_memory", oom_handler_adds_memory);
     run_isolated("kept_memory_serves_before_failing", kept_memory_serves_before_failing);
+    run_isolated("mid_block_from_short_runs", mid_block_from_short_runs);
     return harness_done();
 }
