@@ -63,7 +63,7 @@
 /* All heap memory of one input comes from this area, mapped once at a fixed
  * address so that a crash replays the same addresses (the buddy orders are
  * relative to absolute addresses). */
-#define AREA_SIZE (96 * MiB)
+#define AREA_SIZE (192 * MiB)
 #define AREA_HINT ((uintptr_t)0x3a0000000000ull)
 
 #define MAX_ITEMS 384       /* live blocks and page runs */
@@ -458,7 +458,7 @@ static void freed_remember(const struct item *it)
 static size_t in_size(struct input *in)
 {
     static const size_t edge[16] = {
-        0, 1, 15, 16, 17, 1016, 1024, 1025, 4088, 4096, 4097, 64 * KiB,
+        0, 1, 15, 16, 17, 1016, 1024, 1025, 8177, 4096, 4097, 65520,
         128 * KiB - 8, 128 * KiB, 128 * KiB + 1, 256 * KiB,
     };
     uint8_t c = in_u8(in);

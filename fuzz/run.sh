@@ -21,7 +21,7 @@ art="$build/artifacts"
 mkdir -p "$art"
 status=0
 
-# -rss_limit_mb: ASan's shadow plus a 96 MiB heap area; -timeout: the
+# -rss_limit_mb: ASan's shadow plus a 192 MiB heap area; -timeout: the
 # checked build runs ha_check() on every call of a 1500-call input.
 opts=(-rss_limit_mb=4096 -timeout=60 -max_len=4096 -print_final_stats=1 -artifact_prefix="$art/")
 

@@ -159,6 +159,8 @@ int ha_add_region_flags(void *base, size_t len, unsigned flags)
         return HA_EINVAL;
     uintptr_t irq = lock_acquire(&life_lock);
     int r = page_add_region((uintptr_t)base, (uintptr_t)base + len, flags);
+    if (r == HA_OK && atomic_load_explicit(&phase, memory_order_relaxed) == PHASE_FINAL)
+        slab_configure();
     lock_release(&life_lock, irq);
     return r;
 }
@@ -188,6 +190,7 @@ int ha_final_init(void)
         if (r == HA_OK && p == PHASE_EARLY)
             r = early_finish();
         if (r == HA_OK) {
+            slab_configure();
             cache_prepare();
             frame_prepare();
             atomic_store_explicit(&phase, PHASE_FINAL, memory_order_release);
@@ -385,7 +388,9 @@ void *ha_alloc(size_t size, size_t align)
     /* The common request, straight to this CPU's cache: small, and aligned
      * to no more than every class is.  Everything else, a miss included
      * (it may need the reclaim and the OOM hook), takes the general path. */
-    if (!HA_CHECKED && HA_LIKELY(size - 1 < HA_SMALL_MAX && align <= HA_MIN_ALIGN && ((SMALL_ALIGNS >> align) & 1u)) &&
+    if (!HA_CHECKED &&
+        HA_LIKELY(size - 1 < atomic_load_explicit(&slab_max_size, memory_order_relaxed) && align <= HA_MIN_ALIGN &&
+                  ((SMALL_ALIGNS >> align) & 1u)) &&
         HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL)) {
         void *p = slab_alloc_small(size);
         if (HA_LIKELY(p != 0))

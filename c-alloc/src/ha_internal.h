@@ -42,7 +42,7 @@
 #define HA_MAX_RESERVED 32 /* reserved ranges kept for regions added later */
 
 /* Byte allocator size tiers. */
-#define HA_SMALL_MAX 8176               /* <= this: slab size classes (not a power of two) */
+#define HA_SMALL_MAX 65520              /* <= this: slab size classes (not a power of two) */
 #define HA_MID_MAX (128u * 1024)        /* <= this: TLSF in shared arenas */
 #define HA_CHUNK_SIZE (64u * 1024)      /* slab chunk: size and alignment */
 #define HA_CHUNK_PAGES (HA_CHUNK_SIZE / HA_PAGE_SIZE)
@@ -360,6 +360,8 @@ int page_start(void);
 bool page_is_live(void);
 /* Pages in the free lists now (no lock: a hint). */
 size_t page_free_count(void);
+/* Pages the page allocator manages, free or used (no lock: a hint). */
+size_t page_total_count(void);
 /* Hand [start, end) (page aligned, inside the early range) to the page
  * allocator: freed in the region that holds it, or made a region of its own. */
 int page_release_early(uintptr_t start, uintptr_t end);
@@ -517,9 +519,14 @@ int early_check(void);
 
 /* ========================================================== slab.c */
 
-/* Size class for (size, align), or -1 when no class holds the request
- * (size > HA_SMALL_MAX, or align more than the classes that fit it have). */
+/* Size class for (size, align), or -1 when no class in use holds the
+ * request (size above the largest, or align more than the classes that
+ * fit it have). */
 int slab_class_for(size_t size, size_t align);
+/* Turn on the classes above 8 KiB once the page allocator manages enough
+ * memory that their partly used chunks cost little (slab.c); called when
+ * the heap starts and when a region is added. */
+void slab_configure(void);
 size_t slab_class_size(unsigned cls);
 /* The small path of ha_alloc in one call, through this CPU's cache, for a
  * class slab_class_for gave; *usable gets the class size; the statistics
@@ -527,7 +534,10 @@ size_t slab_class_size(unsigned cls);
  * memory. */
 void *slab_alloc(unsigned cls, size_t size, size_t *usable);
 /* ha_alloc's fast path (default build only: no red zone to arm): size in
- * 1..HA_SMALL_MAX, align <= HA_MIN_ALIGN; NULL when out of memory. */
+ * 1..slab_max_size, align <= HA_MIN_ALIGN; NULL when out of memory.
+ * slab_max_size: the largest size the classes in use serve (8176, or
+ * HA_SMALL_MAX once slab_configure turned the big classes on). */
+extern _Atomic size_t slab_max_size;
 void *slab_alloc_small(size_t size);
 /* Free p (validated by slab_validate) through this CPU's cache.
  * `accounted` as slab_alloc counted it. */

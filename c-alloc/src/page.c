@@ -739,6 +739,12 @@ size_t page_free_count(void)
     return __atomic_load_n(&page_state.free_pages, __ATOMIC_RELAXED);
 }
 
+size_t page_total_count(void)
+{
+    return __atomic_load_n(&page_state.free_pages, __ATOMIC_RELAXED) +
+           __atomic_load_n(&page_state.used_pages, __ATOMIC_RELAXED);
+}
+
 bool page_is_live(void)
 {
     return atomic_load_explicit(&page_live, memory_order_acquire) != 0;

@@ -1,6 +1,11 @@
 /*
- * Small objects: 36 size classes up to HA_SMALL_MAX (8176 B), in 64 KiB slab chunks,
- * behind per-CPU caches.
+ * Objects up to 64 KiB: 51 size classes behind per-CPU caches.  Up to
+ * 8176 B (36 classes) in 64 KiB slab chunks; above, 15 classes up to
+ * HA_SMALL_MAX (65520 B) in 256 KiB chunks, used only in a heap of 128 MiB
+ * or more (slab_configure: below that, TLSF's exact fit serves them in
+ * less memory).  A chunk is aligned to its size and starts with its
+ * header; an object past the first 64 KiB of a 256 KiB chunk finds the
+ * header at the 256 KiB boundary when the 64 KiB one holds none.
  *
  *   ha_alloc -> cache_alloc: lock this CPU's cache (uncontended: only the
  *   CPU itself and the rare ha_trim/ha_check take it), pop a pointer from
@@ -34,37 +39,53 @@
  */
 #include "ha_internal.h"
 
-#define SLAB_CLASSES 36
+#define SLAB_CLASSES 51
+/* Classes below this live in 64 KiB chunks (HA_CHUNK_SIZE), the rest in
+ * 256 KiB ones, each aligned to its size. */
+#define SMALL_CHUNK_CLASSES 36
+#define BIG_CHUNK_SIZE (256u * 1024)
+/* The big classes are used only in a heap of at least this many pages.
+ * What they cost is nearly fixed: per class, one partly used chunk (half
+ * of 256 KiB on average) and one kept empty (given back under pressure),
+ * about 6 MiB for the 15 classes, under 5% of 128 MiB.  In a smaller heap
+ * TLSF's exact fit serves 8..64 KiB, slower but in less memory: talc's
+ * heap-efficiency workload in 32 MiB measured 87% with the big classes
+ * off and 75% with them on. */
+#define BIG_CLASSES_MIN_PAGES ((size_t)128 * 1024 * 1024 / HA_PAGE_SIZE)
 #define BIN_SLOTS 64
 #define SLAB_MAGIC 0x51AB0C0DE5EEDull
 
 /* Class sizes: 16-byte steps to 128, then four classes per doubling up to
  * a page, so that most requests below 4 KiB never reach TLSF.  Above a
- * page, one class per object count a 64 KiB chunk holds (15 down to 8):
- * each is the largest multiple of 16 that fits that many objects beside
- * the header, so the chunk wastes under 256 bytes, and 4 to 8 KiB (a
- * Vec of 520 words, a 2-page buffer with a header) is served by the CPU
- * caches too.  Successive classes differ by 6 to 13%: the worst internal
- * waste is 20% (129 -> 160), typical under 12%. */
-static const uint16_t class_size_tab[SLAB_CLASSES] = {
+ * page, one class per object count a chunk holds: 15 down to 8 in 64 KiB,
+ * then 28, 25, 22, 19, 17, 15, 13, 11, 10, 9, 8, 7, 6, 5, 4 in 256 KiB.
+ * Each is the largest multiple of 16 that fits that many objects beside
+ * the header, so a chunk wastes under 256 bytes.  Successive classes
+ * differ by 6 to 25% (most by 10 to 17%): the worst internal waste is 20%
+ * (129 -> 160; 52417 -> 65520), typical under 12%. */
+static const uint32_t class_size_tab[SLAB_CLASSES] = {
     16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384,
     448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
     4352, 4672, 5024, 5456, 5952, 6544, 7264, 8176,
+    9360, 10480, 11904, 13792, 15408, 17472, 20160, 23824, 26208, 29120, 32752, 37440,
+    43680, 52416, 65520,
 };
 /* Largest power of two dividing the size: every object of the class is
  * aligned to it, because the object area starts at a multiple of it.  The
  * classes above a page are not powers of two: a request aligned to more
  * than theirs goes to the next class that honours it, or to TLSF. */
-static const uint16_t class_align_tab[SLAB_CLASSES] = {
+static const uint32_t class_align_tab[SLAB_CLASSES] = {
     16, 32, 16, 64, 16, 32, 16, 128, 32, 64, 32, 256, 64, 128,
     64, 512, 128, 256, 128, 1024, 256, 512, 256, 2048, 512, 1024, 512, 4096,
     256, 64, 32, 16, 64, 16, 32, 16,
+    16, 16, 128, 32, 16, 64, 64, 16, 32, 64, 16, 64, 32, 64, 16,
 };
 /* Bin capacity: more for small objects (cheap to hold, allocated often). */
 static const uint8_t bin_cap_tab[SLAB_CLASSES] = {
     64, 64, 64, 64, 64, 64, 64, 64, 48, 48, 48, 48, 32, 32,
     32, 32, 16, 16, 16, 16, 12, 12, 12, 12, 8, 8, 8, 8,
     6, 6, 6, 6, 6, 6, 6, 6,
+    4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2, 2, 2, 2, 2,
 };
 
 /* The header at the start of every slab chunk.
@@ -85,7 +106,7 @@ struct slab {
     uint16_t navail;
     uint16_t first_off; /* offset of object 0: a multiple of the class alignment */
     uint16_t words;     /* 64-bit words in the avail bitmap */
-    uint32_t recip;     /* ceil(2^32 / size): offset -> index without a division */
+    uint64_t recip;     /* ceil(2^40 / size): offset -> index without a division */
     struct slab *next, *prev;
     uint64_t avail[]; /* under the class lock */
 };
@@ -133,42 +154,175 @@ static atomic_uint shared_counted; /* a word: RISC-V has no byte-sized atomic ex
 
 /* Every class size is a multiple of 16, so the class of a size is a
  * table lookup by 16-byte granule: class_by_granule[(size + 15) / 16]. */
+/* Classes in use (SMALL_CHUNK_CLASSES, or all), and the largest size they
+ * serve: raised once, by slab_configure, never lowered (a block's class is
+ * its slab's, whatever the limit says later). */
+static _Atomic unsigned classes_in_use = SMALL_CHUNK_CLASSES;
+_Atomic size_t slab_max_size = 8176;
+
 static const uint8_t class_by_granule[HA_SMALL_MAX / 16 + 1] = {
-    0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 12, 12, 13, 13, 13,
-    13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
-    17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, 20, 20, 20, 20, 20, 20, 20,
-    20, 20, 20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21,
-    21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 23, 23, 23, 23, 23, 23, 23,
-    23, 23, 23, 23, 23, 23, 23, 23, 23, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24,
-    24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 25, 25, 25, 25, 25, 25, 25,
-    25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25,
-    25, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
-    26, 26, 26, 26, 26, 26, 26, 26, 26, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27,
-    27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 28, 28, 28, 28, 28, 28, 28,
-    28, 28, 28, 28, 28, 28, 28, 28, 28, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29,
-    29, 29, 29, 29, 29, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30,
-    30, 30, 30, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31,
-    31, 31, 31, 31, 31, 31, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32,
-    32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
-    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
-    33, 33, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34,
-    34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 35,
-    35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35,
-    35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35,
-    35, 35, 35, 35, 35, 35, 35, 35,
+    0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15,
+    15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17, 17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19,
+    19, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21,
+    21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23, 23,
+    23, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24,
+    24, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25,
+    25, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
+    26, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27,
+    27, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29, 29,
+    29, 29, 29, 29, 29, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 30, 31, 31, 31, 31, 31,
+    31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 31, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32,
+    32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 32, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33,
+    33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 33, 34, 34, 34, 34, 34, 34,
+    34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34, 34,
+    34, 34, 34, 34, 34, 34, 34, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35,
+    35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35, 35,
+    36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36,
+    36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 36,
+    36, 36, 36, 36, 36, 36, 36, 36, 36, 36, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37,
+    37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37,
+    37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 37, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38, 38,
+    38, 38, 38, 38, 38, 38, 38, 38, 38, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39,
+    39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39,
+    39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39,
+    39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 39, 40,
+    40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40,
+    40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40,
+    40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40, 40,
+    40, 40, 40, 40, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41,
+    41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41,
+    41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41,
+    41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41, 41,
+    41, 41, 41, 41, 41, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42,
+    42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42,
+    42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42,
+    42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42,
+    42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42,
+    42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 42, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43,
+    43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43,
+    43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43,
+    43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43,
+    43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43,
+    43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43,
+    43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43,
+    43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44,
+    44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44,
+    44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44,
+    44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44,
+    44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44, 44,
+    44, 44, 44, 44, 44, 44, 44, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45,
+    45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45,
+    45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45,
+    45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45,
+    45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45,
+    45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 45, 46, 46, 46,
+    46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46,
+    46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46,
+    46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46,
+    46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46,
+    46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46,
+    46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46,
+    46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46,
+    47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47,
+    47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47,
+    47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47,
+    47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47,
+    47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47,
+    47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47,
+    47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47,
+    47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47,
+    47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47, 47,
+    47, 47, 47, 47, 47, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48,
+    48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48,
+    48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48,
+    48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48,
+    48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48,
+    48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48,
+    48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48,
+    48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48,
+    48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48,
+    48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48,
+    48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48,
+    48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48,
+    48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 48, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49,
+    49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 49, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
+    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
 };
 HA_STATIC_ASSERT(sizeof class_by_granule == HA_SMALL_MAX / 16 + 1, "one entry per granule");
 
-HA_INLINE int class_for(size_t size, size_t align)
+/* The class of every table (in_use false), for a sized free's check
+ * against a known object's class; or of the classes in use. */
+HA_INLINE int class_lookup(size_t size, size_t align, bool in_use)
 {
-    if (HA_UNLIKELY(size > HA_SMALL_MAX || align > HA_PAGE_SIZE))
+    size_t max = in_use ? atomic_load_explicit(&slab_max_size, memory_order_relaxed) : HA_SMALL_MAX;
+    if (HA_UNLIKELY(size > max || align > HA_PAGE_SIZE))
         return -1;
+    unsigned n = in_use ? atomic_load_explicit(&classes_in_use, memory_order_relaxed) : SLAB_CLASSES;
     int c = class_by_granule[(size + 15) / 16];
     while (HA_UNLIKELY(class_align_tab[c] < align)) { /* align > 16: rare */
-        if (++c == SLAB_CLASSES)
+        if (++c == (int)n)
+            return -1;
+        /* Past 8 KiB, a class more than a quarter too big for the size
+         * wastes more than TLSF's alignment gap would. */
+        if (c >= SMALL_CHUNK_CLASSES && class_size_tab[c] - size > size / 4)
             return -1;
     }
     return c;
+}
+
+HA_INLINE int class_for(size_t size, size_t align)
+{
+    return class_lookup(size, align, true);
+}
+
+void slab_configure(void)
+{
+    if (page_total_count() >= BIG_CLASSES_MIN_PAGES) {
+        atomic_store_explicit(&classes_in_use, SLAB_CLASSES, memory_order_relaxed);
+        atomic_store_explicit(&slab_max_size, class_size_tab[SLAB_CLASSES - 1], memory_order_relaxed);
+    }
 }
 
 int slab_class_for(size_t size, size_t align)
@@ -196,15 +350,28 @@ HA_INLINE uint64_t free_tag(const void *p)
     return ((uint64_t)(uintptr_t)p ^ 0xF7EEB10CF7EEB10Cull) + ha_secret;
 }
 
-HA_INLINE struct slab *slab_of(const void *p)
+HA_INLINE size_t chunk_size(unsigned cls)
 {
-    return (struct slab *)ha_align_down((uintptr_t)p, HA_CHUNK_SIZE);
+    return cls < SMALL_CHUNK_CLASSES ? HA_CHUNK_SIZE : BIG_CHUNK_SIZE;
 }
 
+HA_INLINE size_t chunk_pages(unsigned cls)
+{
+    return chunk_size(cls) / HA_PAGE_SIZE;
+}
+
+/* The slab holding p, an object of class cls. */
+HA_INLINE struct slab *slab_of(const void *p, unsigned cls)
+{
+    return (struct slab *)ha_align_down((uintptr_t)p, chunk_size(cls));
+}
+
+/* Exact for every offset in a chunk: offset * (recip - 2^40 / size) stays
+ * below 2^18 * 1 < 2^40 / size for every class size. */
 HA_INLINE unsigned slab_index(const struct slab *s, const void *p)
 {
     uint64_t rel = (uint64_t)((uintptr_t)p - (uintptr_t)s - s->first_off);
-    return (unsigned)((rel * s->recip) >> 32);
+    return (unsigned)((rel * s->recip) >> 40);
 }
 
 HA_INLINE void *slab_object(const struct slab *s, unsigned idx)
@@ -251,20 +418,21 @@ static void slab_move(struct slab_class *k, struct slab *s, enum slab_list to)
 /* A fresh slab with every object available and tagged; class lock held. */
 static struct slab *slab_new(struct slab_class *k, unsigned cls)
 {
-    struct slab *s = page_alloc(HA_CHUNK_PAGES, HA_CHUNK_SIZE, PAGE_KIND_SLAB, 0);
+    size_t chunk = chunk_size(cls);
+    struct slab *s = page_alloc(chunk / HA_PAGE_SIZE, chunk, PAGE_KIND_SLAB, 0);
     if (!s)
         return 0;
     size_t size = class_size_tab[cls];
-    size_t words = (HA_CHUNK_SIZE / size + 63) / 64;
+    size_t words = (chunk / size + 63) / 64;
     size_t first = ha_align_up(sizeof *s + words * sizeof(uint64_t), class_align_tab[cls]);
-    size_t nobj = (HA_CHUNK_SIZE - first) / size;
+    size_t nobj = (chunk - first) / size;
     s->check = slab_check_word(s, cls);
     s->cls = (uint16_t)cls;
     s->nobj = (uint16_t)nobj;
     s->navail = (uint16_t)nobj;
     s->first_off = (uint16_t)first;
     s->words = (uint16_t)words;
-    s->recip = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
+    s->recip = (((uint64_t)1 << 40) + size - 1) / size;
     for (size_t w = 0; w < words; w++) {
         /* words was sized for a header-less chunk: the last may be empty. */
         size_t left = w * 64 >= nobj ? 0 : nobj - w * 64 < 64 ? nobj - w * 64 : 64;
@@ -290,13 +458,13 @@ static void slab_release(struct slab_class *k, struct slab *s)
     k->nslabs--;
     k->navail -= s->navail;
     s->check = 0;
-    page_free(s, HA_CHUNK_PAGES);
+    page_free(s, chunk_pages(s->cls));
 }
 
 /* An object came back to its slab; class lock held. */
 static void slab_put(struct slab_class *k, void *p)
 {
-    struct slab *s = slab_of(p);
+    struct slab *s = slab_of(p, (unsigned)(k - classes));
     unsigned idx = slab_index(s, p);
     s->avail[idx / 64] |= 1ull << (idx % 64);
     s->navail++;
@@ -622,16 +790,42 @@ HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls, si
 
 void cache_free(void *p, unsigned cls, size_t accounted)
 {
-    struct slab *s = slab_of(p);
+    struct slab *s = slab_of(p, cls);
     cache_put(s, p, slab_index(s, p), cls, accounted);
 }
 
-/* The checks both validation paths share; FAULT_NONE and *idx if p is
- * the start of an object of a well-formed slab. */
-HA_INLINE enum ha_fault slab_locate(const void *p, struct slab *s, unsigned *idx)
+/* Is s, at a chunk boundary below p, the header of a live slab?  (A big
+ * class's header found at a 64 KiB boundary is the one at the 256 KiB
+ * boundary: only those are ever written, and a released header is
+ * wiped.) */
+HA_INLINE bool slab_header_ok(const struct slab *s)
 {
-    if (HA_UNLIKELY(s->cls >= SLAB_CLASSES || s->check != slab_check_word(s, s->cls)))
-        return FAULT_CORRUPT;
+    return s->cls < SLAB_CLASSES && s->check == slab_check_word(s, s->cls);
+}
+
+/* p's 64 KiB boundary holds no header: p is past the first 64 KiB of a
+ * 256 KiB chunk (the boundary holds its objects), or in no slab.  The
+ * header at the 256 KiB boundary is read only if that page is a slab's:
+ * a region may begin between the two boundaries. */
+static HA_NOINLINE struct slab *big_slab_of(const void *p)
+{
+    struct slab *s = (struct slab *)ha_align_down((uintptr_t)p, BIG_CHUNK_SIZE);
+    if (page_kind_of((uintptr_t)s) != PAGE_KIND_SLAB || !slab_header_ok(s) || s->cls < SMALL_CHUNK_CLASSES)
+        return 0;
+    return s;
+}
+
+/* The checks both validation paths share, for p in a SLAB page: FAULT_NONE,
+ * *slab and *idx if p is the start of an object of a well-formed slab. */
+HA_INLINE enum ha_fault slab_locate(const void *p, struct slab **slab, unsigned *idx)
+{
+    struct slab *s = (struct slab *)ha_align_down((uintptr_t)p, HA_CHUNK_SIZE);
+    if (HA_UNLIKELY(!slab_header_ok(s))) {
+        s = big_slab_of(p);
+        if (!s)
+            return FAULT_CORRUPT;
+    }
+    *slab = s;
     uintptr_t off = (uintptr_t)p - (uintptr_t)s;
     *idx = slab_index(s, p);
     if (HA_UNLIKELY(off < s->first_off || *idx >= s->nobj))
@@ -643,9 +837,9 @@ HA_INLINE enum ha_fault slab_locate(const void *p, struct slab *s, unsigned *idx
 
 enum ha_fault slab_validate(const void *p, unsigned *cls)
 {
-    struct slab *s = slab_of(p);
+    struct slab *s;
     unsigned idx;
-    enum ha_fault f = slab_locate(p, s, &idx);
+    enum ha_fault f = slab_locate(p, &s, &idx);
     if (f != FAULT_NONE)
         return f;
     if (*(const uint64_t *)p == free_tag(p) && slab_object_is_free(s, (void *)p, idx, s->cls))
@@ -656,14 +850,14 @@ enum ha_fault slab_validate(const void *p, unsigned *cls)
 
 void slab_free(void *p, size_t need, size_t align, bool sized)
 {
-    struct slab *s = slab_of(p);
+    struct slab *s;
     unsigned idx;
-    enum ha_fault f = slab_locate(p, s, &idx);
+    enum ha_fault f = slab_locate(p, &s, &idx);
     if (HA_UNLIKELY(f != FAULT_NONE))
         ha_fault(f, p);
     unsigned cls = s->cls;
-    if (sized && HA_UNLIKELY(slab_class_for(need, align) != (int)cls)) {
-        if ((uintptr_t)p % align != 0 || slab_class_for(need, HA_MIN_ALIGN) == (int)cls)
+    if (sized && HA_UNLIKELY(class_lookup(need, align, false) != (int)cls)) {
+        if ((uintptr_t)p % align != 0 || class_lookup(need, HA_MIN_ALIGN, false) == (int)cls)
             ha_fault(FAULT_ALIGN_MISMATCH, p);
         ha_fault(FAULT_SIZE_MISMATCH, p);
     }
@@ -734,9 +928,10 @@ void slab_trim(void)
 static size_t slab_overhead(unsigned cls)
 {
     size_t size = class_size_tab[cls];
-    size_t words = (HA_CHUNK_SIZE / size + 63) / 64;
+    size_t chunk = chunk_size(cls);
+    size_t words = (chunk / size + 63) / 64;
     size_t first = ha_align_up(sizeof(struct slab) + words * sizeof(uint64_t), class_align_tab[cls]);
-    return HA_CHUNK_SIZE - (HA_CHUNK_SIZE - first) / size * size;
+    return chunk - (chunk - first) / size * size;
 }
 
 void slab_stats(struct ha_stats *out)
@@ -766,7 +961,7 @@ static int slab_check_list(struct slab_class *k, unsigned cls, enum slab_list l,
         if (s->check != slab_check_word(s, cls) || s->cls != cls || s->list != l)
             return check_fail("slab: bad header or slab on the wrong list", s);
         if (page_kind_of((uintptr_t)s) != PAGE_KIND_SLAB ||
-            page_kind_of((uintptr_t)s + HA_CHUNK_SIZE - 1) != PAGE_KIND_SLAB)
+            page_kind_of((uintptr_t)s + chunk_size(cls) - 1) != PAGE_KIND_SLAB)
             return check_fail("slab: chunk pages not of kind SLAB", s);
         if (s->next && s->next->prev != s)
             return check_fail("slab: broken list links", s);
@@ -805,8 +1000,9 @@ static int slab_check_list(struct slab_class *k, unsigned cls, enum slab_list l,
  * locks held. */
 static int cache_check_object(void *p, unsigned cls, size_t *marked)
 {
-    struct slab *s = slab_of(p);
-    if (page_kind_of((uintptr_t)p) != PAGE_KIND_SLAB || s->check != slab_check_word(s, cls) || s->cls != cls)
+    struct slab *s = slab_of(p, cls);
+    if (page_kind_of((uintptr_t)p) != PAGE_KIND_SLAB || page_kind_of((uintptr_t)s) != PAGE_KIND_SLAB ||
+        s->check != slab_check_word(s, cls) || s->cls != cls)
         return check_fail("slab: cached pointer not in a slab of its class", p);
     unsigned idx = slab_index(s, p);
     if (idx >= s->nobj || slab_object(s, idx) != p)
@@ -852,7 +1048,7 @@ int slab_check(void)
         for (unsigned cls = 0; cls < SLAB_CLASSES && marked > 0; cls++) {
             struct bin *b = &c->bins[cls];
             for (unsigned j = 0; j < b->count && marked > 0; j++, marked--) {
-                struct slab *s = slab_of(b->slots[j]);
+                struct slab *s = slab_of(b->slots[j], cls);
                 unsigned idx = slab_index(s, b->slots[j]);
                 s->avail[idx / 64] &= ~(1ull << (idx % 64));
             }

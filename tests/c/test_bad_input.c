@@ -20,14 +20,21 @@
 #define MiB (1024 * KiB)
 
 #define SMALL 48
-#define MID (10 * KiB)
 #define LARGE (1 * MiB)
+/* The mid tier: TLSF in a 32 MiB heap; run again (main) as a big slab
+ * class in a 256 MiB heap, where slab.c serves 8..64 KiB from 256 KiB
+ * chunks, with every such block past the first 64 KiB of its chunk (its
+ * header is then found by a second look, at the 256 KiB boundary). */
+static size_t mid_size = 10 * KiB;
+static size_t heap_bytes = 32 * MiB;
+static bool mid_far;
+#define MID mid_size
 
 static char *heap_base;
 
 static void setup(void)
 {
-    heap_base = heap_setup(32 * MiB);
+    heap_base = heap_setup(heap_bytes);
     /* Live neighbours in every tier, so a bad free has something to damage. */
     static void *keep[8];
     keep[0] = ha_alloc(SMALL, 8);
@@ -42,9 +49,12 @@ static void setup(void)
 
 static void *live(size_t size)
 {
-    void *p = ha_alloc(size, 16);
-    CHECK(p != NULL);
-    return p;
+    for (;;) {
+        void *p = ha_alloc(size, 16);
+        CHECK(p != NULL);
+        if (!mid_far || size != mid_size || (uintptr_t)p % (256 * KiB) >= 64 * KiB)
+            return p; /* the others stay live: neighbours */
+    }
 }
 
 /* ---- double free ---- */
@@ -551,5 +561,19 @@ int main(void)
     expect_fatal_intact("realloc_freed_large", realloc_freed_large, DF_OR_NOT_LIVE);
     expect_fatal_intact("usable_size_freed_small", usable_size_freed_small, DF_OR_NOT_LIVE);
     expect_fatal_intact("usable_size_freed_mid", usable_size_freed_mid, DF_OR_NOT_LIVE);
+
+    heap_bytes = 256 * MiB;
+    mid_size = 20000;
+    mid_far = true;
+    expect_fatal_intact("double_free_bigclass", double_free_mid, DF);
+    expect_fatal_intact("double_free_bigclass_other_cpu", double_free_mid_other_cpu, DF);
+    expect_fatal_intact("racing_double_free_bigclass", racing_double_free_mid, DF);
+    expect_fatal_intact("interior_bigclass", interior_mid, INTERIOR);
+    expect_fatal_intact("interior_bigclass_unaligned", interior_mid_unaligned, INTERIOR);
+    expect_fatal_intact("free_pages_of_bigclass_block", free_pages_of_mid_block, "belongs to the byte allocator");
+    expect_fatal_intact("sized_wrong_size_bigclass", sized_wrong_size_mid, "size does not match");
+    expect_fatal_intact("sized_wrong_align_bigclass", sized_wrong_align_mid, "alignment does not match");
+    expect_fatal_intact("realloc_freed_bigclass", realloc_freed_mid, DF_OR_NOT_LIVE);
+    expect_fatal_intact("usable_size_freed_bigclass", usable_size_freed_mid, DF_OR_NOT_LIVE);
     return harness_done();
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ha_internal.h"
 #include "harness.h"
 #include "testlib.h"
 
@@ -52,6 +53,86 @@ static void every_small_size_and_alignment(void)
     free(blk);
     ha_trim();
     CHECK_EQ(stats_now().bytes_used, 0);
+    CHECK_HEAP();
+}
+
+/* Every size over 8 KiB that the big slab classes serve (a 256 MiB heap
+ * turns them on), at every alignment up to 4 KiB: the block is a slab
+ * object where a class honours the alignment (always at 16), else TLSF's;
+ * filled to its usable size, read back, freed sized and unsized; trimmed,
+ * nothing is left. */
+static void every_big_class_size_and_alignment(void)
+{
+    heap_setup(256 * MiB);
+    struct ha_stats s0 = stats_now();
+    size_t step = 16 * (size_t)(100 / harness_scale(100));
+    enum { LO = 8177, HI = 65520 };
+    size_t n = (HI - LO) / step + 1;
+    void **blk = calloc(n, sizeof(void *));
+    CHECK(blk != NULL);
+    for (size_t align = 1; align <= 4096; align <<= 1) {
+        size_t i = 0, classed = 0;
+        for (size_t sz = LO; sz <= HI; sz += step, i++) {
+            void *p = ha_alloc(sz, align);
+            CHECK(p != NULL);
+            CHECK(is_aligned(p, align));
+            size_t u = ha_usable_size(p);
+            CHECK(u >= sz);
+            if (page_kind_of((uintptr_t)p) == PAGE_KIND_SLAB) {
+#if !HA_CHECKED
+                /* A class is at least 9360 B and at most a quarter above
+                 * the request (the checked build reports the request). */
+                CHECK(u >= 9360 && u <= HI && (u - sz) * 4 <= sz);
+#endif
+                classed++;
+            }
+            pattern_fill(p, u, sz * 31 + align);
+            blk[i] = p;
+        }
+        if (align <= 16)
+            CHECK_EQ(classed, n);
+        i = 0;
+        for (size_t sz = LO; sz <= HI; sz += step, i++)
+            CHECK_PATTERN(blk[i], ha_usable_size(blk[i]), sz * 31 + align);
+        CHECK_HEAP();
+        i = 0;
+        for (size_t sz = LO; sz <= HI; sz += step, i++) {
+            if (i % 2)
+                ha_free(blk[i]);
+            else
+                ha_free_sized(blk[i], sz, align);
+        }
+        CHECK_HEAP();
+    }
+    free(blk);
+    ha_trim();
+    struct ha_stats s = stats_now();
+    CHECK_EQ(s.bytes_used, 0);
+    CHECK_EQ(s.pages_used, s0.pages_used);
+    CHECK_HEAP();
+}
+
+/* The big classes depend on the heap's size: off in 32 MiB (a 20000 B
+ * block is TLSF's, exact to 16 bytes), on once a region brings the heap
+ * to 128 MiB (the same request is a slab object), and blocks made before
+ * stay what they were. */
+static void big_classes_follow_heap_size(void)
+{
+    heap_setup(32 * MiB);
+    void *a = ha_alloc(20000, 16);
+    CHECK(a != NULL);
+    CHECK_EQ(page_kind_of((uintptr_t)a), PAGE_KIND_ARENA);
+    CHECK_EQ(ha_usable_size(a), 20000);
+    char *more = harness_map(128 * MiB, HA_PAGE_SIZE);
+    CHECK_EQ(ha_add_region(more, 128 * MiB), HA_OK);
+    void *b = ha_alloc(20000, 16);
+    CHECK(b != NULL);
+    CHECK_EQ(page_kind_of((uintptr_t)b), PAGE_KIND_SLAB);
+    CHECK_EQ(page_kind_of((uintptr_t)a), PAGE_KIND_ARENA);
+    CHECK_EQ(ha_usable_size(a), 20000);
+    CHECK_HEAP();
+    ha_free_sized(a, 20000, 16);
+    ha_free_sized(b, 20000, 16);
     CHECK_HEAP();
 }
 
@@ -367,6 +448,8 @@ static void free_null_is_noop(void)
 int main(void)
 {
     run_isolated("every_small_size_and_alignment", every_small_size_and_alignment);
+    run_isolated("every_big_class_size_and_alignment", every_big_class_size_and_alignment);
+    run_isolated("big_classes_follow_heap_size", big_classes_follow_heap_size);
     run_isolated("large_sizes_and_alignments", large_sizes_and_alignments);
     run_isolated("zero_size_blocks_are_unique", zero_size_blocks_are_unique);
     run_isolated("bad_alignment_is_null_not_fault", bad_alignment_is_null_not_fault);

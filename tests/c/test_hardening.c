@@ -1,8 +1,9 @@
 /*
  * Metadata kept inside freed memory, against the writes a kernel bug makes
  * there: a write after free of a few words into a freed block of every
- * tier that keeps links or tags in freed memory (small objects and frames:
- * free tags; mid blocks: TLSF links; page runs: buddy links).  Each must be
+ * tier that keeps links or tags in freed memory (slab objects, the big
+ * classes of a large heap included, and frames: free tags; mid blocks:
+ * TLSF links; page runs: buddy links).  Each must be
  * reported as a write after free by the next operation that would trust
  * the damaged word, and nothing outside the heap may be written: the
  * forged links point into a read-only page, so a write through one kills
@@ -29,11 +30,13 @@ static uintptr_t victim(void)
     return (uintptr_t)v + 64;
 }
 
+static size_t heap_bytes = 64 * MiB;
+
 static void setup(bool seeded)
 {
     if (seeded)
         CHECK_EQ(ha_seed(boot_entropy, sizeof boot_entropy), HA_OK);
-    heap_setup(64 * MiB);
+    heap_setup(heap_bytes);
 }
 
 /* The classic unlink attack: the first two words of a freed mid block (its
@@ -83,6 +86,12 @@ static void small_same_attack(size_t size)
 
 static void small_3000_same_attack(void) { small_same_attack(3000); }
 static void small_6000_same_attack(void) { small_same_attack(6000); }
+/* In a heap of 128 MiB or more, 20000 B is a slab object too. */
+static void big_class_20000_same_attack(void)
+{
+    heap_bytes = 256 * MiB;
+    small_same_attack(20000);
+}
 
 /* The links pointed at another genuine free block: the block exists and
  * checks, but its own link back does not name the damaged one. */
@@ -177,6 +186,7 @@ int main(void)
     expect_fatal("mid_9000_links_overwritten_unseeded", mid_9000_unseeded, UAF);
     expect_fatal("small_3000_same_attack", small_3000_same_attack, UAF);
     expect_fatal("small_6000_same_attack", small_6000_same_attack, UAF);
+    expect_fatal("big_class_20000_same_attack", big_class_20000_same_attack, UAF);
     expect_fatal("mid_links_to_real_block", mid_links_to_real_block, UAF);
     expect_fatal("page_links_overwritten", page_links_attack, UAF);
     expect_fatal("small_tag_overwritten", small_tag_written, UAF);
