@@ -178,6 +178,10 @@ struct heap {
     size_t meta_bytes;
     size_t n_free;
     size_t n_arenas;
+    /* The region of the heap's latest shared arena, where a proven link
+     * usually leads: [ram_lo, ram_lo + ram_span] are the addresses at which
+     * a free block's header and links lie inside it (0, 0 before any). */
+    uintptr_t ram_lo, ram_span;
     /* Byte statistics of the blocks handed out here, kept under the lock
      * every call takes anyway (stats.c reads them lock-free). */
     struct stats_bytes bytes;
@@ -338,7 +342,7 @@ HA_INLINE void mapping_search(size_t size, unsigned *fl, unsigned *sl)
  * The links of a free block live in memory the kernel gave back, where a
  * write after free can change them.  Each is stored keyed (link_encode:
  * the secret and the address of the word that holds it), and every link
- * is proven before the unlink writes through it (link_target): it must
+ * is proven before the unlink writes through it (link_prove): it must
  * decode to a free block header with a valid check word inside an arena,
  * whose own link back names this block.  A forged or damaged link is
  * reported as a write after free, and nothing is written.
@@ -354,27 +358,48 @@ HA_INLINE block_t *link_get(const uintptr_t *slot)
     return link_decode(slot, *slot);
 }
 
-/* The block a link of b points to (NULL for the end of a list), proven to
- * be a free block whose link back (its `back` field, prev or next) names b;
- * faults otherwise. */
-static block_t *link_target(const block_t *b, const uintptr_t *slot, bool back_is_prev)
+/* What a slot's link is keyed with (the encoding of NULL there): a link is
+ * then its target xor the key, so that one key serves to read a slot and
+ * to write it again. */
+HA_INLINE uintptr_t link_key(const uintptr_t *slot)
 {
-    block_t *t = link_get(slot);
-    if (!t)
-        return 0;
+    return link_encode(slot, 0);
+}
+
+/* The unlink's faults, out of line: the proofs inline stay short. */
+static HA_COLD void link_fault(const void *addr)
+{
+    ha_fault(FAULT_USE_AFTER_FREE, addr);
+}
+
+/* Is [t, t + header and links) inside a region (so mapped, whatever a link
+ * said)?  The search, for a target outside the heap's usual region. */
+static HA_NOINLINE bool link_in_ram_search(uintptr_t t)
+{
+    const struct page_region *r = page_region_of(t >> HA_PAGE_SHIFT);
+    return r && t + BLOCK_HDR + sizeof(free_links_t) <= (r->end_pfn << HA_PAGE_SHIFT);
+}
+
+/* Prove t, read from slot (a link of b, not NULL), to be a free block whose
+ * link back (at back) names b, and return the key of that back link, for
+ * the unlink to rewrite it.  Faults otherwise, having written nothing.
+ * Inside a region, memory is mapped: the header and links there can be read
+ * whatever the link said, and only a genuine free block (a check word needs
+ * the secret) whose link back names b is believed.  The region is first
+ * looked for where the heap's arenas usually are (ram_lo, ram_span). */
+HA_INLINE uintptr_t link_prove(const struct heap *h, const block_t *b, const uintptr_t *slot, block_t *t,
+                               bool back_is_prev)
+{
     uintptr_t a = (uintptr_t)t;
-    /* Inside a region, memory is mapped: the header and links there can be
-     * read whatever the link said, and only a genuine free block (a check
-     * word needs the secret) whose link back names b is believed. */
-    const struct page_region *r = page_region_of(a >> HA_PAGE_SHIFT);
-    if (HA_UNLIKELY((a & (HA_MIN_ALIGN - 1)) || !r ||
-                    a + BLOCK_HDR + sizeof(free_links_t) > (r->end_pfn << HA_PAGE_SHIFT) ||
+    if (HA_UNLIKELY((a & (HA_MIN_ALIGN - 1)) ||
+                    (a - h->ram_lo > h->ram_span && !link_in_ram_search(a)) ||
                     !block_check_ok(t) || !block_is_free(t)))
-        ha_fault(FAULT_USE_AFTER_FREE, slot);
+        link_fault(slot);
     const uintptr_t *back = back_is_prev ? &block_links(t)->prev : &block_links(t)->next;
-    if (HA_UNLIKELY(link_get(back) != b))
-        ha_fault(FAULT_USE_AFTER_FREE, (const void *)block_payload(b));
-    return t;
+    uintptr_t key = link_key(back);
+    if (HA_UNLIKELY((*back ^ key) != (uintptr_t)b))
+        link_fault((const void *)block_payload(b));
+    return key;
 }
 
 static void list_insert(struct heap *h, block_t *b)
@@ -394,21 +419,23 @@ static void list_insert(struct heap *h, block_t *b)
     h->n_free++;
 }
 
-static void list_remove(struct heap *h, block_t *b)
+/* Take b off list (fl, sl), the one its size maps to. */
+HA_INLINE void list_remove_at(struct heap *h, block_t *b, unsigned fl, unsigned sl)
 {
-    unsigned fl, sl;
-    size_t size = block_size(b);
-    mapping_insert(size, &fl, &sl);
-    /* Both links proven before either is written through. */
-    block_t *next = link_target(b, &block_links(b)->next, true);
-    block_t *prev = link_target(b, &block_links(b)->prev, false);
+    free_links_t *l = block_links(b);
+    block_t *next = (block_t *)(l->next ^ link_key(&l->next));
+    block_t *prev = (block_t *)(l->prev ^ link_key(&l->prev));
+    /* Both links proven before either is written through; each proof
+     * gives the key of the word the unlink rewrites. */
+    uintptr_t next_key = next ? link_prove(h, b, &l->next, next, true) : 0;
+    uintptr_t prev_key = prev ? link_prove(h, b, &l->prev, prev, false) : 0;
     if (next)
-        link_set(&block_links(next)->prev, prev);
+        block_links(next)->prev = (uintptr_t)prev ^ next_key;
     if (prev) {
-        link_set(&block_links(prev)->next, next);
+        block_links(prev)->next = (uintptr_t)next ^ prev_key;
     } else {
         if (HA_UNLIKELY(h->heads[fl][sl] != b))
-            ha_fault(FAULT_USE_AFTER_FREE, (const void *)block_payload(b));
+            link_fault((const void *)block_payload(b));
         h->heads[fl][sl] = next;
         if (!next) {
             h->sl_map[fl] &= ~(1u << sl);
@@ -416,12 +443,20 @@ static void list_remove(struct heap *h, block_t *b)
                 h->fl_map &= ~(1u << fl);
         }
     }
-    h->free_bytes -= size;
+    h->free_bytes -= block_size(b);
     h->n_free--;
 }
 
-/* A free block of at least size bytes, still on its list, or NULL. */
-static block_t *list_find(struct heap *h, size_t size)
+static void list_remove(struct heap *h, block_t *b)
+{
+    unsigned fl, sl;
+    mapping_insert(block_size(b), &fl, &sl);
+    list_remove_at(h, b, fl, sl);
+}
+
+/* A free block of at least size bytes, still on its list (*fl, *sl), or
+ * NULL. */
+HA_INLINE block_t *list_find(struct heap *h, size_t size, unsigned *fl_out, unsigned *sl_out)
 {
     unsigned fl, sl;
     mapping_search(size, &fl, &sl);
@@ -436,6 +471,8 @@ static block_t *list_find(struct heap *h, size_t size)
         sl_bits = h->sl_map[fl];
     }
     sl = ha_ctz(sl_bits);
+    *fl_out = fl;
+    *sl_out = sl;
     return h->heads[fl][sl];
 }
 
@@ -487,6 +524,11 @@ static bool arena_add_shared(struct heap *h)
         return false;
     arena_t *a = p;
     arena_link(h, a, (uintptr_t)p, SHARED_BYTES, 0);
+    const struct page_region *r = page_region_of((uintptr_t)p >> HA_PAGE_SHIFT);
+    if (r) {
+        h->ram_lo = r->base_pfn << HA_PAGE_SHIFT;
+        h->ram_span = (r->npages << HA_PAGE_SHIFT) - BLOCK_HDR - sizeof(free_links_t);
+    }
     block_t *b = arena_first(a);
     block_set(b, SHARED_PAYLOAD | BLOCK_FREE | BLOCK_FIRST);
     *block_footer(b) = b;
@@ -569,16 +611,17 @@ static void *shared_alloc(struct heap *h, size_t size, size_t align, size_t acco
     uintptr_t bad = 0;
 
     uintptr_t irq = lock_acquire(&h->lock);
-    block_t *b = list_find(h, search);
-    if (!b) {
+    unsigned fl, sl;
+    block_t *b = list_find(h, search, &fl, &sl);
+    if (HA_UNLIKELY(!b)) {
         if (!arena_add_shared(h)) {
             lock_release(&h->lock, irq);
             return 0;
         }
-        b = list_find(h, search);
+        b = list_find(h, search, &fl, &sl);
         HA_ASSERT(b != 0, h->arenas);
     }
-    list_remove(h, b);
+    list_remove_at(h, b, fl, sl);
     b = block_take(h, b, need, align, &bad);
     stats_locked(h, (intptr_t)(accounted ? accounted : block_size(b)), true, false);
     lock_release(&h->lock, irq);
