@@ -436,17 +436,25 @@ HA_INLINE int page_kind_in(const struct page_region *r, uintptr_t addr)
     return (int)((w >> (2 * (i % 32))) & 3u);
 }
 
-/* Kind of the page holding addr, PAGE_KIND_NONE outside every region.
- * Inline: every free starts here. */
-HA_INLINE int page_kind_of(uintptr_t addr)
+/* Kind of the page holding addr, PAGE_KIND_NONE outside every region;
+ * *region gets the region that holds it (NULL outside every region), for
+ * a caller that looks near addr again.  Inline: every free starts here. */
+HA_INLINE int page_kind_region(uintptr_t addr, const struct page_region **region)
 {
     uintptr_t pfn = addr >> HA_PAGE_SHIFT;
     struct page_region *r = page_region_of(pfn);
+    *region = r;
     if (!r)
         return PAGE_KIND_NONE;
     size_t i = pfn - r->base_pfn;
     uint64_t w = __atomic_load_n(&r->kinds[i / 32], __ATOMIC_RELAXED);
     return (int)((w >> (2 * (i % 32))) & 3u);
+}
+
+HA_INLINE int page_kind_of(uintptr_t addr)
+{
+    const struct page_region *r;
+    return page_kind_region(addr, &r);
 }
 /* Is the page holding addr allocated (bitmap bit set)?  addr in a region. */
 bool page_is_allocated(uintptr_t addr);
@@ -583,6 +591,9 @@ enum ha_fault tlsf_validate(const void *p);
 /* Validate p (and, when sized, that need and align fit its block) and free
  * it, under one lock: FAULT_NONE, or the fault with nothing changed. */
 enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t accounted);
+/* tlsf_free(p, need, align, sized, 0) for p in an arena page of region r
+ * (page_kind_region said so): the region is not searched again. */
+enum ha_fault tlsf_free_in_region(const struct page_region *r, void *p, size_t need, size_t align, bool sized);
 
 /* Does a sized free of need bytes fit a TLSF block of `usable` bytes?  A
  * shared-arena block holds its request rounded up by less than a minimum

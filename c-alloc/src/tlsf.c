@@ -447,11 +447,17 @@ HA_INLINE void list_remove_at(struct heap *h, block_t *b, unsigned fl, unsigned 
     h->n_free--;
 }
 
-static void list_remove(struct heap *h, block_t *b)
+/* Take b off its list: inline for the free's merges, a call elsewhere. */
+HA_INLINE void list_unlink(struct heap *h, block_t *b)
 {
     unsigned fl, sl;
     mapping_insert(block_size(b), &fl, &sl);
     list_remove_at(h, b, fl, sl);
+}
+
+static void list_remove(struct heap *h, block_t *b)
+{
+    list_unlink(h, b);
 }
 
 /* A free block of at least size bytes, still on its list (*fl, *sl), or
@@ -736,16 +742,17 @@ static bool arena_holds(const struct page_region *r, const arena_t *a, uintptr_t
  * SHARED_BYTES.  So a live block never leads to memory outside its own
  * arena, whatever stale data lies elsewhere.  For a live block the answer
  * is exact (its arena stays while it lives); the caller confirms under the
- * heap's lock (heap_lock_owner) and validates the block there. */
-static struct heap *heap_of(uintptr_t p, arena_t **arena)
+ * heap's lock (heap_lock_owner) and validates the block there.
+ * heap_of_in is for a caller that found p's page to be an arena page of
+ * region r (the facade's free looks there to route it). */
+HA_INLINE struct heap *heap_of_in(const struct page_region *r, uintptr_t p, arena_t **arena)
 {
     if (p % HA_MIN_ALIGN != 0 || p < ARENA_HDR + BLOCK_HDR)
         return 0; /* no payload starts there */
     uintptr_t hdr = p - BLOCK_HDR;
-    /* An arena lies inside one region: one search, then map reads. */
-    const struct page_region *r = page_region_of(p >> HA_PAGE_SHIFT);
-    if (!r || page_kind_in(r, p) != PAGE_KIND_ARENA ||
-        ((hdr ^ p) >= HA_PAGE_SIZE && page_kind_in(r, hdr) != PAGE_KIND_ARENA))
+    /* An arena lies inside one region (r, where p's page is an arena
+     * page): map reads, no second search. */
+    if ((hdr ^ p) >= HA_PAGE_SIZE && page_kind_in(r, hdr) != PAGE_KIND_ARENA)
         return 0;
     size_t word = __atomic_load_n(&block_at(hdr)->size, __ATOMIC_RELAXED);
     arena_t *a = (word & BLOCK_FIRST) ? arena_of_first(block_at(hdr)) : (arena_t *)ha_align_down(p, SHARED_BYTES);
@@ -756,26 +763,42 @@ static struct heap *heap_of(uintptr_t p, arena_t **arena)
     return i < atomic_load_explicit(&nheaps, memory_order_acquire) ? heap_list[i] : 0;
 }
 
+static struct heap *heap_of(uintptr_t p, arena_t **arena)
+{
+    const struct page_region *r = page_region_of(p >> HA_PAGE_SHIFT);
+    if (!r || page_kind_in(r, p) != PAGE_KIND_ARENA)
+        return 0;
+    return heap_of_in(r, p, arena);
+}
+
 /* Lock the heap owning p's arena: its lock held, the heap returned and
  * *arena set, or NULL (nothing held) when p is in no arena.  An arena
  * changes owner only by being released (its magic cleared, under the
  * owner's lock) and its pages taken again, which a live block prevents;
  * so the arena header is read again under the lock (its page stays RAM of
- * a region: it was an arena page) and the look-up repeated if it moved. */
-static struct heap *heap_lock_owner(uintptr_t p, uintptr_t *irq, arena_t **arena)
+ * a region: it was an arena page) and the look-up repeated if it moved.
+ * r: p's region, its page found to be an arena page (NULL: unknown). */
+HA_INLINE struct heap *heap_lock_owner_in(const struct page_region *r, uintptr_t p, uintptr_t *irq,
+                                          arena_t **arena)
 {
     for (;;) {
         arena_t *a;
-        struct heap *h = heap_of(p, &a);
+        struct heap *h = r ? heap_of_in(r, p, &a) : heap_of(p, &a);
         if (!h)
             return 0;
         *irq = lock_acquire(&h->lock);
-        if (a->magic == arena_magic_for(a) && a->heap == h->index && p - a->base < a->size) {
+        if (HA_LIKELY(a->magic == arena_magic_for(a) && a->heap == h->index && p - a->base < a->size)) {
             *arena = a;
             return h;
         }
         lock_release(&h->lock, *irq);
+        r = 0; /* p's page may have changed hands too: from the start */
     }
+}
+
+static struct heap *heap_lock_owner(uintptr_t p, uintptr_t *irq, arena_t **arena)
+{
+    return heap_lock_owner_in(0, p, irq, arena);
 }
 
 /* ------------------------------------------------------------------- API */
@@ -827,10 +850,11 @@ static enum ha_fault block_validate_locked(const arena_t *a, uintptr_t p)
 /* Lock the heap owning p and validate p there: the heap, locked, and
  * *arena when p is a live block; else NULL, nothing held, and *fault says
  * why. */
-static struct heap *heap_lock_block(const void *p, uintptr_t *irq, arena_t **arena, enum ha_fault *fault)
+HA_INLINE struct heap *heap_lock_block_in(const struct page_region *r, const void *p, uintptr_t *irq,
+                                          arena_t **arena, enum ha_fault *fault)
 {
-    struct heap *h = heap_lock_owner((uintptr_t)p, irq, arena);
-    if (!h) {
+    struct heap *h = heap_lock_owner_in(r, (uintptr_t)p, irq, arena);
+    if (HA_UNLIKELY(!h)) {
         *fault = FAULT_NOT_ALLOCATED;
         return 0;
     }
@@ -840,6 +864,11 @@ static struct heap *heap_lock_block(const void *p, uintptr_t *irq, arena_t **are
         return 0;
     }
     return h;
+}
+
+static struct heap *heap_lock_block(const void *p, uintptr_t *irq, arena_t **arena, enum ha_fault *fault)
+{
+    return heap_lock_block_in(0, p, irq, arena, fault);
 }
 
 enum ha_fault tlsf_validate(const void *p)
@@ -903,21 +932,23 @@ static enum ha_fault block_check_sized(const block_t *b, uintptr_t p, size_t nee
     return FAULT_NONE;
 }
 
-enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t accounted)
+static enum ha_fault tlsf_free_in(const struct page_region *r, void *p, size_t need, size_t align, bool sized,
+                                     size_t accounted)
 {
     uintptr_t irq;
     arena_t *a;
     enum ha_fault f;
-    struct heap *h = heap_lock_block(p, &irq, &a, &f);
-    if (!h)
+    struct heap *h = heap_lock_block_in(r, p, &irq, &a, &f);
+    if (HA_UNLIKELY(!h))
         return f;
     block_t *b = block_of_payload(p);
     if (sized && HA_UNLIKELY((f = block_check_sized(b, (uintptr_t)p, need, align)) != FAULT_NONE)) {
         lock_release(&h->lock, irq);
         return f;
     }
-    stats_locked(h, -(intptr_t)(accounted ? accounted : block_size(b)), false, true);
-    if (a->flags & ARENA_DEDICATED) { /* its one block */
+    /* A free lowers `used`: never a new peak to sample. */
+    stats_bytes_free(&h->bytes, accounted ? accounted : block_size(b));
+    if (HA_UNLIKELY(a->flags & ARENA_DEDICATED)) { /* its one block */
         arena_release(h, a);
         lock_release(&h->lock, irq);
         return FAULT_NONE;
@@ -933,7 +964,7 @@ enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t a
                       block_check_ok(prev) &&
                       block_is_free(prev) && block_next(prev) == b,
                   b);
-        list_remove(h, prev);
+        list_unlink(h, prev);
         absorbed_self = b;
         size += block_size(prev) + BLOCK_HDR;
         h->meta_bytes -= BLOCK_HDR;
@@ -942,7 +973,7 @@ enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t a
     block_t *next = block_at(block_payload(b) + size);
     if (block_is_free(next)) {
         HA_ASSERT(block_check_ok(next), next);
-        list_remove(h, next);
+        list_unlink(h, next);
         absorbed_next = next;
         size += block_size(next) + BLOCK_HDR;
         h->meta_bytes -= BLOCK_HDR;
@@ -951,6 +982,16 @@ enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t a
     block_make_free(h, b, size);
     lock_release(&h->lock, irq);
     return FAULT_NONE;
+}
+
+enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t accounted)
+{
+    return tlsf_free_in(0, p, need, align, sized, accounted);
+}
+
+enum ha_fault tlsf_free_in_region(const struct page_region *r, void *p, size_t need, size_t align, bool sized)
+{
+    return tlsf_free_in(r, p, need, align, sized, 0);
 }
 
 size_t tlsf_usable(const void *p)
