@@ -903,23 +903,26 @@ static void block_make_free(struct heap *h, block_t *b, size_t size)
 
 /* Headers absorbed by a merge into free block b (size bytes) stay behind
  * marked free, so that a second free of their payload is still reported as
- * a double free.  Checked build: b's payload is poisoned around them. */
-static void block_absorbed_mark(block_t *b, size_t size, block_t *self, block_t *next)
+ * a double free: self (the block freed, absorbed by its predecessor) is
+ * marked so here; next (a free successor) already is.  Checked build: b's
+ * payload is poisoned around them, so next's header is written again. */
+HA_INLINE void block_absorbed_mark(block_t *b, size_t size, block_t *self, block_t *next)
 {
     size_t self_word = self ? self->size | BLOCK_FREE : 0;
-    size_t next_word = next ? next->size : 0;
 #if HA_CHECKED
+    size_t next_word = next ? next->size : 0;
     uintptr_t lo = block_payload(b) + sizeof(free_links_t);
     uintptr_t hi = block_payload(b) + size - sizeof(block_t *);
     ha_memset((void *)lo, HA_POISON_FREE, hi - lo);
+    if (next)
+        block_set(next, next_word);
 #else
     (void)b;
     (void)size;
+    (void)next;
 #endif
     if (self)
         block_set(self, self_word);
-    if (next)
-        block_set(next, next_word);
 }
 
 /* What a sized free promises, against block b (rule: tlsf_size_fits). */
@@ -970,9 +973,10 @@ static enum ha_fault tlsf_free_in(const struct page_region *r, void *p, size_t n
         h->meta_bytes -= BLOCK_HDR;
         b = prev;
     }
+    /* The successor of the block freed: block_validate_locked proved its
+     * header under this lock, and the unlink above wrote links only. */
     block_t *next = block_at(block_payload(b) + size);
     if (block_is_free(next)) {
-        HA_ASSERT(block_check_ok(next), next);
         list_unlink(h, next);
         absorbed_next = next;
         size += block_size(next) + BLOCK_HDR;
