@@ -402,7 +402,9 @@ HA_INLINE uintptr_t link_prove(const struct heap *h, const block_t *b, const uin
     return key;
 }
 
-static void list_insert(struct heap *h, block_t *b)
+/* Put free block b on the list its size maps to: inline where an
+ * allocation or a free puts one back, a call elsewhere. */
+HA_INLINE void list_push(struct heap *h, block_t *b)
 {
     unsigned fl, sl;
     size_t size = block_size(b);
@@ -417,6 +419,11 @@ static void list_insert(struct heap *h, block_t *b)
     h->fl_map |= 1u << fl;
     h->free_bytes += size;
     h->n_free++;
+}
+
+static void list_insert(struct heap *h, block_t *b)
+{
+    list_push(h, b);
 }
 
 /* Take b off list (fl, sl), the one its size maps to. */
@@ -590,7 +597,7 @@ static block_t *block_take(struct heap *h, block_t *b, size_t need, size_t align
         block_t *rest = block_at(block_payload(b) + need);
         block_set(rest, (size - need - BLOCK_HDR) | BLOCK_FREE);
         *block_footer(rest) = rest; /* the successor's BLOCK_PREV_FREE stays */
-        list_insert(h, rest);
+        list_push(h, rest);
 #if HA_CHECKED
         poison_block(rest);
 #endif
@@ -725,7 +732,7 @@ HA_INLINE struct heap *heap_get(void)
 
 /* Is a, in an arena page, the header of an arena holding p?  A shared one
  * also starts its own range and is SHARED_BYTES long. */
-static bool arena_holds(const struct page_region *r, const arena_t *a, uintptr_t p)
+HA_INLINE bool arena_holds(const struct page_region *r, const arena_t *a, uintptr_t p)
 {
     if (page_kind_in(r, (uintptr_t)a) != PAGE_KIND_ARENA || a->magic != arena_magic_for(a))
         return false;
@@ -821,7 +828,7 @@ void *tlsf_alloc(size_t size, size_t align, bool *zeroed, size_t accounted)
 
 /* Is p the payload of a live block?  Reads only inside ARENA pages; under
  * the lock (neighbours rewrite headers). */
-static enum ha_fault block_validate_locked(const arena_t *a, uintptr_t p)
+HA_INLINE enum ha_fault block_validate_locked(const arena_t *a, uintptr_t p)
 {
     /* p lies in arena a (heap_lock_owner): reads stay inside it. */
     uintptr_t end = a->base + a->size;
@@ -885,7 +892,7 @@ enum ha_fault tlsf_validate(const void *p)
 /* Mark b (off every list) free over size bytes, write its footer, tell its
  * successor, and put it on its list, or release its arena when it is the
  * arena's only block and SPARE_ARENAS empty arenas are already kept. */
-static void block_make_free(struct heap *h, block_t *b, size_t size)
+HA_INLINE void block_make_free(struct heap *h, block_t *b, size_t size)
 {
     block_set(b, size | BLOCK_FREE | (b->size & BLOCK_FIRST));
     *block_footer(b) = b;
@@ -898,7 +905,7 @@ static void block_make_free(struct heap *h, block_t *b, size_t size)
         }
         h->n_empty++;
     }
-    list_insert(h, b);
+    list_push(h, b);
 }
 
 /* Headers absorbed by a merge into free block b (size bytes) stay behind
