@@ -389,6 +389,13 @@ void *ha_alloc(size_t size, size_t align)
         void *p = slab_alloc_small(size);
         if (HA_LIKELY(p != 0))
             return p;
+    } else if (!HA_CHECKED && size - (HA_SMALL_MAX + 1) < HA_MID_MAX - HA_SMALL_MAX && align <= HA_MIN_ALIGN &&
+               ((SMALL_ALIGNS >> align) & 1u) && atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL) {
+        /* A mid request as alloc_once would route it (align raised to
+         * HA_MIN_ALIGN there too), without the detour. */
+        void *p = tlsf_alloc_mid(size);
+        if (HA_LIKELY(p != 0))
+            return p;
     }
     bool zeroed;
     return alloc_any(size, align, &zeroed);

@@ -587,6 +587,9 @@ int frame_check(void);
 /* `accounted`: what the statistics count for the block (0: its usable
  * size).  TLSF keeps its byte statistics under its own lock. */
 void *tlsf_alloc(size_t size, size_t align, bool *zeroed, size_t accounted);
+/* tlsf_alloc(size, HA_MIN_ALIGN, NULL, 0) for HA_SMALL_MAX < size <=
+ * HA_MID_MAX: ha_alloc's mid path. */
+void *tlsf_alloc_mid(size_t size);
 enum ha_fault tlsf_validate(const void *p);
 /* Validate p (and, when sized, that need and align fit its block) and free
  * it, under one lock: FAULT_NONE, or the fault with nothing changed. */

@@ -826,6 +826,11 @@ void *tlsf_alloc(size_t size, size_t align, bool *zeroed, size_t accounted)
     return dedicated_alloc(h, size, align, zeroed, accounted);
 }
 
+void *tlsf_alloc_mid(size_t size)
+{
+    return shared_alloc(heap_get(), size, HA_MIN_ALIGN, 0);
+}
+
 /* Is p the payload of a live block?  Reads only inside ARENA pages; under
  * the lock (neighbours rewrite headers). */
 HA_INLINE enum ha_fault block_validate_locked(const arena_t *a, uintptr_t p)
