@@ -783,14 +783,12 @@ static struct heap *heap_of(uintptr_t p, arena_t **arena)
  * changes owner only by being released (its magic cleared, under the
  * owner's lock) and its pages taken again, which a live block prevents;
  * so the arena header is read again under the lock (its page stays RAM of
- * a region: it was an arena page) and the look-up repeated if it moved.
- * r: p's region, its page found to be an arena page (NULL: unknown). */
-HA_INLINE struct heap *heap_lock_owner_in(const struct page_region *r, uintptr_t p, uintptr_t *irq,
-                                          arena_t **arena)
+ * a region: it was an arena page) and the look-up repeated if it moved. */
+static HA_NOINLINE struct heap *heap_lock_owner(uintptr_t p, uintptr_t *irq, arena_t **arena)
 {
     for (;;) {
         arena_t *a;
-        struct heap *h = r ? heap_of_in(r, p, &a) : heap_of(p, &a);
+        struct heap *h = heap_of(p, &a);
         if (!h)
             return 0;
         *irq = lock_acquire(&h->lock);
@@ -799,13 +797,28 @@ HA_INLINE struct heap *heap_lock_owner_in(const struct page_region *r, uintptr_t
             return h;
         }
         lock_release(&h->lock, *irq);
-        r = 0; /* p's page may have changed hands too: from the start */
     }
 }
 
-static struct heap *heap_lock_owner(uintptr_t p, uintptr_t *irq, arena_t **arena)
+/* heap_lock_owner, r: p's region, its page found to be an arena page
+ * (NULL: unknown).  The first try inline, the search and retries a call. */
+HA_INLINE struct heap *heap_lock_owner_in(const struct page_region *r, uintptr_t p, uintptr_t *irq,
+                                          arena_t **arena)
 {
-    return heap_lock_owner_in(0, p, irq, arena);
+    if (!r)
+        return heap_lock_owner(p, irq, arena);
+    arena_t *a;
+    struct heap *h = heap_of_in(r, p, &a);
+    if (HA_UNLIKELY(!h))
+        return 0;
+    *irq = lock_acquire(&h->lock);
+    if (HA_LIKELY(a->magic == arena_magic_for(a) && a->heap == h->index && p - a->base < a->size)) {
+        *arena = a;
+        return h;
+    }
+    lock_release(&h->lock, *irq);
+    /* p's page may have changed hands too: from the start. */
+    return heap_lock_owner(p, irq, arena);
 }
 
 /* ------------------------------------------------------------------- API */
