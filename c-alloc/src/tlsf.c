@@ -393,7 +393,7 @@ HA_INLINE uintptr_t link_prove(const struct heap *h, const block_t *b, const uin
     uintptr_t a = (uintptr_t)t;
     if (HA_UNLIKELY((a & (HA_MIN_ALIGN - 1)) ||
                     (a - h->ram_lo > h->ram_span && !link_in_ram_search(a)) ||
-                    !block_check_ok(t) || !block_is_free(t)))
+                    !block_is_free(t) || !block_check_ok(t)))
         link_fault(slot);
     const uintptr_t *back = back_is_prev ? &block_links(t)->prev : &block_links(t)->next;
     uintptr_t key = link_key(back);
@@ -853,10 +853,11 @@ HA_INLINE enum ha_fault block_validate_locked(const arena_t *a, uintptr_t p)
     if ((p & (HA_MIN_ALIGN - 1)) != 0 || p < (uintptr_t)a + ARENA_HDR + BLOCK_HDR)
         return FAULT_NOT_ALLOCATED;
     const block_t *b = block_of_payload((void *)p);
+    /* The flag first: then the check word's key is known. */
+    if (HA_UNLIKELY(block_is_free(b)))
+        return block_check_ok(b) ? FAULT_DOUBLE_FREE : FAULT_NOT_ALLOCATED;
     if (!block_check_ok(b))
         return FAULT_NOT_ALLOCATED;
-    if (block_is_free(b))
-        return FAULT_DOUBLE_FREE;
     size_t size = block_size(b);
     if (size == 0 || (b->size & 8) != 0)
         return FAULT_NOT_ALLOCATED; /* a sentinel, or a forgery */
@@ -989,8 +990,7 @@ static enum ha_fault tlsf_free_in(const struct page_region *r, void *p, size_t n
         /* The footer is the kernel's to overwrite by accident: look before
          * following it. */
         HA_ASSERT((uintptr_t)prev >= (uintptr_t)a + ARENA_HDR && (uintptr_t)prev < (uintptr_t)b &&
-                      block_check_ok(prev) &&
-                      block_is_free(prev) && block_next(prev) == b,
+                      block_is_free(prev) && block_check_ok(prev) && block_next(prev) == b,
                   b);
         list_unlink(h, prev);
         absorbed_self = b;
