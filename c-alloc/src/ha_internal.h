@@ -83,8 +83,10 @@ HA_INLINE unsigned ha_clz(uint64_t x) { return 63u - ha_fls(x); }
 /* Index of the lowest set bit; x != 0. */
 HA_INLINE unsigned ha_ctz(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
 HA_INLINE unsigned ha_clz(uint64_t x) { return (unsigned)__builtin_clzll(x); }
-/* Index of the highest set bit; x != 0. */
-HA_INLINE unsigned ha_fls(uint64_t x) { return 63u - ha_clz(x); }
+/* Index of the highest set bit; x != 0.  63 ^ clz, equal to 63 - clz for
+ * clz in 0..63: x86's bsr gives clz as 63 ^ index, and the compiler folds
+ * the two xors away (it does not see through the subtraction). */
+HA_INLINE unsigned ha_fls(uint64_t x) { return 63u ^ ha_clz(x); }
 #endif
 HA_INLINE unsigned ha_popcount(uint64_t x)
 {
