@@ -395,6 +395,13 @@ void *ha_alloc(size_t size, size_t align)
         void *p = slab_alloc_small(size);
         if (HA_LIKELY(p != 0))
             return p;
+    } else if (!HA_CHECKED && size - (HA_SMALL_MAX + 1) < HA_MID_MAX - HA_SMALL_MAX && align <= HA_MIN_ALIGN &&
+               ((SMALL_ALIGNS >> align) & 1u) && atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL) {
+        /* A mid request as alloc_once would route it (align raised to
+         * HA_MIN_ALIGN there too), without the detour. */
+        void *p = tlsf_alloc_mid(size);
+        if (HA_LIKELY(p != 0))
+            return p;
     }
     bool zeroed;
     return alloc_any(size, align, &zeroed);
@@ -441,13 +448,14 @@ void ha_free(void *p)
         return;
     /* Fast paths: slab and arena pages are never in the early range. */
     if (!HA_CHECKED) {
-        int kind = page_kind_of((uintptr_t)p);
+        const struct page_region *r;
+        int kind = page_kind_region((uintptr_t)p, &r);
         if (HA_LIKELY(kind == PAGE_KIND_SLAB)) {
             slab_free(p, 0, 0, false);
             return;
         }
         if (kind == PAGE_KIND_ARENA) {
-            enum ha_fault f = tlsf_free(p, 0, 0, false, 0);
+            enum ha_fault f = tlsf_free_in_region(r, p, 0, 0, false);
             if (f != FAULT_NONE)
                 ha_fault(f, p);
             return;
@@ -469,13 +477,14 @@ void ha_free_sized(void *p, size_t size, size_t align)
     if (HA_UNLIKELY(!ha_is_pow2(align)))
         ha_fault(FAULT_ALIGN_MISMATCH, p);
     if (!HA_CHECKED) {
-        int kind = page_kind_of((uintptr_t)p);
+        const struct page_region *r;
+        int kind = page_kind_region((uintptr_t)p, &r);
         if (HA_LIKELY(kind == PAGE_KIND_SLAB)) {
             slab_free(p, size, align, true);
             return;
         }
         if (kind == PAGE_KIND_ARENA) {
-            enum ha_fault f = tlsf_free(p, size, align, true, 0);
+            enum ha_fault f = tlsf_free_in_region(r, p, size, align, true);
             if (f != FAULT_NONE)
                 ha_fault(f, p);
             return;

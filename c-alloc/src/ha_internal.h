@@ -83,8 +83,10 @@ HA_INLINE unsigned ha_clz(uint64_t x) { return 63u - ha_fls(x); }
 /* Index of the lowest set bit; x != 0. */
 HA_INLINE unsigned ha_ctz(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
 HA_INLINE unsigned ha_clz(uint64_t x) { return (unsigned)__builtin_clzll(x); }
-/* Index of the highest set bit; x != 0. */
-HA_INLINE unsigned ha_fls(uint64_t x) { return 63u - ha_clz(x); }
+/* Index of the highest set bit; x != 0.  63 ^ clz, equal to 63 - clz for
+ * clz in 0..63: x86's bsr gives clz as 63 ^ index, and the compiler folds
+ * the two xors away (it does not see through the subtraction). */
+HA_INLINE unsigned ha_fls(uint64_t x) { return 63u ^ ha_clz(x); }
 #endif
 HA_INLINE unsigned ha_popcount(uint64_t x)
 {
@@ -438,17 +440,25 @@ HA_INLINE int page_kind_in(const struct page_region *r, uintptr_t addr)
     return (int)((w >> (2 * (i % 32))) & 3u);
 }
 
-/* Kind of the page holding addr, PAGE_KIND_NONE outside every region.
- * Inline: every free starts here. */
-HA_INLINE int page_kind_of(uintptr_t addr)
+/* Kind of the page holding addr, PAGE_KIND_NONE outside every region;
+ * *region gets the region that holds it (NULL outside every region), for
+ * a caller that looks near addr again.  Inline: every free starts here. */
+HA_INLINE int page_kind_region(uintptr_t addr, const struct page_region **region)
 {
     uintptr_t pfn = addr >> HA_PAGE_SHIFT;
     struct page_region *r = page_region_of(pfn);
+    *region = r;
     if (!r)
         return PAGE_KIND_NONE;
     size_t i = pfn - r->base_pfn;
     uint64_t w = __atomic_load_n(&r->kinds[i / 32], __ATOMIC_RELAXED);
     return (int)((w >> (2 * (i % 32))) & 3u);
+}
+
+HA_INLINE int page_kind_of(uintptr_t addr)
+{
+    const struct page_region *r;
+    return page_kind_region(addr, &r);
 }
 /* Is the page holding addr allocated (bitmap bit set)?  addr in a region. */
 bool page_is_allocated(uintptr_t addr);
@@ -590,10 +600,16 @@ int frame_check(void);
 /* `accounted`: what the statistics count for the block (0: its usable
  * size).  TLSF keeps its byte statistics under its own lock. */
 void *tlsf_alloc(size_t size, size_t align, bool *zeroed, size_t accounted);
+/* tlsf_alloc(size, HA_MIN_ALIGN, NULL, 0) for HA_SMALL_MAX < size <=
+ * HA_MID_MAX: ha_alloc's mid path. */
+void *tlsf_alloc_mid(size_t size);
 enum ha_fault tlsf_validate(const void *p);
 /* Validate p (and, when sized, that need and align fit its block) and free
  * it, under one lock: FAULT_NONE, or the fault with nothing changed. */
 enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t accounted);
+/* tlsf_free(p, need, align, sized, 0) for p in an arena page of region r
+ * (page_kind_region said so): the region is not searched again. */
+enum ha_fault tlsf_free_in_region(const struct page_region *r, void *p, size_t need, size_t align, bool sized);
 
 /* Does a sized free of need bytes fit a TLSF block of `usable` bytes?  A
  * shared-arena block holds its request rounded up by less than a minimum

@@ -178,6 +178,10 @@ struct heap {
     size_t meta_bytes;
     size_t n_free;
     size_t n_arenas;
+    /* The region of the heap's latest shared arena, where a proven link
+     * usually leads: [ram_lo, ram_lo + ram_span] are the addresses at which
+     * a free block's header and links lie inside it (0, 0 before any). */
+    uintptr_t ram_lo, ram_span;
     /* Byte statistics of the blocks handed out here, kept under the lock
      * every call takes anyway (stats.c reads them lock-free). */
     struct stats_bytes bytes;
@@ -338,7 +342,7 @@ HA_INLINE void mapping_search(size_t size, unsigned *fl, unsigned *sl)
  * The links of a free block live in memory the kernel gave back, where a
  * write after free can change them.  Each is stored keyed (link_encode:
  * the secret and the address of the word that holds it), and every link
- * is proven before the unlink writes through it (link_target): it must
+ * is proven before the unlink writes through it (link_prove): it must
  * decode to a free block header with a valid check word inside an arena,
  * whose own link back names this block.  A forged or damaged link is
  * reported as a write after free, and nothing is written.
@@ -354,30 +358,53 @@ HA_INLINE block_t *link_get(const uintptr_t *slot)
     return link_decode(slot, *slot);
 }
 
-/* The block a link of b points to (NULL for the end of a list), proven to
- * be a free block whose link back (its `back` field, prev or next) names b;
- * faults otherwise. */
-static block_t *link_target(const block_t *b, const uintptr_t *slot, bool back_is_prev)
+/* What a slot's link is keyed with (the encoding of NULL there): a link is
+ * then its target xor the key, so that one key serves to read a slot and
+ * to write it again. */
+HA_INLINE uintptr_t link_key(const uintptr_t *slot)
 {
-    block_t *t = link_get(slot);
-    if (!t)
-        return 0;
-    uintptr_t a = (uintptr_t)t;
-    /* Inside a region, memory is mapped: the header and links there can be
-     * read whatever the link said, and only a genuine free block (a check
-     * word needs the secret) whose link back names b is believed. */
-    const struct page_region *r = page_region_of(a >> HA_PAGE_SHIFT);
-    if (HA_UNLIKELY((a & (HA_MIN_ALIGN - 1)) || !r ||
-                    a + BLOCK_HDR + sizeof(free_links_t) > (r->end_pfn << HA_PAGE_SHIFT) ||
-                    !block_check_ok(t) || !block_is_free(t)))
-        ha_fault(FAULT_USE_AFTER_FREE, slot);
-    const uintptr_t *back = back_is_prev ? &block_links(t)->prev : &block_links(t)->next;
-    if (HA_UNLIKELY(link_get(back) != b))
-        ha_fault(FAULT_USE_AFTER_FREE, (const void *)block_payload(b));
-    return t;
+    return link_encode(slot, 0);
 }
 
-static void list_insert(struct heap *h, block_t *b)
+/* The unlink's faults, out of line: the proofs inline stay short. */
+static HA_COLD void link_fault(const void *addr)
+{
+    ha_fault(FAULT_USE_AFTER_FREE, addr);
+}
+
+/* Is [t, t + header and links) inside a region (so mapped, whatever a link
+ * said)?  The search, for a target outside the heap's usual region. */
+static HA_NOINLINE bool link_in_ram_search(uintptr_t t)
+{
+    const struct page_region *r = page_region_of(t >> HA_PAGE_SHIFT);
+    return r && t + BLOCK_HDR + sizeof(free_links_t) <= (r->end_pfn << HA_PAGE_SHIFT);
+}
+
+/* Prove t, read from slot (a link of b, not NULL), to be a free block whose
+ * link back (at back) names b, and return the key of that back link, for
+ * the unlink to rewrite it.  Faults otherwise, having written nothing.
+ * Inside a region, memory is mapped: the header and links there can be read
+ * whatever the link said, and only a genuine free block (a check word needs
+ * the secret) whose link back names b is believed.  The region is first
+ * looked for where the heap's arenas usually are (ram_lo, ram_span). */
+HA_INLINE uintptr_t link_prove(const struct heap *h, const block_t *b, const uintptr_t *slot, block_t *t,
+                               bool back_is_prev)
+{
+    uintptr_t a = (uintptr_t)t;
+    if (HA_UNLIKELY((a & (HA_MIN_ALIGN - 1)) ||
+                    (a - h->ram_lo > h->ram_span && !link_in_ram_search(a)) ||
+                    !block_is_free(t) || !block_check_ok(t)))
+        link_fault(slot);
+    const uintptr_t *back = back_is_prev ? &block_links(t)->prev : &block_links(t)->next;
+    uintptr_t key = link_key(back);
+    if (HA_UNLIKELY((*back ^ key) != (uintptr_t)b))
+        link_fault((const void *)block_payload(b));
+    return key;
+}
+
+/* Put free block b on the list its size maps to: inline where an
+ * allocation or a free puts one back, a call elsewhere. */
+HA_INLINE void list_push(struct heap *h, block_t *b)
 {
     unsigned fl, sl;
     size_t size = block_size(b);
@@ -394,21 +421,28 @@ static void list_insert(struct heap *h, block_t *b)
     h->n_free++;
 }
 
-static void list_remove(struct heap *h, block_t *b)
+static void list_insert(struct heap *h, block_t *b)
 {
-    unsigned fl, sl;
-    size_t size = block_size(b);
-    mapping_insert(size, &fl, &sl);
-    /* Both links proven before either is written through. */
-    block_t *next = link_target(b, &block_links(b)->next, true);
-    block_t *prev = link_target(b, &block_links(b)->prev, false);
+    list_push(h, b);
+}
+
+/* Take b off list (fl, sl), the one its size maps to. */
+HA_INLINE void list_remove_at(struct heap *h, block_t *b, unsigned fl, unsigned sl)
+{
+    free_links_t *l = block_links(b);
+    block_t *next = (block_t *)(l->next ^ link_key(&l->next));
+    block_t *prev = (block_t *)(l->prev ^ link_key(&l->prev));
+    /* Both links proven before either is written through; each proof
+     * gives the key of the word the unlink rewrites. */
+    uintptr_t next_key = next ? link_prove(h, b, &l->next, next, true) : 0;
+    uintptr_t prev_key = prev ? link_prove(h, b, &l->prev, prev, false) : 0;
     if (next)
-        link_set(&block_links(next)->prev, prev);
+        block_links(next)->prev = (uintptr_t)prev ^ next_key;
     if (prev) {
-        link_set(&block_links(prev)->next, next);
+        block_links(prev)->next = (uintptr_t)next ^ prev_key;
     } else {
         if (HA_UNLIKELY(h->heads[fl][sl] != b))
-            ha_fault(FAULT_USE_AFTER_FREE, (const void *)block_payload(b));
+            link_fault((const void *)block_payload(b));
         h->heads[fl][sl] = next;
         if (!next) {
             h->sl_map[fl] &= ~(1u << sl);
@@ -416,12 +450,26 @@ static void list_remove(struct heap *h, block_t *b)
                 h->fl_map &= ~(1u << fl);
         }
     }
-    h->free_bytes -= size;
+    h->free_bytes -= block_size(b);
     h->n_free--;
 }
 
-/* A free block of at least size bytes, still on its list, or NULL. */
-static block_t *list_find(struct heap *h, size_t size)
+/* Take b off its list: inline for the free's merges, a call elsewhere. */
+HA_INLINE void list_unlink(struct heap *h, block_t *b)
+{
+    unsigned fl, sl;
+    mapping_insert(block_size(b), &fl, &sl);
+    list_remove_at(h, b, fl, sl);
+}
+
+static void list_remove(struct heap *h, block_t *b)
+{
+    list_unlink(h, b);
+}
+
+/* A free block of at least size bytes, still on its list (*fl, *sl), or
+ * NULL. */
+HA_INLINE block_t *list_find(struct heap *h, size_t size, unsigned *fl_out, unsigned *sl_out)
 {
     unsigned fl, sl;
     mapping_search(size, &fl, &sl);
@@ -436,6 +484,8 @@ static block_t *list_find(struct heap *h, size_t size)
         sl_bits = h->sl_map[fl];
     }
     sl = ha_ctz(sl_bits);
+    *fl_out = fl;
+    *sl_out = sl;
     return h->heads[fl][sl];
 }
 
@@ -487,6 +537,11 @@ static bool arena_add_shared(struct heap *h)
         return false;
     arena_t *a = p;
     arena_link(h, a, (uintptr_t)p, SHARED_BYTES, 0);
+    const struct page_region *r = page_region_of((uintptr_t)p >> HA_PAGE_SHIFT);
+    if (r) {
+        h->ram_lo = r->base_pfn << HA_PAGE_SHIFT;
+        h->ram_span = (r->npages << HA_PAGE_SHIFT) - BLOCK_HDR - sizeof(free_links_t);
+    }
     block_t *b = arena_first(a);
     block_set(b, SHARED_PAYLOAD | BLOCK_FREE | BLOCK_FIRST);
     *block_footer(b) = b;
@@ -542,7 +597,7 @@ static block_t *block_take(struct heap *h, block_t *b, size_t need, size_t align
         block_t *rest = block_at(block_payload(b) + need);
         block_set(rest, (size - need - BLOCK_HDR) | BLOCK_FREE);
         *block_footer(rest) = rest; /* the successor's BLOCK_PREV_FREE stays */
-        list_insert(h, rest);
+        list_push(h, rest);
 #if HA_CHECKED
         poison_block(rest);
 #endif
@@ -569,16 +624,17 @@ static void *shared_alloc(struct heap *h, size_t size, size_t align, size_t acco
     uintptr_t bad = 0;
 
     uintptr_t irq = lock_acquire(&h->lock);
-    block_t *b = list_find(h, search);
-    if (!b) {
+    unsigned fl, sl;
+    block_t *b = list_find(h, search, &fl, &sl);
+    if (HA_UNLIKELY(!b)) {
         if (!arena_add_shared(h)) {
             lock_release(&h->lock, irq);
             return 0;
         }
-        b = list_find(h, search);
+        b = list_find(h, search, &fl, &sl);
         HA_ASSERT(b != 0, h->arenas);
     }
-    list_remove(h, b);
+    list_remove_at(h, b, fl, sl);
     b = block_take(h, b, need, align, &bad);
     stats_locked(h, (intptr_t)(accounted ? accounted : block_size(b)), true, false);
     lock_release(&h->lock, irq);
@@ -676,7 +732,7 @@ HA_INLINE struct heap *heap_get(void)
 
 /* Is a, in an arena page, the header of an arena holding p?  A shared one
  * also starts its own range and is SHARED_BYTES long. */
-static bool arena_holds(const struct page_region *r, const arena_t *a, uintptr_t p)
+HA_INLINE bool arena_holds(const struct page_region *r, const arena_t *a, uintptr_t p)
 {
     if (page_kind_in(r, (uintptr_t)a) != PAGE_KIND_ARENA || a->magic != arena_magic_for(a))
         return false;
@@ -693,16 +749,17 @@ static bool arena_holds(const struct page_region *r, const arena_t *a, uintptr_t
  * SHARED_BYTES.  So a live block never leads to memory outside its own
  * arena, whatever stale data lies elsewhere.  For a live block the answer
  * is exact (its arena stays while it lives); the caller confirms under the
- * heap's lock (heap_lock_owner) and validates the block there. */
-static struct heap *heap_of(uintptr_t p, arena_t **arena)
+ * heap's lock (heap_lock_owner) and validates the block there.
+ * heap_of_in is for a caller that found p's page to be an arena page of
+ * region r (the facade's free looks there to route it). */
+HA_INLINE struct heap *heap_of_in(const struct page_region *r, uintptr_t p, arena_t **arena)
 {
     if (p % HA_MIN_ALIGN != 0 || p < ARENA_HDR + BLOCK_HDR)
         return 0; /* no payload starts there */
     uintptr_t hdr = p - BLOCK_HDR;
-    /* An arena lies inside one region: one search, then map reads. */
-    const struct page_region *r = page_region_of(p >> HA_PAGE_SHIFT);
-    if (!r || page_kind_in(r, p) != PAGE_KIND_ARENA ||
-        ((hdr ^ p) >= HA_PAGE_SIZE && page_kind_in(r, hdr) != PAGE_KIND_ARENA))
+    /* An arena lies inside one region (r, where p's page is an arena
+     * page): map reads, no second search. */
+    if ((hdr ^ p) >= HA_PAGE_SIZE && page_kind_in(r, hdr) != PAGE_KIND_ARENA)
         return 0;
     size_t word = __atomic_load_n(&block_at(hdr)->size, __ATOMIC_RELAXED);
     arena_t *a = (word & BLOCK_FIRST) ? arena_of_first(block_at(hdr)) : (arena_t *)ha_align_down(p, SHARED_BYTES);
@@ -713,13 +770,21 @@ static struct heap *heap_of(uintptr_t p, arena_t **arena)
     return i < atomic_load_explicit(&nheaps, memory_order_acquire) ? heap_list[i] : 0;
 }
 
+static struct heap *heap_of(uintptr_t p, arena_t **arena)
+{
+    const struct page_region *r = page_region_of(p >> HA_PAGE_SHIFT);
+    if (!r || page_kind_in(r, p) != PAGE_KIND_ARENA)
+        return 0;
+    return heap_of_in(r, p, arena);
+}
+
 /* Lock the heap owning p's arena: its lock held, the heap returned and
  * *arena set, or NULL (nothing held) when p is in no arena.  An arena
  * changes owner only by being released (its magic cleared, under the
  * owner's lock) and its pages taken again, which a live block prevents;
  * so the arena header is read again under the lock (its page stays RAM of
  * a region: it was an arena page) and the look-up repeated if it moved. */
-static struct heap *heap_lock_owner(uintptr_t p, uintptr_t *irq, arena_t **arena)
+static HA_NOINLINE struct heap *heap_lock_owner(uintptr_t p, uintptr_t *irq, arena_t **arena)
 {
     for (;;) {
         arena_t *a;
@@ -727,12 +792,33 @@ static struct heap *heap_lock_owner(uintptr_t p, uintptr_t *irq, arena_t **arena
         if (!h)
             return 0;
         *irq = lock_acquire(&h->lock);
-        if (a->magic == arena_magic_for(a) && a->heap == h->index && p - a->base < a->size) {
+        if (HA_LIKELY(a->magic == arena_magic_for(a) && a->heap == h->index && p - a->base < a->size)) {
             *arena = a;
             return h;
         }
         lock_release(&h->lock, *irq);
     }
+}
+
+/* heap_lock_owner, r: p's region, its page found to be an arena page
+ * (NULL: unknown).  The first try inline, the search and retries a call. */
+HA_INLINE struct heap *heap_lock_owner_in(const struct page_region *r, uintptr_t p, uintptr_t *irq,
+                                          arena_t **arena)
+{
+    if (!r)
+        return heap_lock_owner(p, irq, arena);
+    arena_t *a;
+    struct heap *h = heap_of_in(r, p, &a);
+    if (HA_UNLIKELY(!h))
+        return 0;
+    *irq = lock_acquire(&h->lock);
+    if (HA_LIKELY(a->magic == arena_magic_for(a) && a->heap == h->index && p - a->base < a->size)) {
+        *arena = a;
+        return h;
+    }
+    lock_release(&h->lock, *irq);
+    /* p's page may have changed hands too: from the start. */
+    return heap_lock_owner(p, irq, arena);
 }
 
 /* ------------------------------------------------------------------- API */
@@ -759,19 +845,25 @@ void *tlsf_alloc(size_t size, size_t align, bool *zeroed, size_t accounted)
     return dedicated_alloc(h, size, align, zeroed, accounted);
 }
 
+void *tlsf_alloc_mid(size_t size)
+{
+    return shared_alloc(heap_get(), size, HA_MIN_ALIGN, 0);
+}
+
 /* Is p the payload of a live block?  Reads only inside ARENA pages; under
  * the lock (neighbours rewrite headers). */
-static enum ha_fault block_validate_locked(const arena_t *a, uintptr_t p)
+HA_INLINE enum ha_fault block_validate_locked(const arena_t *a, uintptr_t p)
 {
     /* p lies in arena a (heap_lock_owner): reads stay inside it. */
     uintptr_t end = a->base + a->size;
     if ((p & (HA_MIN_ALIGN - 1)) != 0 || p < (uintptr_t)a + ARENA_HDR + BLOCK_HDR)
         return FAULT_NOT_ALLOCATED;
     const block_t *b = block_of_payload((void *)p);
+    /* The flag first: then the check word's key is known. */
+    if (HA_UNLIKELY(block_is_free(b)))
+        return block_check_ok(b) ? FAULT_DOUBLE_FREE : FAULT_NOT_ALLOCATED;
     if (!block_check_ok(b))
         return FAULT_NOT_ALLOCATED;
-    if (block_is_free(b))
-        return FAULT_DOUBLE_FREE;
     size_t size = block_size(b);
     if (size == 0 || (b->size & 8) != 0)
         return FAULT_NOT_ALLOCATED; /* a sentinel, or a forgery */
@@ -790,10 +882,11 @@ static enum ha_fault block_validate_locked(const arena_t *a, uintptr_t p)
 /* Lock the heap owning p and validate p there: the heap, locked, and
  * *arena when p is a live block; else NULL, nothing held, and *fault says
  * why. */
-static struct heap *heap_lock_block(const void *p, uintptr_t *irq, arena_t **arena, enum ha_fault *fault)
+HA_INLINE struct heap *heap_lock_block_in(const struct page_region *r, const void *p, uintptr_t *irq,
+                                          arena_t **arena, enum ha_fault *fault)
 {
-    struct heap *h = heap_lock_owner((uintptr_t)p, irq, arena);
-    if (!h) {
+    struct heap *h = heap_lock_owner_in(r, (uintptr_t)p, irq, arena);
+    if (HA_UNLIKELY(!h)) {
         *fault = FAULT_NOT_ALLOCATED;
         return 0;
     }
@@ -803,6 +896,11 @@ static struct heap *heap_lock_block(const void *p, uintptr_t *irq, arena_t **are
         return 0;
     }
     return h;
+}
+
+static struct heap *heap_lock_block(const void *p, uintptr_t *irq, arena_t **arena, enum ha_fault *fault)
+{
+    return heap_lock_block_in(0, p, irq, arena, fault);
 }
 
 enum ha_fault tlsf_validate(const void *p)
@@ -819,7 +917,7 @@ enum ha_fault tlsf_validate(const void *p)
 /* Mark b (off every list) free over size bytes, write its footer, tell its
  * successor, and put it on its list, or release its arena when it is the
  * arena's only block and SPARE_ARENAS empty arenas are already kept. */
-static void block_make_free(struct heap *h, block_t *b, size_t size)
+HA_INLINE void block_make_free(struct heap *h, block_t *b, size_t size)
 {
     block_set(b, size | BLOCK_FREE | (b->size & BLOCK_FIRST));
     *block_footer(b) = b;
@@ -832,28 +930,31 @@ static void block_make_free(struct heap *h, block_t *b, size_t size)
         }
         h->n_empty++;
     }
-    list_insert(h, b);
+    list_push(h, b);
 }
 
 /* Headers absorbed by a merge into free block b (size bytes) stay behind
  * marked free, so that a second free of their payload is still reported as
- * a double free.  Checked build: b's payload is poisoned around them. */
-static void block_absorbed_mark(block_t *b, size_t size, block_t *self, block_t *next)
+ * a double free: self (the block freed, absorbed by its predecessor) is
+ * marked so here; next (a free successor) already is.  Checked build: b's
+ * payload is poisoned around them, so next's header is written again. */
+HA_INLINE void block_absorbed_mark(block_t *b, size_t size, block_t *self, block_t *next)
 {
     size_t self_word = self ? self->size | BLOCK_FREE : 0;
-    size_t next_word = next ? next->size : 0;
 #if HA_CHECKED
+    size_t next_word = next ? next->size : 0;
     uintptr_t lo = block_payload(b) + sizeof(free_links_t);
     uintptr_t hi = block_payload(b) + size - sizeof(block_t *);
     ha_memset((void *)lo, HA_POISON_FREE, hi - lo);
+    if (next)
+        block_set(next, next_word);
 #else
     (void)b;
     (void)size;
+    (void)next;
 #endif
     if (self)
         block_set(self, self_word);
-    if (next)
-        block_set(next, next_word);
 }
 
 /* What a sized free promises, against block b (rule: tlsf_size_fits). */
@@ -866,21 +967,23 @@ static enum ha_fault block_check_sized(const block_t *b, uintptr_t p, size_t nee
     return FAULT_NONE;
 }
 
-enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t accounted)
+static enum ha_fault tlsf_free_in(const struct page_region *r, void *p, size_t need, size_t align, bool sized,
+                                     size_t accounted)
 {
     uintptr_t irq;
     arena_t *a;
     enum ha_fault f;
-    struct heap *h = heap_lock_block(p, &irq, &a, &f);
-    if (!h)
+    struct heap *h = heap_lock_block_in(r, p, &irq, &a, &f);
+    if (HA_UNLIKELY(!h))
         return f;
     block_t *b = block_of_payload(p);
     if (sized && HA_UNLIKELY((f = block_check_sized(b, (uintptr_t)p, need, align)) != FAULT_NONE)) {
         lock_release(&h->lock, irq);
         return f;
     }
-    stats_locked(h, -(intptr_t)(accounted ? accounted : block_size(b)), false, true);
-    if (a->flags & ARENA_DEDICATED) { /* its one block */
+    /* A free lowers `used`: never a new peak to sample. */
+    stats_bytes_free(&h->bytes, accounted ? accounted : block_size(b));
+    if (HA_UNLIKELY(a->flags & ARENA_DEDICATED)) { /* its one block */
         arena_release(h, a);
         lock_release(&h->lock, irq);
         return FAULT_NONE;
@@ -893,19 +996,19 @@ enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t a
         /* The footer is the kernel's to overwrite by accident: look before
          * following it. */
         HA_ASSERT((uintptr_t)prev >= (uintptr_t)a + ARENA_HDR && (uintptr_t)prev < (uintptr_t)b &&
-                      block_check_ok(prev) &&
-                      block_is_free(prev) && block_next(prev) == b,
+                      block_is_free(prev) && block_check_ok(prev) && block_next(prev) == b,
                   b);
-        list_remove(h, prev);
+        list_unlink(h, prev);
         absorbed_self = b;
         size += block_size(prev) + BLOCK_HDR;
         h->meta_bytes -= BLOCK_HDR;
         b = prev;
     }
+    /* The successor of the block freed: block_validate_locked proved its
+     * header under this lock, and the unlink above wrote links only. */
     block_t *next = block_at(block_payload(b) + size);
     if (block_is_free(next)) {
-        HA_ASSERT(block_check_ok(next), next);
-        list_remove(h, next);
+        list_unlink(h, next);
         absorbed_next = next;
         size += block_size(next) + BLOCK_HDR;
         h->meta_bytes -= BLOCK_HDR;
@@ -914,6 +1017,16 @@ enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t a
     block_make_free(h, b, size);
     lock_release(&h->lock, irq);
     return FAULT_NONE;
+}
+
+enum ha_fault tlsf_free(void *p, size_t need, size_t align, bool sized, size_t accounted)
+{
+    return tlsf_free_in(0, p, need, align, sized, accounted);
+}
+
+enum ha_fault tlsf_free_in_region(const struct page_region *r, void *p, size_t need, size_t align, bool sized)
+{
+    return tlsf_free_in(r, p, need, align, sized, 0);
 }
 
 size_t tlsf_usable(const void *p)
