@@ -385,21 +385,18 @@ HA_STATIC_ASSERT(HA_MIN_ALIGN == 16, "SMALL_ALIGNS lists the powers of two up to
 
 void *ha_alloc(size_t size, size_t align)
 {
-    /* The common request, straight to this CPU's cache: small, and aligned
-     * to no more than every class is.  Everything else, a miss included
-     * (it may need the reclaim and the OOM hook), takes the general path. */
-    if (!HA_CHECKED &&
-        HA_LIKELY(size - 1 < atomic_load_explicit(&slab_max_size, memory_order_relaxed) && align <= HA_MIN_ALIGN &&
-                  ((SMALL_ALIGNS >> align) & 1u)) &&
+    /* The common requests, aligned to no more than every block is: a
+     * class's size straight to this CPU's cache, a mid size straight to
+     * this CPU's TLSF heap (as alloc_once would route them, without the
+     * detour).  Everything else, a miss included (it may need the reclaim
+     * and the OOM hook), takes the general path. */
+    if (!HA_CHECKED && HA_LIKELY(align <= HA_MIN_ALIGN && ((SMALL_ALIGNS >> align) & 1u)) &&
         HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL)) {
-        void *p = slab_alloc_small(size);
-        if (HA_LIKELY(p != 0))
-            return p;
-    } else if (!HA_CHECKED && size - (HA_SMALL_MAX + 1) < HA_MID_MAX - HA_SMALL_MAX && align <= HA_MIN_ALIGN &&
-               ((SMALL_ALIGNS >> align) & 1u) && atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL) {
-        /* A mid request as alloc_once would route it (align raised to
-         * HA_MIN_ALIGN there too), without the detour. */
-        void *p = tlsf_alloc_mid(size);
+        void *p = 0;
+        if (HA_LIKELY(size - 1 < atomic_load_explicit(&slab_max_size, memory_order_relaxed)))
+            p = slab_alloc_small(size);
+        else if (size - 1 < HA_MID_MAX)
+            p = tlsf_alloc_mid(size);
         if (HA_LIKELY(p != 0))
             return p;
     }
