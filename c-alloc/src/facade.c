@@ -383,6 +383,20 @@ static void *alloc_any(size_t size, size_t align, bool *zeroed)
 #define SMALL_ALIGNS ((1u << 1) | (1u << 2) | (1u << 4) | (1u << 8) | (1u << 16))
 HA_STATIC_ASSERT(HA_MIN_ALIGN == 16, "SMALL_ALIGNS lists the powers of two up to HA_MIN_ALIGN");
 
+/* ha_alloc's general path: out of line, so that the fast paths below end
+ * in tail calls and save no registers. */
+static HA_NOINLINE void *alloc_general(size_t size, size_t align)
+{
+    bool zeroed;
+    return alloc_any(size, align, &zeroed);
+}
+
+static HA_NOINLINE void *alloc_mid(size_t size, size_t align)
+{
+    void *p = tlsf_alloc_mid(size);
+    return HA_LIKELY(p != 0) ? p : alloc_general(size, align);
+}
+
 void *ha_alloc(size_t size, size_t align)
 {
     /* The common requests, aligned to no more than every block is: a
@@ -392,16 +406,12 @@ void *ha_alloc(size_t size, size_t align)
      * and the OOM hook), takes the general path. */
     if (!HA_CHECKED && HA_LIKELY(align <= HA_MIN_ALIGN && ((SMALL_ALIGNS >> align) & 1u)) &&
         HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL)) {
-        void *p = 0;
         if (HA_LIKELY(size - 1 < atomic_load_explicit(&slab_max_size, memory_order_relaxed)))
-            p = slab_alloc_small(size);
-        else if (size - 1 < HA_MID_MAX)
-            p = tlsf_alloc_mid(size);
-        if (HA_LIKELY(p != 0))
-            return p;
+            return slab_alloc_small(size, align, alloc_general);
+        if (size - 1 < HA_MID_MAX)
+            return alloc_mid(size, align);
     }
-    bool zeroed;
-    return alloc_any(size, align, &zeroed);
+    return alloc_general(size, align);
 }
 
 void *ha_alloc_zeroed(size_t size, size_t align)
@@ -438,6 +448,32 @@ static void block_release(void *p, const struct block *b)
     }
 }
 
+/* The rest of ha_free / ha_free_sized: the early range, pages, the
+ * checked build, and every pointer the fast paths do not recognise.  Out
+ * of line, like the arena path, so that ha_free's slab path is a tail
+ * call that saves no registers. */
+static HA_NOINLINE void free_general(void *p)
+{
+    struct block b;
+    block_of(p, &b);
+    block_release(p, &b);
+}
+
+static HA_NOINLINE void free_sized_general(void *p, size_t size, size_t align)
+{
+    struct block b;
+    block_of(p, &b);
+    block_check_sized(p, &b, size, align);
+    block_release(p, &b);
+}
+
+static HA_NOINLINE void free_arena(const struct page_region *r, void *p, size_t size, size_t align, bool sized)
+{
+    enum ha_fault f = tlsf_free_in_region(r, p, size, align, sized);
+    if (f != FAULT_NONE)
+        ha_fault(f, p);
+}
+
 void ha_free(void *p)
 {
     CHECKED_WALK();
@@ -452,15 +488,11 @@ void ha_free(void *p)
             return;
         }
         if (kind == PAGE_KIND_ARENA) {
-            enum ha_fault f = tlsf_free_in_region(r, p, 0, 0, false);
-            if (f != FAULT_NONE)
-                ha_fault(f, p);
+            free_arena(r, p, 0, 0, false);
             return;
         }
     }
-    struct block b;
-    block_of(p, &b);
-    block_release(p, &b);
+    free_general(p);
 }
 
 void ha_free_sized(void *p, size_t size, size_t align)
@@ -481,16 +513,11 @@ void ha_free_sized(void *p, size_t size, size_t align)
             return;
         }
         if (kind == PAGE_KIND_ARENA) {
-            enum ha_fault f = tlsf_free_in_region(r, p, size, align, true);
-            if (f != FAULT_NONE)
-                ha_fault(f, p);
+            free_arena(r, p, size, align, true);
             return;
         }
     }
-    struct block b;
-    block_of(p, &b);
-    block_check_sized(p, &b, size, align);
-    block_release(p, &b);
+    free_sized_general(p, size, align);
 }
 
 size_t ha_usable_size(const void *p)

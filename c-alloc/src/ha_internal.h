@@ -544,11 +544,14 @@ size_t slab_class_size(unsigned cls);
  * memory. */
 void *slab_alloc(unsigned cls, size_t size, size_t *usable);
 /* ha_alloc's fast path (default build only: no red zone to arm): size in
- * 1..slab_max_size, align <= HA_MIN_ALIGN; NULL when out of memory.
+ * 1..slab_max_size, align <= HA_MIN_ALIGN.  When the cache cannot serve it
+ * (out of memory), the result is miss(size, align): the facade's general
+ * path, with its reclaim and OOM hook.
  * slab_max_size: the largest size the classes in use serve (8176, or
  * HA_SMALL_MAX once slab_configure turned the big classes on). */
 extern _Atomic size_t slab_max_size;
-void *slab_alloc_small(size_t size);
+typedef void *(*slab_miss_fn)(size_t size, size_t align);
+void *slab_alloc_small(size_t size, size_t align, slab_miss_fn miss);
 /* Free p (validated by slab_validate) through this CPU's cache.
  * `accounted` as slab_alloc counted it. */
 void cache_free(void *p, unsigned cls, size_t accounted);

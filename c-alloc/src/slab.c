@@ -686,18 +686,28 @@ static HA_NOINLINE void *cache_alloc_slow(struct cpu_cache *c, uintptr_t irq, un
     return p;
 }
 
-/* cache_alloc on a CPU whose cache is still to be made. */
-static HA_NOINLINE void *cache_alloc_first(unsigned cls, size_t accounted)
+/* The slow path of a cache_alloc that has a miss handler (NULL: none):
+ * c is the CPU's cache, locked, or NULL when it is still to be made. */
+static HA_NOINLINE void *cache_alloc_slower(struct cpu_cache *c, uintptr_t irq, unsigned cls, size_t accounted,
+                                            slab_miss_fn miss, size_t size, size_t align)
 {
-    struct cpu_cache *c = cache_get();
-    return cache_alloc_slow(c, lock_acquire(&c->lock), cls, accounted);
+    if (!c) {
+        c = cache_get();
+        irq = lock_acquire(&c->lock);
+    }
+    void *p = cache_alloc_slow(c, irq, cls, accounted);
+    return p || !miss ? p : miss(size, align);
 }
 
-HA_INLINE void *cache_alloc(unsigned cls, size_t accounted)
+/* miss: where an allocation the cache cannot serve (out of memory) goes,
+ * as miss(size, align), or NULL to return NULL.  A tail call either way:
+ * the caller's own miss handling would make it save registers, on every
+ * call, for what is almost never used. */
+HA_INLINE void *cache_alloc(unsigned cls, size_t accounted, slab_miss_fn miss, size_t size, size_t align)
 {
     struct cpu_cache *c = cache_peek();
     if (HA_UNLIKELY(!c))
-        return cache_alloc_first(cls, accounted);
+        return cache_alloc_slower(0, 0, cls, accounted, miss, size, align);
     uintptr_t irq = lock_acquire(&c->lock);
     struct bin *b = &c->bins[cls];
     uint32_t n = b->count;
@@ -705,7 +715,7 @@ HA_INLINE void *cache_alloc(unsigned cls, size_t accounted)
     intptr_t used = atomic_load_explicit(&c->bytes.used, memory_order_relaxed) + (intptr_t)accounted;
     /* Empty bin, damaged tag, or a new high (the peak is sampled there). */
     if (HA_UNLIKELY(HA_CHECKED || !p || *p != free_tag(p) || used > c->bytes.hwm))
-        return cache_alloc_slow(c, irq, cls, accounted);
+        return cache_alloc_slower(c, irq, cls, accounted, miss, size, align);
     b->count = n - 1;
     *p = 0;
     c->live[cls]++;
@@ -717,16 +727,16 @@ HA_INLINE void *cache_alloc(unsigned cls, size_t accounted)
 void *slab_alloc(unsigned cls, size_t size, size_t *usable)
 {
     *usable = class_size_tab[cls];
-    return cache_alloc(cls, HA_CHECKED ? size : *usable);
+    return cache_alloc(cls, HA_CHECKED ? size : *usable, 0, 0, 0);
 }
 
-/* The fast path of ha_alloc (default build): 1 <= size <= HA_SMALL_MAX and
- * align <= HA_MIN_ALIGN, which every class honours, so the class is one
- * table lookup.  NULL when the bin is empty and cannot be refilled. */
-void *slab_alloc_small(size_t size)
+/* The fast path of ha_alloc (default build): 1 <= size <= slab_max_size
+ * and align <= HA_MIN_ALIGN, which every class honours, so the class is
+ * one table lookup. */
+void *slab_alloc_small(size_t size, size_t align, slab_miss_fn miss)
 {
     unsigned cls = class_by_granule[(size + 15) / 16];
-    return cache_alloc(cls, class_size_tab[cls]);
+    return cache_alloc(cls, class_size_tab[cls], miss, size, align);
 }
 
 /* A free that found the object's tag already there (a double free, or
@@ -815,6 +825,19 @@ static HA_NOINLINE struct slab *big_slab_of(const void *p)
     return s;
 }
 
+/* p in slab s, whose header is proven: FAULT_NONE and *idx if p is the
+ * start of one of its objects. */
+HA_INLINE enum ha_fault slab_locate_in(const void *p, const struct slab *s, unsigned *idx)
+{
+    uintptr_t off = (uintptr_t)p - (uintptr_t)s;
+    *idx = slab_index(s, p);
+    if (HA_UNLIKELY(off < s->first_off || *idx >= s->nobj))
+        return FAULT_NOT_ALLOCATED;
+    if (HA_UNLIKELY(slab_object(s, *idx) != p))
+        return FAULT_INTERIOR;
+    return FAULT_NONE;
+}
+
 /* The checks both validation paths share, for p in a SLAB page: FAULT_NONE,
  * *slab and *idx if p is the start of an object of a well-formed slab. */
 HA_INLINE enum ha_fault slab_locate(const void *p, struct slab **slab, unsigned *idx)
@@ -826,13 +849,7 @@ HA_INLINE enum ha_fault slab_locate(const void *p, struct slab **slab, unsigned 
             return FAULT_CORRUPT;
     }
     *slab = s;
-    uintptr_t off = (uintptr_t)p - (uintptr_t)s;
-    *idx = slab_index(s, p);
-    if (HA_UNLIKELY(off < s->first_off || *idx >= s->nobj))
-        return FAULT_NOT_ALLOCATED;
-    if (HA_UNLIKELY(slab_object(s, *idx) != p))
-        return FAULT_INTERIOR;
-    return FAULT_NONE;
+    return slab_locate_in(p, s, idx);
 }
 
 enum ha_fault slab_validate(const void *p, unsigned *cls)
@@ -848,11 +865,11 @@ enum ha_fault slab_validate(const void *p, unsigned *cls)
     return FAULT_NONE;
 }
 
-void slab_free(void *p, size_t need, size_t align, bool sized)
+/* slab_free once s, p's slab, is proven. */
+HA_INLINE void slab_free_in(struct slab *s, void *p, size_t need, size_t align, bool sized)
 {
-    struct slab *s;
     unsigned idx;
-    enum ha_fault f = slab_locate(p, &s, &idx);
+    enum ha_fault f = slab_locate_in(p, s, &idx);
     if (HA_UNLIKELY(f != FAULT_NONE))
         ha_fault(f, p);
     unsigned cls = s->cls;
@@ -862,6 +879,27 @@ void slab_free(void *p, size_t need, size_t align, bool sized)
         ha_fault(FAULT_SIZE_MISMATCH, p);
     }
     cache_put(s, p, idx, cls, class_size_tab[cls]);
+}
+
+/* slab_free of an object whose 64 KiB boundary holds no header: past the
+ * first 64 KiB of a big chunk, or in no slab at all.  Out of line, so that
+ * the common free calls nothing that returns. */
+static HA_NOINLINE void slab_free_far(void *p, size_t need, size_t align, bool sized)
+{
+    struct slab *s = big_slab_of(p);
+    if (!s)
+        ha_fault(FAULT_CORRUPT, p);
+    slab_free_in(s, p, need, align, sized);
+}
+
+void slab_free(void *p, size_t need, size_t align, bool sized)
+{
+    struct slab *s = (struct slab *)ha_align_down((uintptr_t)p, HA_CHUNK_SIZE);
+    if (HA_UNLIKELY(!slab_header_ok(s))) {
+        slab_free_far(p, need, align, sized);
+        return;
+    }
+    slab_free_in(s, p, need, align, sized);
 }
 
 /* The stats record for this CPU, locked: the shared one before the
