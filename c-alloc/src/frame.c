@@ -166,7 +166,7 @@ HA_INLINE uint64_t *frame_tag_at(void *p)
 
 HA_INLINE void frame_count_set(struct frame_bin *f, uint32_t n)
 {
-    __atomic_store_n(&f->count, n, __ATOMIC_RELAXED);
+    ha_store_relaxed32(&f->count, n);
 }
 
 HA_INLINE unsigned frame_bucket(uintptr_t a)
@@ -182,7 +182,7 @@ HA_INLINE void frame_where(struct frame_bin *f, uintptr_t a, int delta)
     f->in_bucket[b] = (uint8_t)(was + (unsigned)delta);
     if ((was == 0) != (f->in_bucket[b] == 0)) {
         uint64_t w = f->where[b / 64] ^ (1ull << (b % 64));
-        __atomic_store_n(&f->where[b / 64], w, __ATOMIC_RELAXED);
+        ha_store_relaxed64(&f->where[b / 64], w);
     }
 }
 

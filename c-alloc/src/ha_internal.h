@@ -62,6 +62,20 @@
 #define HA_CACHELINE 64
 #define HA_STATIC_ASSERT(c, m) _Static_assert(c, m)
 
+/* ------------------------------------------------------ relaxed stores */
+/* A relaxed atomic store of a word that other CPUs load without a lock.
+ * GCC before 13 makes one an AMO on RISC-V (amoswap, its address in a
+ * register of its own, and slower than a store on real cores); an aligned
+ * store is single-copy atomic under RVWMO, so there it is written as a
+ * plain volatile one, as Linux's WRITE_ONCE does. */
+#if defined(__riscv) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+HA_INLINE void ha_store_relaxed64(void *p, uint64_t v) { *(volatile uint64_t *)p = v; }
+HA_INLINE void ha_store_relaxed32(void *p, uint32_t v) { *(volatile uint32_t *)p = v; }
+#else
+HA_INLINE void ha_store_relaxed64(void *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELAXED); }
+HA_INLINE void ha_store_relaxed32(void *p, uint32_t v) { __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELAXED); }
+#endif
+
 /* -------------------------------------------------------------- bit ops */
 /* No libgcc helper may be needed: popcount would call __popcountdi2, hence
  * the SWAR version. */
@@ -287,7 +301,7 @@ void stats_bytes_read(struct ha_stats *out);
  * load and store, no atomic read-modify-write. */
 HA_INLINE void stats_count(_Atomic uint64_t *c)
 {
-    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1, memory_order_relaxed);
+    ha_store_relaxed64(c, atomic_load_explicit(c, memory_order_relaxed) + 1);
 }
 
 /* Owner's lock held: the fast paths' halves of stats_bytes_add.  An
@@ -295,14 +309,13 @@ HA_INLINE void stats_count(_Atomic uint64_t *c)
  * (stats_bytes_add samples the peak there); a free never raises it. */
 HA_INLINE void stats_bytes_alloc_below_hwm(struct stats_bytes *s, intptr_t used)
 {
-    atomic_store_explicit(&s->used, used, memory_order_relaxed);
+    ha_store_relaxed64(&s->used, (uint64_t)used);
     stats_count(&s->allocs);
 }
 
 HA_INLINE void stats_bytes_free(struct stats_bytes *s, size_t n)
 {
-    atomic_store_explicit(&s->used, atomic_load_explicit(&s->used, memory_order_relaxed) - (intptr_t)n,
-                          memory_order_relaxed);
+    ha_store_relaxed64(&s->used, (uint64_t)(atomic_load_explicit(&s->used, memory_order_relaxed) - (intptr_t)n));
     stats_count(&s->frees);
 }
 
@@ -310,7 +323,7 @@ HA_INLINE void stats_bytes_free(struct stats_bytes *s, size_t n)
 HA_INLINE void stats_bytes_add(struct stats_bytes *s, intptr_t delta, bool alloc, bool free)
 {
     intptr_t used = atomic_load_explicit(&s->used, memory_order_relaxed) + delta;
-    atomic_store_explicit(&s->used, used, memory_order_relaxed);
+    ha_store_relaxed64(&s->used, (uint64_t)used);
     if (alloc)
         stats_count(&s->allocs);
     if (free)

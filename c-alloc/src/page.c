@@ -127,22 +127,22 @@ static inline uint64_t bits_word_mask(size_t i, size_t take)
 
 /* Bitmap and kind-map words are written under the page lock and read
  * without it (page_kind_of, page_validate_frame, page_is_allocated): the
- * writes are relaxed atomic stores, which compile to the plain store. */
+ * writes are relaxed atomic stores, a plain store's instruction. */
 static inline void word_store(uint64_t *w, uint64_t v)
 {
-    __atomic_store_n(w, v, __ATOMIC_RELAXED);
+    ha_store_relaxed64(w, v);
 }
 
 /* used_pages and free_pages likewise: page lock held, read lock-free by
  * page_sample_peak and page_free_count. */
 static inline void used_pages_add(intptr_t n)
 {
-    __atomic_store_n(&page_state.used_pages, page_state.used_pages + (size_t)n, __ATOMIC_RELAXED);
+    ha_store_relaxed64(&page_state.used_pages, page_state.used_pages + (size_t)n);
 }
 
 static inline void free_pages_add(intptr_t n)
 {
-    __atomic_store_n(&page_state.free_pages, page_state.free_pages + (size_t)n, __ATOMIC_RELAXED);
+    ha_store_relaxed64(&page_state.free_pages, page_state.free_pages + (size_t)n);
 }
 
 static void bits_set(uint64_t *bm, size_t i, size_t n)

@@ -238,7 +238,7 @@ HA_INLINE void block_set(block_t *b, size_t size_word)
 {
     /* heap_of reads the size word without a lock: a relaxed atomic store,
      * the same instruction as a plain one. */
-    __atomic_store_n(&b->size, size_word, __ATOMIC_RELAXED);
+    ha_store_relaxed64(&b->size, size_word);
     b->check = block_check_for((uintptr_t)b, size_word);
 }
 
