@@ -761,12 +761,14 @@ static int add_region_checked(uintptr_t base, size_t len, unsigned flags, const 
     return r;
 }
 
-/* A new region after the layout cursor; len and offsets from the input. */
+/* A new region after the layout cursor; len and offsets from the input.
+ * Bit 0x10 makes it up to 256 MiB (clipped to the area): one region can
+ * then bring the heap past 96 MiB, where the big slab classes turn on. */
 static void cmd_add_region(struct input *in, const char *when)
 {
     uint8_t c = in_u8(in);
     uintptr_t base = area_cursor + (uintptr_t)(c % 8) * PAGE + (c & 0x80 ? (uintptr_t)in_u8(in) * 16 : 0);
-    size_t len = (1 + (size_t)in_u16(in) % 2048) * PAGE + (c & 0x40 ? in_u8(in) : 0);
+    size_t len = (1 + (size_t)in_u16(in) % 2048) * PAGE * (c & 0x10 ? 32 : 1) + (c & 0x40 ? in_u8(in) : 0);
     uintptr_t end = (uintptr_t)area + AREA_SIZE;
     if (base >= end - 2 * PAGE)
         return;

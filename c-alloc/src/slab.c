@@ -1,7 +1,7 @@
 /*
  * Objects up to 64 KiB: 51 size classes behind per-CPU caches.  Up to
  * 8176 B (36 classes) in 64 KiB slab chunks; above, 15 classes up to
- * HA_SMALL_MAX (65520 B) in 256 KiB chunks, used only in a heap of 128 MiB
+ * HA_SMALL_MAX (65520 B) in 256 KiB chunks, used only in a heap of 96 MiB
  * or more (slab_configure: below that, TLSF's exact fit serves them in
  * less memory).  A chunk is aligned to its size and starts with its
  * header; an object past the first 64 KiB of a 256 KiB chunk finds the
@@ -45,13 +45,14 @@
 #define SMALL_CHUNK_CLASSES 36
 #define BIG_CHUNK_SIZE (256u * 1024)
 /* The big classes are used only in a heap of at least this many pages.
- * What they cost is nearly fixed: per class, one partly used chunk (half
- * of 256 KiB on average) and one kept empty (given back under pressure),
- * about 6 MiB for the 15 classes, under 5% of 128 MiB.  In a smaller heap
- * TLSF's exact fit serves 8..64 KiB, slower but in less memory: talc's
+ * What they cost is nearly fixed: per class, partly used chunks (half of
+ * 256 KiB each on average) and one kept empty (given back under
+ * pressure), a few MiB for the 15 classes.  In a smaller heap TLSF's
+ * exact fit serves 8..64 KiB, slower but in less memory: talc's
  * heap-efficiency workload in 32 MiB measured 87% with the big classes
- * off and 75% with them on. */
-#define BIG_CLASSES_MIN_PAGES ((size_t)128 * 1024 * 1024 / HA_PAGE_SIZE)
+ * off and 75% with them on.  96 MiB, so that a machine or arena of
+ * 128 MiB, less the kernel and the early range, has them. */
+#define BIG_CLASSES_MIN_PAGES ((size_t)96 * 1024 * 1024 / HA_PAGE_SIZE)
 #define BIN_SLOTS 64
 #define SLAB_MAGIC 0x51AB0C0DE5EEDull
 

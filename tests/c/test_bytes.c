@@ -119,7 +119,7 @@ static void every_big_class_size_and_alignment(void)
 
 /* The big classes depend on the heap's size: off in 32 MiB (a 20000 B
  * block is TLSF's, exact to 16 bytes), on once a region brings the heap
- * to 128 MiB (the same request is a slab object), and blocks made before
+ * to 160 MiB (the same request is a slab object), and blocks made before
  * stay what they were. */
 static void big_classes_follow_heap_size(void)
 {

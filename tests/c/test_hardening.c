@@ -86,7 +86,7 @@ static void small_same_attack(size_t size)
 
 static void small_3000_same_attack(void) { small_same_attack(3000); }
 static void small_6000_same_attack(void) { small_same_attack(6000); }
-/* In a heap of 128 MiB or more, 20000 B is a slab object too. */
+/* In a heap of 96 MiB or more, 20000 B is a slab object too. */
 static void big_class_20000_same_attack(void)
 {
     heap_bytes = 256 * MiB;
