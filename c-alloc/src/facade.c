@@ -633,17 +633,22 @@ static void *pages_alloc(size_t count, size_t align, bool *zeroed)
     }
 }
 
-void *ha_alloc_pages(size_t count, size_t align)
+/* ha_alloc_pages' general path, out of line: the frame path below then
+ * ends in a tail call and saves no registers. */
+static HA_NOINLINE void *pages_alloc_general(size_t count, size_t align)
 {
     bool zeroed;
-    /* The single frame: straight to this CPU's frame cache. */
-    if (!HA_CHECKED && count == 1 && align <= HA_PAGE_SIZE &&
-        HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL)) {
-        void *p = frame_alloc(&zeroed);
-        if (HA_LIKELY(p != 0))
-            return p;
-    }
     return pages_alloc(count, align, &zeroed);
+}
+
+void *ha_alloc_pages(size_t count, size_t align)
+{
+    /* The single frame: straight to this CPU's frame cache, which ends in
+     * the general path (reclaim, OOM hook) when it has none to give. */
+    if (!HA_CHECKED && count == 1 && align <= HA_PAGE_SIZE &&
+        HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL))
+        return frame_alloc_or(pages_alloc_general, count, align);
+    return pages_alloc_general(count, align);
 }
 
 void *ha_alloc_pages_zeroed(size_t count, size_t align)
@@ -655,17 +660,34 @@ void *ha_alloc_pages_zeroed(size_t count, size_t align)
     return p;
 }
 
+static void free_pages_general(void *p, size_t count, enum ha_fault f);
+
+/* A single frame the frame cache refused (fault f, nothing changed). */
+static HA_NOINLINE void free_frame_refused(void *p, enum ha_fault f)
+{
+    free_pages_general(p, 1, f);
+}
+
 void ha_free_pages(void *p, size_t count)
 {
     CHECKED_WALK();
     if (!p)
         return;
-    enum ha_fault f;
     /* The single frame first: a page the early allocator holds is SYSTEM
-     * in the kind map, or in no region at all, so frame_free refuses it
-     * with nothing changed, and the early allocator is asked next. */
-    if (count == 1 && HA_LIKELY((f = frame_free(p)) == FAULT_NONE))
+     * in the kind map, or in no region at all, so the frame cache refuses
+     * it with nothing changed, and the early allocator is asked next.
+     * Every path ends in a tail call: no registers saved. */
+    if (count == 1) {
+        frame_free_or(p, free_frame_refused);
         return;
+    }
+    free_pages_general(p, count, FAULT_NONE);
+}
+
+/* ha_free_pages past the frame cache: f is the cache's refusal of a single
+ * frame, FAULT_NONE for a run. */
+static HA_NOINLINE void free_pages_general(void *p, size_t count, enum ha_fault f)
+{
     if (early_owns((uintptr_t)p)) {
         f = early_validate_pages(p, count);
         if (f != FAULT_NONE)

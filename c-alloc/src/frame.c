@@ -273,11 +273,23 @@ static HA_NOINLINE void *frame_alloc_first(bool *zeroed)
     return frame_alloc_slow(c, lock_acquire(&c->lock), zeroed);
 }
 
-void *frame_alloc(bool *zeroed)
+/* frame_alloc_or's slow path: c locked, or NULL (cache still to be made). */
+static HA_NOINLINE void *frame_alloc_slower(struct frame_cache *c, uintptr_t irq, frame_miss_fn miss, size_t count,
+                                            size_t align)
+{
+    bool zeroed;
+    void *p = c ? frame_alloc_slow(c, irq, &zeroed) : frame_alloc_first(&zeroed);
+    return p ? p : miss(count, align);
+}
+
+/* The body of frame_alloc (miss NULL: return NULL when out of pages) and
+ * of frame_alloc_or (zeroed NULL; a miss ends in miss(count, align), a
+ * tail call, so that its caller saves no registers for it). */
+HA_INLINE void *frame_alloc_in(bool *zeroed, frame_miss_fn miss, size_t count, size_t align)
 {
     struct frame_cache *c = atomic_load_explicit(&frame_caches[ha_cpu()], memory_order_acquire);
     if (HA_UNLIKELY(!c))
-        return frame_alloc_first(zeroed);
+        return miss ? frame_alloc_slower(0, 0, miss, count, align) : frame_alloc_first(zeroed);
     uintptr_t irq = lock_acquire(&c->lock);
     struct frame_bin *f = &c->bin;
     uint32_t n = f->count;
@@ -286,15 +298,26 @@ void *frame_alloc(bool *zeroed)
     /* Empty bin, damaged tag, or the peak to sample. */
     if (HA_UNLIKELY(!n || *tag != frame_tag(p) || c->pages + 1 > c->pages_hwm ||
                     page_peak_generation() != c->pages_gen))
-        return frame_alloc_slow(c, irq, zeroed);
+        return miss ? frame_alloc_slower(c, irq, miss, count, align) : frame_alloc_slow(c, irq, zeroed);
     frame_count_set(f, n - 1);
     frame_where(f, (uintptr_t)p, -1);
     *tag = 0;
-    *zeroed = slot & 1;
+    if (zeroed)
+        *zeroed = slot & 1;
     c->page_allocs++;
     c->pages++;
     lock_release(&c->lock, irq);
     return p;
+}
+
+void *frame_alloc(bool *zeroed)
+{
+    return frame_alloc_in(zeroed, 0, 0, 0);
+}
+
+void *frame_alloc_or(frame_miss_fn miss, size_t count, size_t align)
+{
+    return frame_alloc_in(0, miss, count, align);
 }
 
 /* Is some bin holding a frame in [lo, hi)?  Each cache is looked at under
@@ -364,29 +387,43 @@ static HA_NOINLINE enum ha_fault frame_free_first(void *p)
     return frame_free_slow(c, irq, p, tagged);
 }
 
-enum ha_fault frame_free(void *p)
+/* frame_free_or's slow path: c locked, or NULL (cache still to be made). */
+static HA_NOINLINE void frame_free_slower(struct frame_cache *c, uintptr_t irq, void *p, bool tagged,
+                                          frame_fault_fn fault)
+{
+    enum ha_fault f = c ? frame_free_slow(c, irq, p, tagged) : frame_free_first(p);
+    if (f != FAULT_NONE)
+        fault(p, f);
+}
+
+void frame_free_or(void *p, frame_fault_fn fault)
 {
     enum ha_fault f = page_validate_frame((uintptr_t)p);
-    if (HA_UNLIKELY(f != FAULT_NONE))
-        return f;
+    if (HA_UNLIKELY(f != FAULT_NONE)) {
+        fault(p, f);
+        return;
+    }
     struct frame_cache *c = atomic_load_explicit(&frame_caches[ha_cpu()], memory_order_acquire);
-    if (HA_UNLIKELY(!c))
-        return frame_free_first(p);
+    if (HA_UNLIKELY(!c)) {
+        frame_free_slower(0, 0, p, false, fault);
+        return;
+    }
     uintptr_t irq = lock_acquire(&c->lock);
     /* Claim the frame: of two CPUs freeing it at once, one sees the tag
      * the other wrote (see the file comment). */
     bool tagged = __atomic_exchange_n(frame_tag_at(p), frame_tag(p), __ATOMIC_RELAXED) == frame_tag(p);
     struct frame_bin *fb = &c->bin;
     uint32_t n = fb->count;
-    if (HA_UNLIKELY(tagged || n >= FRAME_SLOTS))
-        return frame_free_slow(c, irq, p, tagged);
+    if (HA_UNLIKELY(tagged || n >= FRAME_SLOTS)) {
+        frame_free_slower(c, irq, p, tagged, fault);
+        return;
+    }
     fb->slots[n] = (uintptr_t)p;
     frame_count_set(fb, n + 1);
     frame_where(fb, (uintptr_t)p, 1);
     c->page_frees++;
     c->pages--;
     lock_release(&c->lock, irq);
-    return FAULT_NONE;
 }
 
 /* ------------------------------------------------------------ maintenance */

@@ -594,7 +594,6 @@ int slab_check(void);
  * and ha_free_pages(p, 1), refilled from and drained to the page allocator
  * in batches (see frame.c).
  * frame_alloc: NULL when the page allocator has no free page.
- * frame_free: FAULT_NONE and cached, or the fault with nothing changed.
  * frame_is_cached: is p in some cache.  frame_cached_within: does some
  * cache hold a frame of [p, p + count pages) (a multi-page free must not
  * free one).  frame_flush: give every cache's frames back; how many.
@@ -602,7 +601,14 @@ int slab_check(void);
  * frame cache locked so that a frame is seen on one side only. */
 void frame_prepare(void);
 void *frame_alloc(bool *zeroed);
-enum ha_fault frame_free(void *p);
+/* The fast paths of ha_alloc_pages(1) and ha_free_pages(p, 1), ending in
+ * tail calls: frame_alloc_or returns a frame, or miss(count, align) when
+ * the page allocator has none; frame_free_or caches p, or calls
+ * fault(p, fault) with nothing changed. */
+typedef void *(*frame_miss_fn)(size_t count, size_t align);
+typedef void (*frame_fault_fn)(void *p, enum ha_fault f);
+void *frame_alloc_or(frame_miss_fn miss, size_t count, size_t align);
+void frame_free_or(void *p, frame_fault_fn fault);
 bool frame_is_cached(const void *p);
 bool frame_cached_within(const void *p, size_t count);
 size_t frame_flush(void);
