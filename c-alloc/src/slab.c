@@ -434,6 +434,15 @@ static struct slab *slab_new(struct slab_class *k, unsigned cls)
     s->first_off = (uint16_t)first;
     s->words = (uint16_t)words;
     s->recip = (((uint64_t)1 << 40) + size - 1) / size;
+    /* A 256 KiB chunk's inner 64 KiB boundaries fall inside its objects,
+     * yet a free looks there first for a header (slab_free).  Whatever
+     * the memory held before must not pass for one: a small slab's header
+     * from an earlier life of these bytes stays valid after a warm reboot
+     * under the unseeded key.  Cleared before the objects are tagged (a
+     * boundary may be an object's start); the objects' own contents, once
+     * handed out, cannot forge one without the key. */
+    for (size_t off = HA_CHUNK_SIZE; off < chunk; off += HA_CHUNK_SIZE)
+        ((struct slab *)((char *)s + off))->check = 0;
     for (size_t w = 0; w < words; w++) {
         /* words was sized for a header-less chunk: the last may be empty. */
         size_t left = w * 64 >= nobj ? 0 : nobj - w * 64 < 64 ? nobj - w * 64 : 64;
