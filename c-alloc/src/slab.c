@@ -442,7 +442,7 @@ static struct slab *slab_new(struct slab_class *k, unsigned cls)
      * boundary may be an object's start); the objects' own contents, once
      * handed out, cannot forge one without the key. */
     for (size_t off = HA_CHUNK_SIZE; off < chunk; off += HA_CHUNK_SIZE)
-        ((struct slab *)((char *)s + off))->check = 0;
+        ((struct slab *)((uintptr_t)s + off))->check = 0;
     for (size_t w = 0; w < words; w++) {
         /* words was sized for a header-less chunk: the last may be empty. */
         size_t left = w * 64 >= nobj ? 0 : nobj - w * 64 < 64 ? nobj - w * 64 : 64;
