@@ -561,7 +561,8 @@ void *slab_alloc(unsigned cls, size_t size, size_t *usable);
  * (out of memory), the result is miss(size, align): the facade's general
  * path, with its reclaim and OOM hook.
  * slab_max_size: the largest size the classes in use serve (8176, or
- * HA_SMALL_MAX once slab_configure turned the big classes on). */
+ * HA_SMALL_MAX once slab_configure turned the big classes on; 0 before
+ * ha_final_init). */
 extern _Atomic size_t slab_max_size;
 typedef void *(*slab_miss_fn)(size_t size, size_t align);
 void *slab_alloc_small(size_t size, size_t align, slab_miss_fn miss);

@@ -156,10 +156,12 @@ static atomic_uint shared_counted; /* a word: RISC-V has no byte-sized atomic ex
 /* Every class size is a multiple of 16, so the class of a size is a
  * table lookup by 16-byte granule: class_by_granule[(size + 15) / 16]. */
 /* Classes in use (SMALL_CHUNK_CLASSES, or all), and the largest size they
- * serve: raised once, by slab_configure, never lowered (a block's class is
- * its slab's, whatever the limit says later). */
+ * serve: set by slab_configure at ha_final_init (0 before: no slab
+ * allocation happens then), raised when a region makes the heap large
+ * enough, never lowered (a block's class is its slab's, whatever the limit
+ * says later). */
 static _Atomic unsigned classes_in_use = SMALL_CHUNK_CLASSES;
-_Atomic size_t slab_max_size = 8176;
+_Atomic size_t slab_max_size;
 
 static const uint8_t class_by_granule[HA_SMALL_MAX / 16 + 1] = {
     0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 12, 12, 13, 13, 13, 13, 14, 14, 14, 14, 15, 15, 15,
@@ -320,10 +322,11 @@ HA_INLINE int class_for(size_t size, size_t align)
 
 void slab_configure(void)
 {
-    if (page_total_count() >= BIG_CLASSES_MIN_PAGES) {
-        atomic_store_explicit(&classes_in_use, SLAB_CLASSES, memory_order_relaxed);
-        atomic_store_explicit(&slab_max_size, class_size_tab[SLAB_CLASSES - 1], memory_order_relaxed);
-    }
+    unsigned n = atomic_load_explicit(&classes_in_use, memory_order_relaxed);
+    if (page_total_count() >= BIG_CLASSES_MIN_PAGES)
+        n = SLAB_CLASSES;
+    atomic_store_explicit(&classes_in_use, n, memory_order_relaxed);
+    atomic_store_explicit(&slab_max_size, class_size_tab[n - 1], memory_order_relaxed);
 }
 
 int slab_class_for(size_t size, size_t align)
@@ -816,8 +819,8 @@ void cache_free(void *p, unsigned cls, size_t accounted)
 
 /* Is s, at a chunk boundary below p, the header of a live slab?  (A big
  * class's header found at a 64 KiB boundary is the one at the 256 KiB
- * boundary: only those are ever written, and a released header is
- * wiped.) */
+ * boundary: only those are ever written, a released header is wiped, and
+ * slab_new clears a big chunk's inner boundaries of whatever they held.) */
 HA_INLINE bool slab_header_ok(const struct slab *s)
 {
     return s->cls < SLAB_CLASSES && s->check == slab_check_word(s, s->cls);
