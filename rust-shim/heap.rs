@@ -91,6 +91,7 @@ pub(crate) fn give_up_heap() {
     STATE.store(FATAL, Ordering::Release);
 }
 
+#[inline]
 pub(crate) fn is_given_up() -> bool {
     STATE.load(Ordering::Relaxed) == FATAL
 }
