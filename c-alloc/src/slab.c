@@ -878,6 +878,22 @@ enum ha_fault slab_validate(const void *p, unsigned *cls)
     return FAULT_NONE;
 }
 
+/* The rest of a sized free whose size or alignment is not plainly the
+ * class's own (the table names another class, or the alignment is more
+ * than the class guarantees): the full lookup settles it, and names what
+ * the caller got wrong if it differs.  Out of line: its class walk would
+ * make every free save registers. */
+static HA_NOINLINE void slab_free_odd(struct slab *s, void *p, unsigned idx, size_t need, size_t align)
+{
+    unsigned cls = s->cls;
+    if (class_lookup(need, align, false) != (int)cls) {
+        if ((uintptr_t)p % align != 0 || class_lookup(need, HA_MIN_ALIGN, false) == (int)cls)
+            ha_fault(FAULT_ALIGN_MISMATCH, p);
+        ha_fault(FAULT_SIZE_MISMATCH, p);
+    }
+    cache_put(s, p, idx, cls, class_size_tab[cls]);
+}
+
 /* slab_free once s, p's slab, is proven. */
 HA_INLINE void slab_free_in(struct slab *s, void *p, size_t need, size_t align, bool sized)
 {
@@ -886,10 +902,12 @@ HA_INLINE void slab_free_in(struct slab *s, void *p, size_t need, size_t align, 
     if (HA_UNLIKELY(f != FAULT_NONE))
         ha_fault(f, p);
     unsigned cls = s->cls;
-    if (sized && HA_UNLIKELY(class_lookup(need, align, false) != (int)cls)) {
-        if ((uintptr_t)p % align != 0 || class_lookup(need, HA_MIN_ALIGN, false) == (int)cls)
-            ha_fault(FAULT_ALIGN_MISMATCH, p);
-        ha_fault(FAULT_SIZE_MISMATCH, p);
+    /* What class_lookup(need, align) == cls comes to when the alignment
+     * needs no walk past the size's class. */
+    if (sized && HA_UNLIKELY(need - 1 >= HA_SMALL_MAX || class_by_granule[(need + 15) / 16] != cls ||
+                             class_align_tab[cls] < align)) {
+        slab_free_odd(s, p, idx, need, align);
+        return;
     }
     cache_put(s, p, idx, cls, class_size_tab[cls]);
 }
