@@ -344,7 +344,11 @@ size_t stats_frames_cached(void);
 HA_INLINE unsigned ha_cpu(void)
 {
     unsigned cpu = platform_cpu_id();
+#if (HA_MAX_CPUS & (HA_MAX_CPUS - 1)) == 0
+    return cpu % HA_MAX_CPUS; /* a mask: one instruction, no branch */
+#else
     return cpu < HA_MAX_CPUS ? cpu : cpu % HA_MAX_CPUS;
+#endif
 }
 
 /* ========================================================== page.c */
@@ -431,10 +435,15 @@ extern atomic_uintptr_t page_lo_pfn, page_hi_pfn;
 HA_INLINE struct page_region *page_region_of(uintptr_t pfn)
 {
     unsigned n = atomic_load_explicit(&page_region_count, memory_order_acquire);
+    /* The first region first: most kernels have only that one.  (The
+     * bounds below are raised before a new region is counted, so they
+     * cannot stand in for the first region's own.) */
+    if (HA_LIKELY(n != 0) && pfn - page_regions[0].base_pfn < page_regions[0].npages)
+        return &page_regions[0];
     if (pfn < atomic_load_explicit(&page_lo_pfn, memory_order_relaxed) ||
         pfn >= atomic_load_explicit(&page_hi_pfn, memory_order_relaxed))
         return 0;
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 1; i < n; i++) {
         struct page_region *r = &page_regions[i];
         if (pfn - r->base_pfn < r->npages)
             return r;
