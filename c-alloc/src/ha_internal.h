@@ -117,8 +117,10 @@ HA_INLINE unsigned ha_log2_ceil(uint64_t x) { return x <= 1 ? 0 : ha_fls(x - 1) 
 
 /* ------------------------------------------------------------ spinlocks */
 
+/* A word as wide as a register: on RV64 a 32-bit exchange's result is
+ * sign-extended before the test, one instruction more per acquire. */
 typedef struct {
-    atomic_uint held;
+    atomic_uintptr_t held;
 } ha_lock_t;
 
 #define HA_LOCK_INIT { 0 }
