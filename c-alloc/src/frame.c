@@ -108,7 +108,7 @@ static HA_NOINLINE struct frame_cache *frame_cache_create(unsigned cpu)
 HA_INLINE struct frame_cache *frame_cache_get(void)
 {
     unsigned cpu = ha_cpu();
-    struct frame_cache *c = atomic_load_explicit(&frame_caches[cpu], memory_order_acquire);
+    struct frame_cache *c = ha_load_published(&frame_caches[cpu]);
     return HA_LIKELY(c != 0) ? c : frame_cache_create(cpu);
 }
 
@@ -287,7 +287,7 @@ static HA_NOINLINE void *frame_alloc_slower(struct frame_cache *c, uintptr_t irq
  * tail call, so that its caller saves no registers for it). */
 HA_INLINE void *frame_alloc_in(bool *zeroed, frame_miss_fn miss, size_t count, size_t align)
 {
-    struct frame_cache *c = atomic_load_explicit(&frame_caches[ha_cpu()], memory_order_acquire);
+    struct frame_cache *c = ha_load_published(&frame_caches[ha_cpu()]);
     if (HA_UNLIKELY(!c))
         return miss ? frame_alloc_slower(0, 0, miss, count, align) : frame_alloc_first(zeroed);
     uintptr_t irq = lock_acquire(&c->lock);
@@ -403,7 +403,7 @@ void frame_free_or(void *p, frame_fault_fn fault)
         fault(p, f);
         return;
     }
-    struct frame_cache *c = atomic_load_explicit(&frame_caches[ha_cpu()], memory_order_acquire);
+    struct frame_cache *c = ha_load_published(&frame_caches[ha_cpu()]);
     if (HA_UNLIKELY(!c)) {
         frame_free_slower(0, 0, p, false, fault);
         return;

@@ -76,6 +76,18 @@ HA_INLINE void ha_store_relaxed64(void *p, uint64_t v) { __atomic_store_n((uint6
 HA_INLINE void ha_store_relaxed32(void *p, uint32_t v) { __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELAXED); }
 #endif
 
+/* The load of a pointer that was published with a release store, for
+ * reading what it points to.  On RISC-V and ARMv8 the address dependency
+ * orders those reads after it (RVWMO and the ARMv8 model both keep
+ * address dependencies, which Linux's READ_ONCE and rcu_dereference rely
+ * on), so a plain load does; elsewhere an acquire, which on x86 is a plain
+ * load anyway and which ThreadSanitizer understands. */
+#if defined(__riscv) || defined(__aarch64__)
+#define ha_load_published(p) atomic_load_explicit((p), memory_order_relaxed)
+#else
+#define ha_load_published(p) atomic_load_explicit((p), memory_order_acquire)
+#endif
+
 /* -------------------------------------------------------------- bit ops */
 /* No libgcc helper may be needed: popcount would call __popcountdi2, hence
  * the SWAR version. */

@@ -551,7 +551,7 @@ static HA_NOINLINE struct cpu_cache *cache_create(unsigned cpu)
 HA_INLINE struct cpu_cache *cache_get(void)
 {
     unsigned cpu = ha_cpu();
-    struct cpu_cache *c = atomic_load_explicit(&caches[cpu], memory_order_acquire);
+    struct cpu_cache *c = ha_load_published(&caches[cpu]);
     return HA_LIKELY(c != 0) ? c : cache_create(cpu);
 }
 
@@ -559,7 +559,7 @@ HA_INLINE struct cpu_cache *cache_get(void)
  * which leave the making to their slow path. */
 HA_INLINE struct cpu_cache *cache_peek(void)
 {
-    return atomic_load_explicit(&caches[ha_cpu()], memory_order_acquire);
+    return ha_load_published(&caches[ha_cpu()]);
 }
 
 void cache_prepare(void)

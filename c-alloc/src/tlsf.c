@@ -728,7 +728,7 @@ static HA_NOINLINE struct heap *heap_create(unsigned cpu)
 HA_INLINE struct heap *heap_get(void)
 {
     unsigned cpu = ha_cpu();
-    struct heap *h = atomic_load_explicit(&cpu_heaps[cpu], memory_order_acquire);
+    struct heap *h = ha_load_published(&cpu_heaps[cpu]);
     return HA_LIKELY(h != 0) ? h : heap_create(cpu);
 }
 
