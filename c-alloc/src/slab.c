@@ -64,7 +64,8 @@
  * the header, so a chunk wastes under 256 bytes.  Successive classes
  * differ by 6 to 25% (most by 10 to 17%): the worst internal waste is 20%
  * (129 -> 160; 52417 -> 65520), typical under 12%. */
-static const uint32_t class_size_tab[SLAB_CLASSES] = {
+/* uint16_t: every size fits, and RV64 loads it zero-extended. */
+static const uint16_t class_size_tab[SLAB_CLASSES] = {
     16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384,
     448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
     4352, 4672, 5024, 5456, 5952, 6544, 7264, 8176,
@@ -75,7 +76,7 @@ static const uint32_t class_size_tab[SLAB_CLASSES] = {
  * aligned to it, because the object area starts at a multiple of it.  The
  * classes above a page are not powers of two: a request aligned to more
  * than theirs goes to the next class that honours it, or to TLSF. */
-static const uint32_t class_align_tab[SLAB_CLASSES] = {
+static const uint16_t class_align_tab[SLAB_CLASSES] = {
     16, 32, 16, 64, 16, 32, 16, 128, 32, 64, 32, 256, 64, 128,
     64, 512, 128, 256, 128, 1024, 256, 512, 256, 2048, 512, 1024, 512, 4096,
     256, 64, 32, 16, 64, 16, 32, 16,
@@ -126,7 +127,7 @@ struct slab_class {
 static struct slab_class classes[SLAB_CLASSES];
 
 struct bin {
-    uint32_t count;
+    size_t count; /* register-wide: no extension before it indexes slots */
     void *slots[BIN_SLOTS];
 };
 
@@ -699,36 +700,38 @@ static HA_NOINLINE void *cache_alloc_slow(struct cpu_cache *c, uintptr_t irq, un
     return p;
 }
 
-/* The slow path of a cache_alloc that has a miss handler (NULL: none):
- * c is the CPU's cache, locked, or NULL when it is still to be made. */
-static HA_NOINLINE void *cache_alloc_slower(struct cpu_cache *c, uintptr_t irq, unsigned cls, size_t accounted,
-                                            slab_miss_fn miss, size_t size, size_t align)
+/* The slow path of an allocation from class cls: this CPU's cache (made
+ * here if need be), locked, then everything cache_try_alloc leaves out;
+ * an allocation the cache cannot serve (out of memory) ends in
+ * miss(size, align), or NULL when miss is NULL. */
+static HA_NOINLINE void *cache_alloc_slower(unsigned cls, size_t accounted, slab_miss_fn miss, size_t size,
+                                            size_t align)
 {
-    if (!c) {
-        c = cache_get();
-        irq = lock_acquire(&c->lock);
-    }
+    struct cpu_cache *c = cache_get();
+    uintptr_t irq = lock_acquire(&c->lock);
     void *p = cache_alloc_slow(c, irq, cls, accounted);
     return p || !miss ? p : miss(size, align);
 }
 
-/* miss: where an allocation the cache cannot serve (out of memory) goes,
- * as miss(size, align), or NULL to return NULL.  A tail call either way:
- * the caller's own miss handling would make it save registers, on every
- * call, for what is almost never used. */
-HA_INLINE void *cache_alloc(unsigned cls, size_t accounted, slab_miss_fn miss, size_t size, size_t align)
+/* The fast path: an object of class cls from this CPU's bin, or NULL when
+ * the cache is still to be made, the bin is empty, the top object's tag is
+ * damaged, or the byte counter reaches a new high (the peak is sampled
+ * there): then the caller takes the slow path, which sorts out which.  It
+ * calls nothing that returns, so that it needs no registers saved. */
+HA_INLINE void *cache_try_alloc(unsigned cls, size_t accounted)
 {
     struct cpu_cache *c = cache_peek();
     if (HA_UNLIKELY(!c))
-        return cache_alloc_slower(0, 0, cls, accounted, miss, size, align);
+        return 0;
     uintptr_t irq = lock_acquire(&c->lock);
     struct bin *b = &c->bins[cls];
-    uint32_t n = b->count;
+    size_t n = b->count;
     uint64_t *p = n ? b->slots[n - 1] : 0;
     intptr_t used = atomic_load_explicit(&c->bytes.used, memory_order_relaxed) + (intptr_t)accounted;
-    /* Empty bin, damaged tag, or a new high (the peak is sampled there). */
-    if (HA_UNLIKELY(HA_CHECKED || !p || *p != free_tag(p) || used > c->bytes.hwm))
-        return cache_alloc_slower(c, irq, cls, accounted, miss, size, align);
+    if (HA_UNLIKELY(HA_CHECKED || !p || *p != free_tag(p) || used > c->bytes.hwm)) {
+        lock_release(&c->lock, irq);
+        return 0;
+    }
     b->count = n - 1;
     *p = 0;
     c->live[cls]++;
@@ -740,16 +743,29 @@ HA_INLINE void *cache_alloc(unsigned cls, size_t accounted, slab_miss_fn miss, s
 void *slab_alloc(unsigned cls, size_t size, size_t *usable)
 {
     *usable = class_size_tab[cls];
-    return cache_alloc(cls, HA_CHECKED ? size : *usable, 0, 0, 0);
+    size_t accounted = HA_CHECKED ? size : *usable;
+    void *p = cache_try_alloc(cls, accounted);
+    return HA_LIKELY(p != 0) ? p : cache_alloc_slower(cls, accounted, 0, 0, 0);
+}
+
+/* slab_alloc_small's slow path, from its own arguments: the fast path
+ * keeps them where they came, so that it moves nothing for this call. */
+static HA_NOINLINE void *slab_alloc_small_slow(size_t size, size_t align, slab_miss_fn miss)
+{
+    unsigned cls = class_by_granule[(size + 15) / 16];
+    return cache_alloc_slower(cls, class_size_tab[cls], miss, size, align);
 }
 
 /* The fast path of ha_alloc (default build): 1 <= size <= slab_max_size
  * and align <= HA_MIN_ALIGN, which every class honours, so the class is
- * one table lookup. */
+ * one table lookup.  A miss (out of memory) ends in miss(size, align), a
+ * tail call: the caller's own miss handling would make it save registers,
+ * on every call, for what is almost never used. */
 void *slab_alloc_small(size_t size, size_t align, slab_miss_fn miss)
 {
     unsigned cls = class_by_granule[(size + 15) / 16];
-    return cache_alloc(cls, class_size_tab[cls], miss, size, align);
+    void *p = cache_try_alloc(cls, class_size_tab[cls]);
+    return HA_LIKELY(p != 0) ? p : slab_alloc_small_slow(size, align, miss);
 }
 
 /* A free that found the object's tag already there (a double free, or
@@ -799,7 +815,7 @@ HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls, si
      * the object in the first CPU's bin. */
     bool tagged = __atomic_exchange_n((uint64_t *)p, free_tag(p), __ATOMIC_RELAXED) == free_tag(p);
     struct bin *b = &c->bins[cls];
-    uint32_t n = b->count;
+    size_t n = b->count;
     if (HA_UNLIKELY(HA_CHECKED || tagged || n >= bin_cap_tab[cls])) {
         cache_put_slow(c, irq, s, p, idx, cls, accounted, tagged);
         return;
@@ -840,13 +856,25 @@ static HA_NOINLINE struct slab *big_slab_of(const void *p)
 
 /* p in slab s, whose header is proven: FAULT_NONE and *idx if p is the
  * start of one of its objects. */
+HA_STATIC_ASSERT(((uint64_t)1 << 40) / HA_SMALL_MAX >= ((uint64_t)1 << 24) && BIG_CHUNK_SIZE <= (1u << 18),
+                 "slab_locate_in's interior test needs recip >= 2^24 and offsets below 2^18");
+
+/* The object offset rel = k * size + r (0 <= r < size) times
+ * recip = ceil(2^40 / size) = (2^40 + e) / size, 0 <= e < size, is
+ * k * 2^40 + k * e + r * recip.  k * e < chunk size <= 2^18, and for
+ * r >= 1, r * recip >= recip >= 2^40 / 65520 > 2^24 while the sum stays
+ * below 2^40 (size < 2^16).  So bits 40 up are the index k, and bits 24
+ * to 39 are all clear exactly when r == 0: the interior-pointer test
+ * needs no multiply back by the size.  (Checked for every offset of every
+ * class by test_bytes' interior_pointer_every_class.) */
 HA_INLINE enum ha_fault slab_locate_in(const void *p, const struct slab *s, unsigned *idx)
 {
     uintptr_t off = (uintptr_t)p - (uintptr_t)s;
-    *idx = slab_index(s, p);
+    uint64_t q = (uint64_t)(off - s->first_off) * s->recip;
+    *idx = (unsigned)(q >> 40);
     if (HA_UNLIKELY(off < s->first_off || *idx >= s->nobj))
         return FAULT_NOT_ALLOCATED;
-    if (HA_UNLIKELY(slab_object(s, *idx) != p))
+    if (HA_UNLIKELY((q << 24) >> 48 != 0))
         return FAULT_INTERIOR;
     return FAULT_NONE;
 }
@@ -905,7 +933,7 @@ HA_INLINE void slab_free_in(struct slab *s, void *p, size_t need, size_t align, 
     /* What class_lookup(need, align) == cls comes to when the alignment
      * needs no walk past the size's class. */
     if (sized && HA_UNLIKELY(need - 1 >= HA_SMALL_MAX || class_by_granule[(need + 15) / 16] != cls ||
-                             class_align_tab[cls] < align)) {
+                             (align > HA_MIN_ALIGN && class_align_tab[cls] < align))) {
         slab_free_odd(s, p, idx, need, align);
         return;
     }
@@ -1014,7 +1042,7 @@ void slab_stats(struct ha_stats *out)
             free_bytes += (size_t)c->bins[cls].count * class_size_tab[cls];
     }
     for (unsigned cls = 0; cls < SLAB_CLASSES; cls++) {
-        free_bytes += classes[cls].navail * class_size_tab[cls];
+        free_bytes += (size_t)classes[cls].navail * class_size_tab[cls];
         meta += classes[cls].nslabs * slab_overhead(cls);
     }
     unlock_everything(&l);

@@ -120,6 +120,64 @@ static void every_big_class_size_and_alignment(void)
     CHECK_HEAP();
 }
 
+/* slab_free tells an interior pointer from an object's start without
+ * multiplying back by the size (slab_locate_in): every byte offset of a
+ * full chunk of every class (the big ones included, in a 256 MiB heap) is
+ * either an object's start, validated as its class, or reported as an
+ * interior pointer.  Through slab_validate, which reports instead of
+ * faulting.  Scaled runs (valgrind) step over offsets. */
+static void interior_pointer_every_class(void)
+{
+#if HA_CHECKED
+    /* The checked build hands out the byte after a red zone, so the
+     * object starts are not the caller's pointers; the arithmetic is the
+     * same build for build, and the plain and ASan runs cover it. */
+    printf("  (plain builds only: the checked build's pointers sit past a red zone)\n");
+#else
+    heap_setup(256 * MiB);
+    size_t step = (size_t)(100 / harness_scale(100));
+    if (step == 0)
+        step = 1;
+    unsigned classes = 0;
+    size_t probes = 0;
+    for (size_t size = 16; size <= 65520; size = slab_class_size((unsigned)classes - 1) + 16) {
+        void *first = ha_alloc(size, 16);
+        CHECK(first != NULL);
+        unsigned cls;
+        CHECK_EQ(slab_validate(first, &cls), FAULT_NONE);
+        CHECK_EQ(cls, classes);
+        size_t csize = slab_class_size(cls);
+        size_t chunk = csize <= 8176 ? 64 * KiB : 256 * KiB;
+        size_t n = chunk / csize + 1; /* a whole chunk's worth and one more */
+        void **blk = calloc(n, sizeof(void *));
+        CHECK(blk != NULL);
+        blk[0] = first;
+        for (size_t i = 1; i < n; i++) {
+            blk[i] = ha_alloc(size, 16);
+            CHECK(blk[i] != NULL);
+        }
+        for (size_t i = 0; i < n; i++) {
+            unsigned c = 99;
+            CHECK_EQ(slab_validate(blk[i], &c), FAULT_NONE);
+            CHECK_EQ(c, cls);
+            for (size_t r = 1; r < csize; r += step, probes++) {
+                enum ha_fault f = slab_validate((char *)blk[i] + r, &c);
+                if (f != FAULT_INTERIOR)
+                    printf("  class %zu: object %p + %zu: fault %d\n", csize, blk[i], r, (int)f);
+                CHECK_EQ(f, FAULT_INTERIOR);
+            }
+        }
+        for (size_t i = 0; i < n; i++)
+            ha_free_sized(blk[i], size, 16);
+        free(blk);
+        classes++;
+    }
+    CHECK_EQ(classes, 51);
+    printf("  %u classes, %zu interior offsets probed\n", classes, probes);
+    CHECK_HEAP();
+#endif
+}
+
 /* The big classes depend on the heap's size: off in 32 MiB (a 20000 B
  * block is TLSF's, exact to 16 bytes), on once a region brings the heap
  * to 160 MiB (the same request is a slab object), and blocks made before
@@ -501,6 +559,7 @@ int main(void)
 {
     run_isolated("every_small_size_and_alignment", every_small_size_and_alignment);
     run_isolated("every_big_class_size_and_alignment", every_big_class_size_and_alignment);
+    run_isolated("interior_pointer_every_class", interior_pointer_every_class);
     run_isolated("big_classes_follow_heap_size", big_classes_follow_heap_size);
     run_isolated("big_classes_ignore_stale_headers", big_classes_ignore_stale_headers);
     run_isolated("large_sizes_and_alignments", large_sizes_and_alignments);
