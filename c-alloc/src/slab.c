@@ -802,7 +802,7 @@ static HA_NOINLINE void cache_put_first(struct slab *s, void *p, unsigned idx, u
 }
 
 /* Free a validated object p (index idx of slab s, class cls). */
-HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls, size_t accounted)
+HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, size_t cls, size_t accounted)
 {
     struct cpu_cache *c = cache_peek();
     if (HA_UNLIKELY(!c)) {
@@ -813,7 +813,8 @@ HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, unsigned cls, si
     /* Claim the object: of two CPUs freeing it at once, one sees the tag
      * the other wrote, and its search (which takes every cache lock) finds
      * the object in the first CPU's bin. */
-    bool tagged = __atomic_exchange_n((uint64_t *)p, free_tag(p), __ATOMIC_RELAXED) == free_tag(p);
+    uint64_t tag = free_tag(p);
+    bool tagged = __atomic_exchange_n((uint64_t *)p, tag, __ATOMIC_RELAXED) == tag;
     struct bin *b = &c->bins[cls];
     size_t n = b->count;
     if (HA_UNLIKELY(HA_CHECKED || tagged || n >= bin_cap_tab[cls])) {
@@ -929,7 +930,7 @@ HA_INLINE void slab_free_in(struct slab *s, void *p, size_t need, size_t align, 
     enum ha_fault f = slab_locate_in(p, s, &idx);
     if (HA_UNLIKELY(f != FAULT_NONE))
         ha_fault(f, p);
-    unsigned cls = s->cls;
+    size_t cls = s->cls;
     /* What class_lookup(need, align) == cls comes to when the alignment
      * needs no walk past the size's class. */
     if (sized && HA_UNLIKELY(need - 1 >= HA_SMALL_MAX || class_by_granule[(need + 15) / 16] != cls ||
