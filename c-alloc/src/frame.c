@@ -39,7 +39,7 @@
  * `count` and `where` are also read without the lock (stats_frames_cached,
  * frames_search). */
 struct frame_bin {
-    uint32_t count;
+    size_t count; /* register-wide: no extension before it indexes slots */
     uint64_t where[FRAME_BUCKETS / 64];
     uint8_t in_bucket[FRAME_BUCKETS];
     uintptr_t slots[FRAME_SLOTS];
@@ -164,23 +164,25 @@ HA_INLINE uint64_t *frame_tag_at(void *p)
     return (uint64_t *)(a + (((a >> HA_PAGE_SHIFT) % (HA_PAGE_SIZE / HA_CACHELINE)) * HA_CACHELINE));
 }
 
-HA_INLINE void frame_count_set(struct frame_bin *f, uint32_t n)
+HA_INLINE void frame_count_set(struct frame_bin *f, size_t n)
 {
-    ha_store_relaxed32(&f->count, n);
+    ha_store_relaxed64(&f->count, n);
 }
 
-HA_INLINE unsigned frame_bucket(uintptr_t a)
+HA_INLINE size_t frame_bucket(uintptr_t a)
 {
-    return (unsigned)(a >> FRAME_BUCKET_SHIFT) % FRAME_BUCKETS;
+    return (a >> FRAME_BUCKET_SHIFT) % FRAME_BUCKETS;
 }
 
 /* Frame a enters (+1) or leaves (-1) bin f: its bucket's count and bit. */
 HA_INLINE void frame_where(struct frame_bin *f, uintptr_t a, int delta)
 {
-    unsigned b = frame_bucket(a);
-    unsigned was = f->in_bucket[b];
-    f->in_bucket[b] = (uint8_t)(was + (unsigned)delta);
-    if ((was == 0) != (f->in_bucket[b] == 0)) {
+    size_t b = frame_bucket(a);
+    unsigned was = f->in_bucket[b], now = (uint8_t)(was + (unsigned)delta);
+    f->in_bucket[b] = (uint8_t)now;
+    /* The bucket stops being empty (entering) or empties (leaving); delta
+     * is a constant at every call, so this is one test. */
+    if (delta > 0 ? was == 0 : now == 0) {
         uint64_t w = f->where[b / 64] ^ (1ull << (b % 64));
         ha_store_relaxed64(&f->where[b / 64], w);
     }
@@ -209,21 +211,21 @@ static HA_NOINLINE bool frame_refill(struct frame_bin *f)
         *frame_tag_at(p) = frame_tag(p);
         frame_where(f, (uintptr_t)p, 1);
     }
-    frame_count_set(f, (uint32_t)got);
+    frame_count_set(f, got);
     return got > 0;
 }
 
 /* Give the n coldest (bottom) frames of a bin back; cache lock held.  Their
  * tags are wiped first: no stale tag is left in a page the page allocator
  * hands out again (and a zero page is zero again). */
-static HA_NOINLINE void frame_drain(struct frame_bin *f, uint32_t n)
+static HA_NOINLINE void frame_drain(struct frame_bin *f, size_t n)
 {
-    for (uint32_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         *frame_tag_at(frame_page(f->slots[i])) = 0;
         frame_where(f, f->slots[i], -1);
     }
     page_give_frames(f->slots, n);
-    uint32_t left = f->count - n;
+    size_t left = f->count - n;
     ha_memmove(f->slots, f->slots + n, left * sizeof f->slots[0]);
     frame_count_set(f, left);
 }
@@ -292,7 +294,7 @@ HA_INLINE void *frame_alloc_in(bool *zeroed, frame_miss_fn miss, size_t count, s
         return miss ? frame_alloc_slower(0, 0, miss, count, align) : frame_alloc_first(zeroed);
     uintptr_t irq = lock_acquire(&c->lock);
     struct frame_bin *f = &c->bin;
-    uint32_t n = f->count;
+    size_t n = f->count;
     uintptr_t slot = n ? f->slots[n - 1] : 0;
     uint64_t *p = frame_page(slot), *tag = frame_tag_at(p);
     /* Empty bin, damaged tag, or the peak to sample. */
@@ -331,7 +333,7 @@ static bool frames_search(uintptr_t lo, uintptr_t hi)
             continue;
         uintptr_t irq = lock_acquire(&c->lock);
         bool found = false;
-        for (uint32_t j = 0; j < c->bin.count && !found; j++) {
+        for (size_t j = 0; j < c->bin.count && !found; j++) {
             uintptr_t a = (uintptr_t)frame_page(c->bin.slots[j]);
             found = a >= lo && a < hi;
         }
@@ -411,9 +413,10 @@ void frame_free_or(void *p, frame_fault_fn fault)
     uintptr_t irq = lock_acquire(&c->lock);
     /* Claim the frame: of two CPUs freeing it at once, one sees the tag
      * the other wrote (see the file comment). */
-    bool tagged = __atomic_exchange_n(frame_tag_at(p), frame_tag(p), __ATOMIC_RELAXED) == frame_tag(p);
+    uint64_t tag = frame_tag(p);
+    bool tagged = __atomic_exchange_n(frame_tag_at(p), tag, __ATOMIC_RELAXED) == tag;
     struct frame_bin *fb = &c->bin;
-    uint32_t n = fb->count;
+    size_t n = fb->count;
     if (HA_UNLIKELY(tagged || n >= FRAME_SLOTS)) {
         frame_free_slower(c, irq, p, tagged, fault);
         return;
@@ -449,7 +452,7 @@ static void frames_mark(const struct frame_locks *l, bool free)
 {
     for (unsigned i = 0; i <= l->n; i++) {
         const struct frame_bin *f = &frame_cache_at(i, l->n)->bin;
-        for (uint32_t j = 0; j < f->count; j++)
+        for (size_t j = 0; j < f->count; j++)
             page_frame_mark((uintptr_t)frame_page(f->slots[j]), free);
     }
 }
@@ -500,12 +503,12 @@ int frame_check(void)
             break;
         }
         uint8_t in_bucket[FRAME_BUCKETS] = { 0 };
-        for (uint32_t j = 0; j < f->count; j++)
+        for (size_t j = 0; j < f->count; j++)
             in_bucket[frame_bucket(f->slots[j])]++;
         for (unsigned b = 0; b < FRAME_BUCKETS && r == 0; b++)
             if (in_bucket[b] != f->in_bucket[b] || (in_bucket[b] != 0) != ((f->where[b / 64] >> (b % 64)) & 1))
                 r = check_fail("frame: bin's bucket summary wrong", f);
-        for (uint32_t j = 0; j < f->count && r == 0; j++) {
+        for (size_t j = 0; j < f->count && r == 0; j++) {
             uint64_t *p = frame_page(f->slots[j]), *tag = frame_tag_at(p);
             if (page_validate_frame((uintptr_t)p) != FAULT_NONE)
                 r = check_fail("frame: cached frame not an allocated page", p);
@@ -521,7 +524,7 @@ int frame_check(void)
     }
     for (unsigned i = 0; i <= l.n && marked > 0; i++) {
         const struct frame_bin *f = &frame_cache_at(i, l.n)->bin;
-        for (uint32_t j = 0; j < f->count && marked > 0; j++, marked--) {
+        for (size_t j = 0; j < f->count && marked > 0; j++, marked--) {
             uint64_t *p = frame_page(f->slots[j]);
             *frame_tag_at(p) = frame_tag(p);
         }

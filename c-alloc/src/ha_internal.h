@@ -350,7 +350,7 @@ HA_INLINE void stats_bytes_add(struct stats_bytes *s, intptr_t delta, bool alloc
 
 /* The frames a CPU frame cache holds: it registers its count (read with
  * relaxed atomic loads), and the page allocator's peak leaves the sum out. */
-void stats_frames_register(const uint32_t *count);
+void stats_frames_register(const size_t *count);
 size_t stats_frames_cached(void);
 
 /* The running CPU's index into per-CPU tables: ids past HA_MAX_CPUS are

@@ -18,7 +18,7 @@
 
 static struct stats_bytes *byte_counters[BYTE_COUNTERS];
 static _Atomic unsigned n_byte_counters;
-static const uint32_t *frame_counts[HA_MAX_CPUS + 1];
+static const size_t *frame_counts[HA_MAX_CPUS + 1];
 static _Atomic unsigned n_frame_counts;
 static ha_lock_t register_lock = HA_LOCK_INIT;
 static _Atomic size_t bytes_peak;
@@ -75,7 +75,7 @@ void stats_bytes_read(struct ha_stats *out)
     out->bytes_peak = atomic_load_explicit(&bytes_peak, memory_order_relaxed);
 }
 
-void stats_frames_register(const uint32_t *count)
+void stats_frames_register(const size_t *count)
 {
     uintptr_t irq = lock_acquire(&register_lock);
     unsigned n = atomic_load_explicit(&n_frame_counts, memory_order_relaxed);
