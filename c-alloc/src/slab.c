@@ -53,7 +53,9 @@
  * off and 75% with them on.  96 MiB, so that a machine or arena of
  * 128 MiB, less the kernel and the early range, has them. */
 #define BIG_CLASSES_MIN_PAGES ((size_t)96 * 1024 * 1024 / HA_PAGE_SIZE)
-#define BIN_SLOTS 64
+/* 62: with its count and live count a bin is 512 bytes, so a class's bin
+ * is found with a shift. */
+#define BIN_SLOTS 62
 #define SLAB_MAGIC 0x51AB0C0DE5EEDull
 
 /* Class sizes: 16-byte steps to 128, then four classes per doubling up to
@@ -84,7 +86,7 @@ static const uint16_t class_align_tab[SLAB_CLASSES] = {
 };
 /* Bin capacity: more for small objects (cheap to hold, allocated often). */
 static const uint8_t bin_cap_tab[SLAB_CLASSES] = {
-    64, 64, 64, 64, 64, 64, 64, 64, 48, 48, 48, 48, 32, 32,
+    62, 62, 62, 62, 62, 62, 62, 62, 48, 48, 48, 48, 32, 32,
     32, 32, 16, 16, 16, 16, 12, 12, 12, 12, 8, 8, 8, 8,
     6, 6, 6, 6, 6, 6, 6, 6,
     4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 2, 2, 2, 2, 2,
@@ -126,15 +128,20 @@ struct slab_class {
 
 static struct slab_class classes[SLAB_CLASSES];
 
+/* A CPU's objects of one class, and beside them (one address for both on
+ * the fast paths) its count of the class's objects handed out here less
+ * those freed here. */
 struct bin {
     size_t count; /* register-wide: no extension before it indexes slots */
+    intptr_t live;
     void *slots[BIN_SLOTS];
 };
 
+HA_STATIC_ASSERT(sizeof(struct bin) == 512, "a class's bin at a shift of the class");
+
 struct cpu_cache {
     ha_lock_t lock;
-    struct stats_bytes bytes;    /* registered with stats.c when made */
-    intptr_t live[SLAB_CLASSES]; /* objects handed out here less those freed here */
+    struct stats_bytes bytes; /* registered with stats.c when made */
     struct bin bins[SLAB_CLASSES];
 };
 
@@ -694,7 +701,7 @@ static HA_NOINLINE void *cache_alloc_slow(struct cpu_cache *c, uintptr_t irq, un
     }
 #endif
     *p = 0;
-    c->live[cls]++;
+    c->bins[cls].live++;
     stats_bytes_add(&c->bytes, (intptr_t)accounted, true, false);
     lock_release(&c->lock, irq);
     return p;
@@ -734,7 +741,7 @@ HA_INLINE void *cache_try_alloc(unsigned cls, size_t accounted)
     }
     b->count = n - 1;
     *p = 0;
-    c->live[cls]++;
+    c->bins[cls].live++;
     stats_bytes_alloc_below_hwm(&c->bytes, used);
     lock_release(&c->lock, irq);
     return p;
@@ -787,7 +794,7 @@ static HA_NOINLINE void cache_put_slow(struct cpu_cache *c, uintptr_t irq, struc
     if (b->count >= bin_cap_tab[cls])
         bin_drain(b, cls, b->count / 2);
     b->slots[b->count++] = p;
-    c->live[cls]--;
+    c->bins[cls].live--;
     stats_bytes_add(&c->bytes, -(intptr_t)accounted, false, true);
     lock_release(&c->lock, irq);
 }
@@ -823,7 +830,7 @@ HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, size_t cls, size
     }
     b->slots[n] = p;
     b->count = n + 1;
-    c->live[cls]--;
+    c->bins[cls].live--;
     stats_bytes_free(&c->bytes, accounted);
     lock_release(&c->lock, irq);
 }
@@ -1130,7 +1137,7 @@ int slab_check(void)
         struct cpu_cache *c = cache_at(&l, i);
         for (unsigned cls = 0; cls < SLAB_CLASSES && r == 0; cls++) {
             struct bin *b = &c->bins[cls];
-            live[cls] += c->live[cls];
+            live[cls] += c->bins[cls].live;
             if (b->count > bin_cap_tab[cls]) {
                 r = check_fail("slab: bin over capacity", b);
                 break;
