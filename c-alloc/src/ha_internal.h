@@ -443,22 +443,31 @@ struct page_region {
 
 extern struct page_region page_regions[HA_MAX_REGIONS];
 extern atomic_uint page_region_count;
+/* &page_regions[0] and [1] once counted (NULL before): where most
+ * pointers fall (a kernel's one region, or its main memory and its early
+ * range), looked at before any search, and read without a fence
+ * (ha_load_published). */
+extern struct page_region *_Atomic page_first_regions[2];
 extern atomic_uintptr_t page_lo_pfn, page_hi_pfn;
 
 /* The region holding page frame pfn, or NULL. */
 HA_INLINE struct page_region *page_region_of(uintptr_t pfn)
 {
+    struct page_region *r = ha_load_published(&page_first_regions[0]);
+    if (HA_LIKELY(r != 0) && pfn - r->base_pfn < r->npages)
+        return r;
+    r = ha_load_published(&page_first_regions[1]);
+    if (HA_LIKELY(r != 0) && pfn - r->base_pfn < r->npages)
+        return r;
+    /* The bounds are raised before a new region is counted, so they cannot
+     * stand in for a region's own.  Every region is searched: the two
+     * above may lag the count. */
     unsigned n = atomic_load_explicit(&page_region_count, memory_order_acquire);
-    /* The first region first: most kernels have only that one.  (The
-     * bounds below are raised before a new region is counted, so they
-     * cannot stand in for the first region's own.) */
-    if (HA_LIKELY(n != 0) && pfn - page_regions[0].base_pfn < page_regions[0].npages)
-        return &page_regions[0];
     if (pfn < atomic_load_explicit(&page_lo_pfn, memory_order_relaxed) ||
         pfn >= atomic_load_explicit(&page_hi_pfn, memory_order_relaxed))
         return 0;
-    for (unsigned i = 1; i < n; i++) {
-        struct page_region *r = &page_regions[i];
+    for (unsigned i = 0; i < n; i++) {
+        r = &page_regions[i];
         if (pfn - r->base_pfn < r->npages)
             return r;
     }

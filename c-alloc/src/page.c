@@ -100,6 +100,7 @@ static struct {
 /* Written under the lock, read without it (see the file comment). */
 struct page_region page_regions[HA_MAX_REGIONS];
 atomic_uint page_region_count;
+struct page_region *_Atomic page_first_regions[2];
 static atomic_uint page_live;
 /* High-water mark of pages handed out: used_pages less the frames the CPU
  * caches hold.  Raised under the lock by page_count_taken and without it by
@@ -597,6 +598,8 @@ static int region_build(uintptr_t s, uintptr_t e, unsigned flags, bool exclude)
     if (e > atomic_load_explicit(&page_hi_pfn, memory_order_relaxed))
         atomic_store_explicit(&page_hi_pfn, e, memory_order_relaxed);
     atomic_store_explicit(&page_region_count, idx + 1, memory_order_release);
+    if (idx < 2) /* the free paths look at these first (page_region_of) */
+        atomic_store_explicit(&page_first_regions[idx], r, memory_order_release);
     return HA_OK;
 }
 
