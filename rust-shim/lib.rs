@@ -467,6 +467,10 @@ fn c_alloc(layout: Layout, zeroed: bool) -> *mut u8 {
     unsafe {
         if zeroed {
             sys::ha_alloc_zeroed(layout.size(), layout.align()).cast()
+        } else if layout.align() <= sys::HA_MIN_ALIGN as usize {
+            // Every block is that aligned: the call without the alignment
+            // test (the branch folds away for a constant layout).
+            sys::ha_alloc_min_align(layout.size()).cast()
         } else {
             sys::ha_alloc(layout.size(), layout.align()).cast()
         }
@@ -521,7 +525,13 @@ unsafe impl GlobalAlloc for HartAlloc {
         }
         // SAFETY: the caller passes a live block of ours with the layout it
         // was allocated (or last reallocated) with.
-        unsafe { sys::ha_free_sized(ptr.cast(), layout.size(), layout.align()) }
+        unsafe {
+            if layout.align() <= sys::HA_MIN_ALIGN as usize {
+                sys::ha_free_sized_min_align(ptr.cast(), layout.size())
+            } else {
+                sys::ha_free_sized(ptr.cast(), layout.size(), layout.align())
+            }
+        }
     }
 
     #[inline]

@@ -17,6 +17,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 pub const HA_PAGE_SIZE: u32 = 4096;
+pub const HA_MIN_ALIGN: u32 = 16;
 pub const HA_MAX_CPUS: u32 = 64;
 pub const HA_REGION_ZEROED: u32 = 1;
 pub const HA_OK: ha_error = 0;
@@ -87,6 +88,12 @@ extern "C" {
 }
 extern "C" {
     pub fn ha_free_sized(ptr: *mut core::ffi::c_void, size: usize, align: usize);
+}
+extern "C" {
+    pub fn ha_alloc_min_align(size: usize) -> *mut core::ffi::c_void;
+}
+extern "C" {
+    pub fn ha_free_sized_min_align(ptr: *mut core::ffi::c_void, size: usize);
 }
 extern "C" {
     pub fn ha_usable_size(ptr: *const core::ffi::c_void) -> usize;

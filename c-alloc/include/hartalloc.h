@@ -34,6 +34,9 @@ extern "C" {
 
 #define HA_PAGE_SIZE 4096
 
+/* Every block ha_alloc hands out is aligned to at least this. */
+#define HA_MIN_ALIGN 16
+
 /* Upper bound on ha_platform_cpu_id(); the per-CPU caches are indexed by it.
  * A build may raise it with -DHA_MAX_CPUS=N (memory for a CPU's cache is only
  * taken when that CPU first allocates). */
@@ -131,6 +134,13 @@ void ha_free(void *ptr); /* NULL is a no-op */
  * reallocated) with: what Rust's dealloc passes.  A size or alignment that
  * does not match the block is a fault. */
 void ha_free_sized(void *ptr, size_t size, size_t align);
+
+/* ha_alloc(size, align) and ha_free_sized(ptr, size, align) for any align
+ * up to HA_MIN_ALIGN, which every block has: the same blocks and the same
+ * checks, without the alignment test on the fast path.  What the Rust
+ * crate's GlobalAlloc calls for such layouts, which are nearly all. */
+void *ha_alloc_min_align(size_t size);
+void ha_free_sized_min_align(void *ptr, size_t size);
 
 /* Bytes usable at ptr (at least the size asked for). */
 size_t ha_usable_size(const void *ptr);

@@ -397,21 +397,32 @@ static HA_NOINLINE void *alloc_mid(size_t size, size_t align)
     return HA_LIKELY(p != 0) ? p : alloc_general(size, align);
 }
 
-void *ha_alloc(size_t size, size_t align)
+/* ha_alloc of a request aligned to no more than every block is (align a
+ * power of two <= HA_MIN_ALIGN): a class's size straight to this CPU's
+ * cache, a mid size straight to this CPU's TLSF heap (as alloc_once would
+ * route them, without the detour).  Everything else, a miss included (it
+ * may need the reclaim and the OOM hook), takes the general path. */
+HA_INLINE void *alloc_min_align(size_t size, size_t align)
 {
-    /* The common requests, aligned to no more than every block is: a
-     * class's size straight to this CPU's cache, a mid size straight to
-     * this CPU's TLSF heap (as alloc_once would route them, without the
-     * detour).  Everything else, a miss included (it may need the reclaim
-     * and the OOM hook), takes the general path. */
-    if (!HA_CHECKED && HA_LIKELY(align <= HA_MIN_ALIGN && ((SMALL_ALIGNS >> align) & 1u)) &&
-        HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL)) {
+    if (!HA_CHECKED && HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL)) {
         if (HA_LIKELY(size - 1 < atomic_load_explicit(&slab_max_size, memory_order_relaxed)))
             return slab_alloc_small(size, align, alloc_general);
         if (size - 1 < HA_MID_MAX)
             return alloc_mid(size, align);
     }
     return alloc_general(size, align);
+}
+
+void *ha_alloc(size_t size, size_t align)
+{
+    if (HA_LIKELY(align <= HA_MIN_ALIGN && ((SMALL_ALIGNS >> align) & 1u)))
+        return alloc_min_align(size, align);
+    return alloc_general(size, align);
+}
+
+void *ha_alloc_min_align(size_t size)
+{
+    return alloc_min_align(size, HA_MIN_ALIGN);
 }
 
 void *ha_alloc_zeroed(size_t size, size_t align)
@@ -495,16 +506,15 @@ void ha_free(void *p)
     free_general(p);
 }
 
-void ha_free_sized(void *p, size_t size, size_t align)
+/* ha_free_sized once align is known to be a power of two. */
+HA_INLINE void free_sized(void *p, size_t size, size_t align)
 {
     CHECKED_WALK();
     if (!p)
         return;
-    /* As ha_alloc did: size 0 was served as 1; no block has a bad align. */
+    /* As ha_alloc did: size 0 was served as 1. */
     if (size == 0)
         size = 1;
-    if (HA_UNLIKELY(!ha_is_pow2(align)))
-        ha_fault(FAULT_ALIGN_MISMATCH, p);
     if (!HA_CHECKED) {
         const struct page_region *r;
         int kind = page_kind_region((uintptr_t)p, &r);
@@ -518,6 +528,21 @@ void ha_free_sized(void *p, size_t size, size_t align)
         }
     }
     free_sized_general(p, size, align);
+}
+
+void ha_free_sized(void *p, size_t size, size_t align)
+{
+    /* No block has an alignment that is not a power of two. */
+    if (HA_UNLIKELY(!ha_is_pow2(align)) && p)
+        ha_fault(FAULT_ALIGN_MISMATCH, p);
+    free_sized(p, size, align);
+}
+
+void ha_free_sized_min_align(void *p, size_t size)
+{
+    /* Every block is HA_MIN_ALIGN-aligned: any alignment up to it is
+     * checked as the same. */
+    free_sized(p, size, HA_MIN_ALIGN);
 }
 
 size_t ha_usable_size(const void *p)

@@ -36,7 +36,6 @@
 #endif
 
 #define HA_PAGE_SHIFT 12
-#define HA_MIN_ALIGN 16 /* every block is at least this aligned */
 
 #define HA_MAX_REGIONS 32  /* discontiguous RAM regions; ha_add_region beyond: HA_ENOSPC */
 #define HA_MAX_RESERVED 32 /* reserved ranges kept for regions added later */

@@ -91,6 +91,67 @@ static void double_free_sized_small(void)
     ha_free_sized(p, SMALL, 16);
 }
 
+/* The same through ha_free_sized_min_align, and blocks from
+ * ha_alloc_min_align: the entry points without the alignment test keep
+ * every other check. */
+static void double_free_min_align_small(void)
+{
+    setup();
+    void *p = ha_alloc_min_align(SMALL);
+    CHECK(p != NULL);
+    ha_free_sized_min_align(p, SMALL);
+    ha_free_sized_min_align(p, SMALL);
+}
+
+static void double_free_min_align_mid(void)
+{
+    setup();
+    void *p = ha_alloc_min_align(MID);
+    CHECK(p != NULL);
+    ha_free_sized_min_align(p, MID);
+    ha_free_sized_min_align(p, MID);
+}
+
+static void min_align_wrong_size_small(void)
+{
+    setup();
+    void *p = ha_alloc_min_align(100);
+    CHECK(p != NULL);
+    ha_free_sized_min_align(p, 5000);
+}
+
+static void min_align_wrong_size_mid(void)
+{
+    setup();
+    void *p = ha_alloc_min_align(MID);
+    CHECK(p != NULL);
+    ha_free_sized_min_align(p, 50);
+}
+
+/* A block aligned beyond HA_MIN_ALIGN freed as if it were not. */
+static void min_align_of_page_aligned_block(void)
+{
+    setup();
+    void *p = ha_alloc(SMALL, 4096);
+    CHECK(p != NULL);
+    ha_free_sized_min_align(p, SMALL);
+}
+
+static void min_align_interior_small(void)
+{
+    setup();
+    char *p = ha_alloc_min_align(SMALL);
+    CHECK(p != NULL);
+    ha_free_sized_min_align(p + 16, SMALL);
+}
+
+static void min_align_foreign(void)
+{
+    setup();
+    static char not_ours[64];
+    ha_free_sized_min_align(not_ours, 64);
+}
+
 static void double_free_early(void)
 {
     char *base = harness_map(8 * MiB, HA_PAGE_SIZE);
@@ -507,6 +568,14 @@ int main(void)
     expect_fatal_intact("double_free_mid", double_free_mid, DF);
     expect_fatal_intact("double_free_large", double_free_large, DF);
     expect_fatal_intact("double_free_sized_small", double_free_sized_small, DF);
+    expect_fatal_intact("double_free_min_align_small", double_free_min_align_small, DF);
+    expect_fatal_intact("double_free_min_align_mid", double_free_min_align_mid, DF);
+    expect_fatal_intact("min_align_wrong_size_small", min_align_wrong_size_small, "size does not match");
+    expect_fatal_intact("min_align_wrong_size_mid", min_align_wrong_size_mid, "size does not match");
+    expect_fatal_intact("min_align_of_page_aligned_block", min_align_of_page_aligned_block,
+                        "does not match");
+    expect_fatal_intact("min_align_interior_small", min_align_interior_small, INTERIOR);
+    expect_fatal_intact("min_align_foreign", min_align_foreign, "never handed out");
     expect_fatal_intact("double_free_early", double_free_early, DF);
     expect_fatal_intact("double_free_early_last", double_free_early_last, DF);
     expect_fatal_intact("double_free_pages", double_free_pages, DF_OR_NOT_LIVE);

@@ -178,6 +178,59 @@ static void interior_pointer_every_class(void)
 #endif
 }
 
+/* ha_alloc_min_align and ha_free_sized_min_align: every size up to 64 KiB
+ * and a few beyond, 16-aligned, usable, freed through the same entry
+ * point, or through ha_free_sized and ha_free at alignments up to 16
+ * (interchangeable for such blocks); nothing left afterwards. */
+static void min_align_entry_points(void)
+{
+    heap_setup(256 * MiB);
+    struct ha_stats s0 = stats_now();
+    size_t step = (size_t)(100 / harness_scale(100));
+    if (step == 0)
+        step = 1;
+#if HA_CHECKED
+    step *= 64; /* every call walks the heap */
+#endif
+    static const size_t big[] = { 65536, 100000, 300000, 2 * MiB + 5 };
+    size_t n = 0;
+    for (size_t sz = 0; sz <= 65536 + 4; sz += step, n++) {
+        void *p = ha_alloc_min_align(sz);
+        CHECK(p != NULL);
+        CHECK(is_aligned(p, 16));
+        size_t u = ha_usable_size(p);
+        CHECK(u >= sz);
+        pattern_fill(p, u, sz);
+        CHECK_PATTERN(p, u, sz);
+        switch (n % 4) {
+        case 0: ha_free_sized_min_align(p, sz); break;
+        case 1: ha_free_sized(p, sz, 16); break;
+        case 2: ha_free(p); break;
+        default: {
+            /* A block from ha_alloc at alignment 8 back through the new free. */
+            ha_free_sized_min_align(p, sz);
+            void *q = ha_alloc(sz, 8);
+            CHECK(q != NULL);
+            ha_free_sized_min_align(q, sz);
+        }
+        }
+    }
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        void *p = ha_alloc_min_align(big[i]);
+        CHECK(p != NULL);
+        CHECK(is_aligned(p, 16));
+        CHECK(ha_usable_size(p) >= big[i]);
+        pattern_fill(p, big[i], i);
+        CHECK_PATTERN(p, big[i], i);
+        ha_free_sized_min_align(p, big[i]);
+    }
+    CHECK_HEAP();
+    ha_trim();
+    struct ha_stats s = stats_now();
+    CHECK_EQ(s.bytes_used, 0);
+    CHECK_EQ(s.pages_used, s0.pages_used);
+}
+
 /* The big classes depend on the heap's size: off in 32 MiB (a 20000 B
  * block is TLSF's, exact to 16 bytes), on once a region brings the heap
  * to 160 MiB (the same request is a slab object), and blocks made before
@@ -560,6 +613,7 @@ int main(void)
     run_isolated("every_small_size_and_alignment", every_small_size_and_alignment);
     run_isolated("every_big_class_size_and_alignment", every_big_class_size_and_alignment);
     run_isolated("interior_pointer_every_class", interior_pointer_every_class);
+    run_isolated("min_align_entry_points", min_align_entry_points);
     run_isolated("big_classes_follow_heap_size", big_classes_follow_heap_size);
     run_isolated("big_classes_ignore_stale_headers", big_classes_ignore_stale_headers);
     run_isolated("large_sizes_and_alignments", large_sizes_and_alignments);
