@@ -70,9 +70,11 @@
 #if defined(__riscv) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
 HA_INLINE void ha_store_relaxed64(void *p, uint64_t v) { *(volatile uint64_t *)p = v; }
 HA_INLINE void ha_store_relaxed32(void *p, uint32_t v) { *(volatile uint32_t *)p = v; }
+HA_INLINE void ha_store_relaxed8(void *p, uint8_t v) { *(volatile uint8_t *)p = v; }
 #else
 HA_INLINE void ha_store_relaxed64(void *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELAXED); }
 HA_INLINE void ha_store_relaxed32(void *p, uint32_t v) { __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELAXED); }
+HA_INLINE void ha_store_relaxed8(void *p, uint8_t v) { __atomic_store_n((uint8_t *)p, v, __ATOMIC_RELAXED); }
 #endif
 
 /* The load of a pointer that was published with a release store, for
@@ -368,7 +370,7 @@ HA_INLINE unsigned ha_cpu(void)
 /*
  * Regions, each with (inside the region, at its first free pages):
  *   - an allocation bitmap, 1 bit per page (1 = not free);
- *   - a kind map, 2 bits per page, saying who holds an allocated page.
+ *   - a kind map, a byte per page, saying who holds an allocated page.
  * Free runs live in buddy free lists (one per order), their headers inside
  * the free pages themselves.  Orders are relative to absolute addresses, so
  * a block of order k is aligned to HA_PAGE_SIZE << k.
@@ -434,7 +436,7 @@ struct page_region {
     uintptr_t end_pfn;
     size_t npages;
     uint64_t *bitmap; /* ceil(npages / 64) words */
-    uint64_t *kinds;  /* ceil(npages / 32) words, right after the bitmap */
+    uint8_t *kinds;   /* a byte per page (enum page_kind), right after the bitmap */
     uintptr_t meta_pfn;
     size_t meta_pages;
     size_t system_pages;
@@ -480,8 +482,7 @@ HA_INLINE int page_kind_in(const struct page_region *r, uintptr_t addr)
     size_t i = (addr >> HA_PAGE_SHIFT) - r->base_pfn;
     if (i >= r->npages)
         return PAGE_KIND_NONE;
-    uint64_t w = __atomic_load_n(&r->kinds[i / 32], __ATOMIC_RELAXED);
-    return (int)((w >> (2 * (i % 32))) & 3u);
+    return __atomic_load_n(&r->kinds[i], __ATOMIC_RELAXED);
 }
 
 /* Kind of the page holding addr, PAGE_KIND_NONE outside every region;
@@ -495,8 +496,7 @@ HA_INLINE int page_kind_region(uintptr_t addr, const struct page_region **region
     if (!r)
         return PAGE_KIND_NONE;
     size_t i = pfn - r->base_pfn;
-    uint64_t w = __atomic_load_n(&r->kinds[i / 32], __ATOMIC_RELAXED);
-    return (int)((w >> (2 * (i % 32))) & 3u);
+    return __atomic_load_n(&r->kinds[i], __ATOMIC_RELAXED);
 }
 
 HA_INLINE int page_kind_of(uintptr_t addr)
@@ -526,7 +526,7 @@ HA_INLINE enum ha_fault page_validate_frame(uintptr_t a)
     size_t i = pfn - r->base_pfn;
     if (!((__atomic_load_n(&r->bitmap[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1u))
         return FAULT_DOUBLE_FREE;
-    unsigned k = (unsigned)(__atomic_load_n(&r->kinds[i / 32], __ATOMIC_RELAXED) >> (2 * (i % 32))) & 3u;
+    unsigned k = __atomic_load_n(&r->kinds[i], __ATOMIC_RELAXED);
     if (HA_LIKELY(k == PAGE_KIND_USER))
         return FAULT_NONE;
     return k == PAGE_KIND_SYSTEM ? FAULT_RESERVED : FAULT_BYTES_NOT_PAGES;

@@ -4,7 +4,8 @@
  * Each region keeps, inside itself (in the first stretch of pages that is
  * neither reserved nor early and is large enough):
  *   - an allocation bitmap, 1 bit per page (1 = not free);
- *   - a kind map, 2 bits per page (enum page_kind; free pages are USER).
+ *   - a kind map, 1 byte per page (enum page_kind; free pages are USER):
+ *     a byte, not 2 bits, so that a free reads a page's kind in one load.
  * Free runs are binary buddy blocks, one doubly-linked list per order, the
  * list node written into the head page of the block.  Orders are absolute:
  * a block of order k starts at a page frame number that is a multiple of
@@ -23,8 +24,9 @@
  *                is big enough;
  *   page_free    O(log n) per aligned piece (buddy merging), O(count / 64)
  *                bitmap words;
- *   lookups      O(R) compares after a global bound check, no lock;
- *   metadata     3 bits a page (96 KiB per GiB), inside the region.
+ *   lookups      the first two regions, then O(R) compares after a global
+ *                bound check, no lock;
+ *   metadata     9 bits a page (288 KiB per GiB), inside the region.
  *
  * Lookups from the free path (page_kind_of, page_is_allocated) take no lock:
  * regions are never removed, and a region descriptor is complete before the
@@ -45,7 +47,10 @@
  * header (or user data) at another address never passes for one. */
 #define PAGE_BLOCK_MAGIC ((uintptr_t)0x6A09E667F3BCC908ull)
 
-#define KIND_LOW_BITS 0x5555555555555555ull /* bit 0 of every 2-bit kind */
+#define KIND_BYTE_LOW 0x0101010101010101ull /* bit 0 of every byte of the kind map */
+
+/* Words of the kind map (one byte per page), zero-padded to a word. */
+static inline size_t region_kind_words(size_t npages) { return (npages + 7) / 8; }
 
 /*
  * Free-block header, at the head page of every free block.
@@ -194,66 +199,71 @@ static size_t bits_count_clear(const uint64_t *bm, size_t nbits)
 }
 
 /* ---------------------------------------------------------- kind map */
+/* One byte per page: a free's look-up is one byte load, no shift and mask
+ * (1 byte per 4 KiB page, 0.02% of the region).  Bytes are stored one at a
+ * time, under the page lock, as relaxed stores, since the free paths read
+ * them without it; the searches below read them eight at a time. */
 
-static inline unsigned kinds_get(const uint64_t *km, size_t i)
+static inline unsigned kinds_get(const uint8_t *km, size_t i)
 {
-    return (unsigned)(km[i / 32] >> (2 * (i % 32))) & 3u;
+    return km[i];
 }
 
-static inline uint64_t kinds_word_mask(size_t i, size_t take)
+static void kinds_set(uint8_t *km, size_t i, size_t n, unsigned kind)
 {
-    uint64_t m = take == 32 ? ~0ull : (1ull << (2 * take)) - 1;
-    return m << (2 * (i % 32));
+    for (size_t j = i; j < i + n; j++)
+        ha_store_relaxed8(&km[j], (uint8_t)kind);
 }
 
-static void kinds_set(uint64_t *km, size_t i, size_t n, unsigned kind)
+/* The eight kinds at km[i..i+8), i a multiple of 8 (the map is 8-byte
+ * aligned, after the bitmap's words, and padded to a word). */
+static inline uint64_t kinds_word(const uint8_t *km, size_t i)
 {
-    uint64_t pat = (uint64_t)kind * KIND_LOW_BITS;
-    while (n) {
-        size_t take = 32 - i % 32;
-        if (take > n)
-            take = n;
-        uint64_t m = kinds_word_mask(i, take);
-        word_store(&km[i / 32], (km[i / 32] & ~m) | (pat & m));
-        i += take;
-        n -= take;
-    }
+    uint64_t w;
+    __builtin_memcpy(&w, km + i, sizeof w); /* one load; no aliasing question */
+    return w;
 }
 
 /* First index in [i, i + n) whose kind is (equal ? == : !=) kind, or i + n. */
-static size_t kinds_find(const uint64_t *km, size_t i, size_t n, unsigned kind, bool equal)
+static size_t kinds_find(const uint8_t *km, size_t i, size_t n, unsigned kind, bool equal)
 {
-    uint64_t pat = (uint64_t)kind * KIND_LOW_BITS;
     size_t lim = i + n;
-    while (i < lim) {
-        size_t take = 32 - i % 32;
-        if (take > lim - i)
-            take = lim - i;
-        uint64_t diff = km[i / 32] ^ pat;
-        /* Fold each 2-bit field to its low bit: 1 when the kind differs. */
-        uint64_t hit = (diff | (diff >> 1)) & KIND_LOW_BITS;
+    for (; i < lim && i % 8; i++)
+        if ((km[i] == kind) == equal)
+            return i;
+    uint64_t pat = (uint64_t)kind * KIND_BYTE_LOW;
+    for (; lim - i >= 8; i += 8) {
+        uint64_t diff = kinds_word(km, i) ^ pat;
+        /* Kinds are 0..3: bit 0 of a byte is set when its kind differs. */
+        uint64_t hit = (diff | (diff >> 1)) & KIND_BYTE_LOW;
         if (equal)
-            hit = ~hit & KIND_LOW_BITS;
-        hit &= kinds_word_mask(i, take);
+            hit = ~hit & KIND_BYTE_LOW;
         if (hit)
-            return (i & ~(size_t)31) + ha_ctz(hit) / 2;
-        i += take;
+            break; /* the byte loop below finds which */
     }
+    for (; i < lim; i++)
+        if ((km[i] == kind) == equal)
+            return i;
     return lim;
 }
 
-static size_t kinds_count_system(const uint64_t *km, size_t npages)
+/* SYSTEM (3) kinds among the eight of a word: bit 0 of each such byte. */
+static inline uint64_t kinds_system_bits(uint64_t w)
+{
+    return w & (w >> 1) & KIND_BYTE_LOW;
+}
+
+static size_t kinds_count_system(const uint8_t *km, size_t npages)
 {
     size_t n = 0;
-    for (size_t w = 0; w < (npages + 31) / 32; w++)
-        n += ha_popcount(km[w] & (km[w] >> 1) & KIND_LOW_BITS);
-    return n; /* pages past npages are kind 0 */
+    for (size_t w = 0; w < region_kind_words(npages); w++)
+        n += ha_popcount(kinds_system_bits(kinds_word(km, 8 * w)));
+    return n; /* bytes past npages are kind 0 */
 }
 
 /* ----------------------------------------------------------- regions */
 
 static inline size_t region_bitmap_words(size_t npages) { return (npages + 63) / 64; }
-static inline size_t region_kind_words(size_t npages) { return (npages + 31) / 32; }
 
 static size_t region_meta_pages(size_t npages)
 {
@@ -566,7 +576,7 @@ static int region_build(uintptr_t s, uintptr_t e, unsigned flags, bool exclude)
     r->end_pfn = e;
     r->npages = npages;
     r->bitmap = (uint64_t *)ADDR_OF(m);
-    r->kinds = r->bitmap + region_bitmap_words(npages);
+    r->kinds = (uint8_t *)(r->bitmap + region_bitmap_words(npages));
     r->meta_pfn = m;
     r->meta_pages = meta;
     size_t bw = region_bitmap_words(npages);
@@ -1169,9 +1179,10 @@ static int page_check_locked(void)
         if (sys != r->system_pages)
             return check_fail("page: SYSTEM page count wrong", at);
         for (size_t w = 0; w < region_kind_words(r->npages); w++) {
-            for (uint64_t s = r->kinds[w] & (r->kinds[w] >> 1) & KIND_LOW_BITS; s; s &= s - 1) {
-                size_t i = w * 32 + ha_ctz(s) / 2;
-                if (!bits_test(r->bitmap, i))
+            if (!kinds_system_bits(kinds_word(r->kinds, 8 * w)))
+                continue;
+            for (size_t i = 8 * w; i < 8 * w + 8 && i < r->npages; i++) {
+                if (r->kinds[i] == PAGE_KIND_SYSTEM && !bits_test(r->bitmap, i))
                     return check_fail("page: SYSTEM page free in the bitmap",
                                       (const void *)ADDR_OF(r->base_pfn + i));
             }
