@@ -495,7 +495,7 @@ void ha_free(void *p)
         const struct page_region *r;
         int kind = page_kind_region((uintptr_t)p, &r);
         if (HA_LIKELY(kind == PAGE_KIND_SLAB)) {
-            slab_free(p, 0, 0, false);
+            slab_free(p, 0, 0, false, r);
             return;
         }
         if (kind == PAGE_KIND_ARENA) {
@@ -519,7 +519,7 @@ HA_INLINE void free_sized(void *p, size_t size, size_t align)
         const struct page_region *r;
         int kind = page_kind_region((uintptr_t)p, &r);
         if (HA_LIKELY(kind == PAGE_KIND_SLAB)) {
-            slab_free(p, size, align, true);
+            slab_free(p, size, align, true, r);
             return;
         }
         if (kind == PAGE_KIND_ARENA) {

@@ -600,10 +600,10 @@ void *slab_alloc_small(size_t size, size_t align, slab_miss_fn miss);
 /* Free p (validated by slab_validate) through this CPU's cache.
  * `accounted` as slab_alloc counted it. */
 void cache_free(void *p, unsigned cls, size_t accounted);
-/* Validate and free p (page kind SLAB) in one pass: the fast path of
- * ha_free / ha_free_sized.  need and align are checked against the class
- * when sized.  Faults before any change. */
-void slab_free(void *p, size_t need, size_t align, bool sized);
+/* Validate and free p (page kind SLAB, in region r) in one pass: the fast
+ * path of ha_free / ha_free_sized.  need and align are checked against
+ * the class when sized.  Faults before any change. */
+void slab_free(void *p, size_t need, size_t align, bool sized, const struct page_region *r);
 /* For p inside a slab chunk: FAULT_NONE and *cls, or the fault. */
 enum ha_fault slab_validate(const void *p, unsigned *cls);
 /* Make the calling CPU's cache now (ha_final_init), so that it sits at the

@@ -854,12 +854,20 @@ HA_INLINE bool slab_header_ok(const struct slab *s)
  * 256 KiB chunk (the boundary holds its objects), or in no slab.  The
  * header at the 256 KiB boundary is read only if that page is a slab's:
  * a region may begin between the two boundaries. */
-static HA_NOINLINE struct slab *big_slab_of(const void *p)
+HA_INLINE struct slab *big_slab_in(const struct page_region *r, const void *p)
 {
+    /* A chunk lies in one region, so a big chunk holding p starts in p's
+     * region r: a boundary outside it (kind NONE) holds no header of p. */
     struct slab *s = (struct slab *)ha_align_down((uintptr_t)p, BIG_CHUNK_SIZE);
-    if (page_kind_of((uintptr_t)s) != PAGE_KIND_SLAB || !slab_header_ok(s) || s->cls < SMALL_CHUNK_CLASSES)
+    if (page_kind_in(r, (uintptr_t)s) != PAGE_KIND_SLAB || !slab_header_ok(s) || s->cls < SMALL_CHUNK_CLASSES)
         return 0;
     return s;
+}
+
+static HA_NOINLINE struct slab *big_slab_of(const void *p)
+{
+    const struct page_region *r = page_region_of((uintptr_t)p >> HA_PAGE_SHIFT);
+    return r ? big_slab_in(r, p) : 0;
 }
 
 /* p in slab s, whose header is proven: FAULT_NONE and *idx if p is the
@@ -950,20 +958,23 @@ HA_INLINE void slab_free_in(struct slab *s, void *p, size_t need, size_t align, 
 
 /* slab_free of an object whose 64 KiB boundary holds no header: past the
  * first 64 KiB of a big chunk, or in no slab at all.  Out of line, so that
- * the common free calls nothing that returns. */
-static HA_NOINLINE void slab_free_far(void *p, size_t need, size_t align, bool sized)
+ * the common free calls nothing that returns; it calls nothing that
+ * returns either (r is p's region, from the caller's look-up). */
+static HA_NOINLINE void slab_free_far(void *p, size_t need, size_t align, bool sized, const struct page_region *r)
 {
-    struct slab *s = big_slab_of(p);
+    struct slab *s = big_slab_in(r, p);
     if (!s)
         ha_fault(FAULT_CORRUPT, p);
     slab_free_in(s, p, need, align, sized);
 }
 
-void slab_free(void *p, size_t need, size_t align, bool sized)
+void slab_free(void *p, size_t need, size_t align, bool sized, const struct page_region *r)
 {
+    /* The boundary lies in p's chunk if p is in one (p's page is SLAB),
+     * so it is mapped. */
     struct slab *s = (struct slab *)ha_align_down((uintptr_t)p, HA_CHUNK_SIZE);
     if (HA_UNLIKELY(!slab_header_ok(s))) {
-        slab_free_far(p, need, align, sized);
+        slab_free_far(p, need, align, sized, r);
         return;
     }
     slab_free_in(s, p, need, align, sized);
