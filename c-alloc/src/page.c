@@ -345,15 +345,32 @@ static struct page_block *block_link_target(const struct page_block *b, const ui
     return t;
 }
 
+/* A block goes first on its list, unless the head is at a lower address:
+ * then second.  Allocation takes heads, so the lower of the two is used
+ * first, and a heap that frees everything and allocates again comes back
+ * to the pages it touched before instead of wandering over the region. */
 static void block_push(uintptr_t pfn, unsigned order, bool zero)
 {
     struct page_block *b = block_at(pfn);
     struct page_block *head = page_state.free_head[order];
-    block_link_set(&b->next, head);
-    block_link_set(&b->prev, NULL);
     b->order = order;
     b->zero = zero;
     b->check = block_check_word(b);
+    /* Not while a region is being built (it is not published yet, so the
+     * proof below could not find it): its blocks go in address order. */
+    if (head && block_pfn(head) < pfn && page_region_of(pfn)) {
+        /* head's next link is in freed memory: proven before it is
+         * written through. */
+        struct page_block *next = block_link_target(head, &head->next, true);
+        block_link_set(&b->next, next);
+        block_link_set(&b->prev, head);
+        if (next)
+            block_link_set(&next->prev, b);
+        block_link_set(&head->next, b);
+        return;
+    }
+    block_link_set(&b->next, head);
+    block_link_set(&b->prev, NULL);
     if (head)
         block_link_set(&head->prev, b);
     page_state.free_head[order] = b;
@@ -863,8 +880,19 @@ void *page_alloc(size_t count, size_t align, enum page_kind kind, bool *zeroed)
     bool zero = false;
     uint64_t fit = page_state.nonempty & (~0ull << order);
     if (HA_LIKELY(fit)) {
+        /* The lowest-addressed head among the orders that fit: a heap's
+         * pages stay together (fewer cache and TLB misses, no first
+         * touches of pages it never used) at the price of splitting a
+         * larger block where a smaller one lies higher up. */
         unsigned o = ha_ctz(fit);
         struct page_block *b = page_state.free_head[o];
+        for (uint64_t more = fit & (fit - 1); more; more &= more - 1) {
+            unsigned k = ha_ctz(more);
+            if (page_state.free_head[k] < b) {
+                o = k;
+                b = page_state.free_head[k];
+            }
+        }
         pfn = block_pfn(b);
         r = region_of_pfn(pfn);
         HA_ASSERT(r != NULL, b);

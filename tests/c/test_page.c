@@ -532,20 +532,36 @@ static void validate_faults(void)
 }
 
 /* HA_REGION_ZEROED: fresh blocks are reported zero and are; splitting keeps
- * the flag, freed pages lose it, merging ANDs it. */
+ * the flag, freed pages lose it, merging ANDs it.  The placement is the
+ * allocator's (lowest-addressed fitting block first): m is 1 MiB aligned
+ * with its metadata in page 0, so its free blocks are pages 1 (order 0),
+ * 2 (1), 4 (2), 8 (3), 16 (4), ...; m2 lies above m. */
 static void zero_tracking(void)
 {
-    uintptr_t m = map_pages(256, MiB);
-    uintptr_t m2 = map_pages(64, MiB);
-    /* m is built last, so its blocks head the free lists. */
+    uintptr_t m = map_pages(512, MiB);
+    uintptr_t m2 = m + 320 * PG;
     CHECK_EQ(page_add_region(m2, m2 + 64 * PG, 0), HA_OK);
     CHECK_EQ(page_add_region(m, m + 256 * PG, HA_REGION_ZEROED), HA_OK);
     CHECK_EQ(page_start(), HA_OK);
 
     bool z = false;
+    /* Merging ANDs the flag: a dirty page 2 and its clean buddy 3. */
+    CHECK(page_claim((void *)(m + 2 * PG), 1, PAGE_KIND_USER));
+    memset((void *)(m + 2 * PG), 0xBB, PG);
+    page_free((void *)(m + 2 * PG), 1);
+    CHECK_PAGES();
+    uint8_t *t = page_alloc(2, 2 * PG, PAGE_KIND_USER, &z);
+    CHECK_EQ((uintptr_t)t, m + 2 * PG);
+    CHECK(!z);
+    CHECK(all_bytes(t + PG, PG, 0));
+
+    /* Pages 1 and 4..7 out of the way: the 7 pages come from page 8's
+     * block, and its one-page tail is then the lowest free block. */
+    CHECK(page_claim((void *)(m + PG), 1, PAGE_KIND_USER));
+    CHECK(page_claim((void *)(m + 4 * PG), 4, PAGE_KIND_USER));
     uint8_t *p = page_alloc(7, PG, PAGE_KIND_USER, &z);
-    CHECK(p && z && (uintptr_t)p - m < 256 * PG);
-    CHECK(all_bytes(p, 7 * PG, 0));
+    CHECK_EQ((uintptr_t)p, m + 8 * PG);
+    CHECK(z && all_bytes(p, 7 * PG, 0));
     /* The tail of p's block kept the flag. */
     uint8_t *q = page_alloc(1, PG, PAGE_KIND_USER, &z);
     CHECK_EQ(q, p + 7 * PG);
@@ -556,15 +572,6 @@ static void zero_tracking(void)
     uint8_t *r = page_alloc(1, PG, PAGE_KIND_USER, &z);
     CHECK_EQ(r, q);
     CHECK(!z);
-    /* Merging ANDs the flag: a dirty page 2 and its clean buddy 3. */
-    CHECK(page_claim((void *)(m + 2 * PG), 1, PAGE_KIND_USER));
-    memset((void *)(m + 2 * PG), 0xBB, PG);
-    page_free((void *)(m + 2 * PG), 1);
-    CHECK_PAGES();
-    uint8_t *t = page_alloc(2, 2 * PG, PAGE_KIND_USER, &z);
-    CHECK_EQ((uintptr_t)t, m + 2 * PG);
-    CHECK(!z);
-    CHECK(all_bytes(t + PG, PG, 0));
 
     /* Every other page of the zeroed region comes out zero and says so;
      * the other region never claims zero. */
@@ -578,7 +585,7 @@ static void zero_tracking(void)
         CHECK(all_bytes(u, PG, 0));
         clean++;
     }
-    CHECK_EQ(clean, 256 - 1 - 7 - 1 - 2);
+    CHECK_EQ(clean, 256 - 1 - 2 - 1 - 4 - 7 - 1); /* less meta, t, the claims, p, q */
     CHECK_PAGES();
 }
 
