@@ -50,7 +50,10 @@ static void *alloc_aligned(size_t size, size_t align)
 
 void *malloc(size_t size)
 {
-    return alloc_aligned(size, FRONT_MIN_ALIGN);
+    front_ready();
+    /* Every block is HA_MIN_ALIGN-aligned, at least max_align_t's. */
+    void *p = ha_alloc_min_align(size);
+    return p ? p : nomem();
 }
 
 void free(void *ptr)

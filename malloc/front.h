@@ -18,6 +18,7 @@
 /* Every malloc call gets 16-byte alignment (max_align_t on x86_64 and
  * riscv64), what glibc guarantees too. */
 #define FRONT_MIN_ALIGN 16u
+_Static_assert(FRONT_MIN_ALIGN <= HA_MIN_ALIGN, "malloc uses ha_alloc_min_align");
 
 extern atomic_int front_state;
 enum { FRONT_NONE = 0, FRONT_STARTING = 1, FRONT_READY = 2 };
