@@ -610,7 +610,7 @@ enum ha_fault slab_validate(const void *p, unsigned *cls);
  * start of free memory rather than wherever the first request leaves room. */
 void cache_prepare(void);
 void slab_trim(void);                       /* drain every cache, free empty slabs */
-/* Per-CPU byte statistics, kept under the CPU's cache lock (cache_alloc and
+/* Per-CPU byte statistics, kept under the CPU's cache lock (slab_alloc and
  * cache_free account for themselves; the facade calls these for the other
  * paths).  Before ha_final_init they go to a boot-time record. */
 void cache_account_alloc(size_t usable);

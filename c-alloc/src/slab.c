@@ -7,7 +7,7 @@
  * header; an object past the first 64 KiB of a 256 KiB chunk finds the
  * header at the 256 KiB boundary when the 64 KiB one holds none.
  *
- *   ha_alloc -> cache_alloc: lock this CPU's cache (uncontended: only the
+ *   ha_alloc -> cache_try_alloc: lock this CPU's cache (uncontended: only the
  *   CPU itself and the rare ha_trim/ha_check take it), pop a pointer from
  *   the class's bin, wipe its free tag.
  *   ha_free -> slab_free: validate by arithmetic (slab header, index, no
@@ -676,11 +676,13 @@ static const unsigned char *poison_damage(const void *p, size_t size)
 
 /*
  * The allocation and the free through a CPU's cache come in pairs, as in
- * SLUB: a fast path (cache_alloc, cache_put) that reads top to bottom and
+ * SLUB: a fast path (cache_try_alloc, cache_put) that reads top to bottom and
  * calls nothing that returns, so that it needs no registers saved, and a
  * slow path for everything rare (refill, drain, a tag that says the block
  * is free or damaged, a new high of the byte counter, the checked build's
- * poison), entered with the cache lock held and ending the call itself.
+ * poison) that ends the call itself: the free's is entered with the cache
+ * lock held; the allocation's fast path lets go of it and returns NULL, and
+ * its slow path starts over from the caller's arguments.
  */
 
 /* The object p popped from a bin: the checks the fast path leaves out,
