@@ -94,39 +94,22 @@ static void double_free_sized_small(void)
 /* The same through ha_free_sized_min_align, and blocks from
  * ha_alloc_min_align: the entry points without the alignment test keep
  * every other check. */
-static void double_free_min_align_small(void)
+/* A block of `size` from ha_alloc_min_align, freed through
+ * ha_free_sized_min_align as `first` and then as `second` bytes (0: once). */
+static void min_align_free(size_t size, size_t first, size_t second)
 {
     setup();
-    void *p = ha_alloc_min_align(SMALL);
+    void *p = ha_alloc_min_align(size);
     CHECK(p != NULL);
-    ha_free_sized_min_align(p, SMALL);
-    ha_free_sized_min_align(p, SMALL);
+    ha_free_sized_min_align(p, first);
+    if (second)
+        ha_free_sized_min_align(p, second);
 }
 
-static void double_free_min_align_mid(void)
-{
-    setup();
-    void *p = ha_alloc_min_align(MID);
-    CHECK(p != NULL);
-    ha_free_sized_min_align(p, MID);
-    ha_free_sized_min_align(p, MID);
-}
-
-static void min_align_wrong_size_small(void)
-{
-    setup();
-    void *p = ha_alloc_min_align(100);
-    CHECK(p != NULL);
-    ha_free_sized_min_align(p, 5000);
-}
-
-static void min_align_wrong_size_mid(void)
-{
-    setup();
-    void *p = ha_alloc_min_align(MID);
-    CHECK(p != NULL);
-    ha_free_sized_min_align(p, 50);
-}
+static void double_free_min_align_small(void) { min_align_free(SMALL, SMALL, SMALL); }
+static void double_free_min_align_mid(void) { min_align_free(MID, MID, MID); }
+static void min_align_wrong_size_small(void) { min_align_free(100, 5000, 0); }
+static void min_align_wrong_size_mid(void) { min_align_free(MID, 50, 0); }
 
 /* A block aligned beyond HA_MIN_ALIGN freed as if it were not. */
 static void min_align_of_page_aligned_block(void)
