@@ -51,6 +51,13 @@ $(BUILD)/host/$(1)/tests/%: tests/c/%.c $(C_TEST_SUPPORT) $(C_TEST_HDRS) $(BUILD
 endef
 $(foreach v,plain asan checked tsan,$(eval $(call C_VARIANT,$(v))))
 
+# A program on the library's weak default hooks (no harness: its hooks
+# would replace them).
+$(BUILD)/host/%/weak_hooks: tests/weak-hooks/weak_hooks.c $(BUILD)/host/%/libhartalloc.a
+	@mkdir -p $(@D); echo "  LINK [$*] $@"
+	@$(HOST_CC) -std=gnu11 -Wall -Wextra -Werror -Ic-alloc/include -Ic-alloc/src \
+	    $(C_VARIANT_FLAGS_$*) $< $(BUILD)/host/$*/libhartalloc.a -o $@
+
 # --- riscv64 library (freestanding, no libc) ---------------------------------
 $(BUILD)/riscv64/obj/%.o: c-alloc/src/%.c $(C_HDRS)
 	@$(SETUP) riscv-c
@@ -76,7 +83,8 @@ C_TSAN_SCALE := 10
 
 test-c-build:
 	@$(SETUP) host
-	@$(MAKE) --no-print-directory $(foreach t,$(C_TESTS),$(foreach v,plain asan checked,$(BUILD)/host/$(v)/tests/$(t)))
+	@$(MAKE) --no-print-directory $(foreach t,$(C_TESTS),$(foreach v,plain asan checked,$(BUILD)/host/$(v)/tests/$(t))) \
+	    $(foreach v,plain asan,$(BUILD)/host/$(v)/weak_hooks)
 
 test-c: test-c-build
 	@$(CHECK) c-build-host-warnings $(MAKE) --no-print-directory -B $(BUILD)/host/plain/libhartalloc.a
@@ -87,6 +95,8 @@ test-c: test-c-build
 	    $(CHECK) c-$(t)-asan-ubsan $(BUILD)/host/asan/tests/$(t); \
 	    $(CHECK) c-$(t)-checked env HA_TEST_SCALE=$(or $(C_CHECKED_SCALE_$(t)),10) $(BUILD)/host/checked/tests/$(t); \
 	    $(CHECK) c-$(t)-valgrind env HA_TEST_SCALE=5 $(VALGRIND) $(BUILD)/host/plain/tests/$(t);)
+	@$(CHECK) c-weak-default-hooks $(BUILD)/host/plain/weak_hooks
+	@$(CHECK) c-weak-default-hooks-asan-ubsan $(BUILD)/host/asan/weak_hooks
 
 TEST_STEPS += test-c
 

@@ -136,8 +136,11 @@ impl HartAlloc {
     /// before every call that may enter the C core on a cold path.
     #[inline]
     fn use_platform(&self) {
-        if let Some(p) = self.platform {
-            platform::register_default(p);
+        match self.platform {
+            Some(p) => platform::register_default(p),
+            // Platform::SINGLE_HART until one is registered: declare its
+            // hooks trivial.
+            None => platform::declare_trivial_hooks(),
         }
     }
 

@@ -133,16 +133,22 @@ impl Default for Platform {
     }
 }
 
+// The no-op defaults are never inlined, so that every crate's function
+// pointer to one is the same address (small functions are otherwise
+// instantiated in each crate that uses them), which trivial_hooks compares.
+#[inline(never)]
 fn single_hart_cpu_id() -> usize {
     0
 }
 
 #[cfg(not(feature = "critical-section"))]
+#[inline(never)]
 fn default_irq_save() -> usize {
     0
 }
 
 #[cfg(not(feature = "critical-section"))]
+#[inline(never)]
 fn default_irq_restore(_state: usize) {}
 
 #[cfg(feature = "critical-section")]
@@ -194,6 +200,7 @@ static PLATFORM: AtomicPtr<Platform> = AtomicPtr::new(core::ptr::null_mut());
 /// platform may then be paired with the `irq_restore` of the other.
 pub fn set_platform(platform: &'static Platform) {
     PLATFORM.store(platform as *const Platform as *mut Platform, Ordering::Release);
+    declare_trivial_hooks();
 }
 
 /// Register `platform` unless one is registered already: what a heap made
@@ -204,11 +211,59 @@ pub(crate) fn register_default(platform: &'static Platform) {
     if PLATFORM.load(Ordering::Relaxed).is_null() {
         let _ = PLATFORM.compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Relaxed);
     }
+    declare_trivial_hooks();
+}
+
+/// The hooks of `p` that do nothing, as the C core's `HA_TRIVIAL_*` mask:
+/// those that are this crate's own no-op defaults.
+///
+/// Function addresses are compared.  Two distinct functions may share an
+/// address only if the compiler merged them, which it does only for
+/// identical code, so a function equal to a no-op default is one; a default
+/// duplicated across codegen units only loses the saving.
+fn trivial_hooks(p: &Platform) -> c_uint {
+    let mut mask = 0;
+    if p.cpu_id as usize == single_hart_cpu_id as fn() -> usize as usize {
+        mask |= crate::sys::HA_TRIVIAL_CPU_ID;
+    }
+    #[cfg(not(feature = "critical-section"))]
+    {
+        if p.irq_save as usize == default_irq_save as fn() -> usize as usize {
+            mask |= crate::sys::HA_TRIVIAL_IRQ_SAVE;
+        }
+        if p.irq_restore as usize == default_irq_restore as unsafe fn(usize) as usize {
+            mask |= crate::sys::HA_TRIVIAL_IRQ_RESTORE;
+        }
+    }
+    mask
+}
+
+/// Tell the C core which hooks of the platform in force do nothing
+/// (`ha_set_trivial_hooks`), so that its fast paths leave them out: with
+/// [`Platform::SINGLE_HART`] they call no hook at all.  Called whenever the
+/// platform may have changed.  It declares, then looks again: if another
+/// CPU changed the platform meanwhile, it declares that one, so the last
+/// declaration is always of the last platform.
+pub(crate) fn declare_trivial_hooks() {
+    loop {
+        let p = PLATFORM.load(Ordering::Acquire);
+        // SAFETY: ha_set_trivial_hooks stores the mask and nothing else; the
+        // mask is true of the platform read, whose hooks then do nothing.
+        unsafe { crate::sys::ha_set_trivial_hooks(trivial_hooks(platform_at(p))) };
+        if PLATFORM.load(Ordering::Acquire) == p {
+            return;
+        }
+    }
 }
 
 /// The platform in force.
 pub fn platform() -> &'static Platform {
-    let p = PLATFORM.load(Ordering::Acquire);
+    platform_at(PLATFORM.load(Ordering::Acquire))
+}
+
+/// The platform a value of PLATFORM stands for.
+#[inline]
+fn platform_at(p: *mut Platform) -> &'static Platform {
     if p.is_null() {
         return &Platform::SINGLE_HART;
     }

@@ -20,6 +20,9 @@ pub const HA_PAGE_SIZE: u32 = 4096;
 pub const HA_MIN_ALIGN: u32 = 16;
 pub const HA_MAX_CPUS: u32 = 64;
 pub const HA_REGION_ZEROED: u32 = 1;
+pub const HA_TRIVIAL_CPU_ID: u32 = 1;
+pub const HA_TRIVIAL_IRQ_SAVE: u32 = 2;
+pub const HA_TRIVIAL_IRQ_RESTORE: u32 = 4;
 pub const HA_OK: ha_error = 0;
 pub const HA_EINVAL: ha_error = -1;
 pub const HA_ESTATE: ha_error = -2;
@@ -132,4 +135,7 @@ pub type ha_oom_handler_fn =
     ::core::option::Option<unsafe extern "C" fn(bytes: usize, align: usize) -> core::ffi::c_int>;
 extern "C" {
     pub fn ha_set_oom_handler(handler: ha_oom_handler_fn);
+}
+extern "C" {
+    pub fn ha_set_trivial_hooks(hooks: core::ffi::c_uint);
 }

@@ -199,6 +199,19 @@ void ha_platform_irq_restore(uintptr_t state);
 /* Report a fault (bad free, corruption) at addr.  Does not return. */
 void ha_platform_fatal(const char *msg, const void *addr);
 
+/* Declare which hooks do nothing, so that the core need not call them: a
+ * mask of HA_TRIVIAL_*, replacing the one in force (other bits are
+ * ignored).  When all three are trivial, the fast paths call no function
+ * that returns.  Optional: the default is 0 (every hook is called), the
+ * weak defaults above declare themselves the first time they run, and the
+ * Rust crate declares its Platform's.  What is declared must hold on
+ * every CPU until it is declared again (say before other CPUs start); a
+ * call already inside the allocator may still follow the old mask. */
+#define HA_TRIVIAL_CPU_ID 0x1u      /* ha_platform_cpu_id always returns 0 */
+#define HA_TRIVIAL_IRQ_SAVE 0x2u    /* ha_platform_irq_save always returns 0 */
+#define HA_TRIVIAL_IRQ_RESTORE 0x4u /* ha_platform_irq_restore does nothing */
+void ha_set_trivial_hooks(unsigned hooks);
+
 #ifdef __cplusplus
 }
 #endif

@@ -406,7 +406,8 @@ HA_INLINE void *alloc_min_align(size_t size, size_t align)
 {
     if (!HA_CHECKED && HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL)) {
         if (HA_LIKELY(size - 1 < atomic_load_explicit(&slab_max_size, memory_order_relaxed)))
-            return slab_alloc_small(size, align, alloc_general);
+            return hooks_none() ? slab_alloc_small_none(size, align, alloc_general)
+                                : slab_alloc_small(size, align, alloc_general);
         if (size - 1 < HA_MID_MAX)
             return alloc_mid(size, align);
     }
@@ -495,7 +496,10 @@ void ha_free(void *p)
         const struct page_region *r;
         int kind = page_kind_region((uintptr_t)p, &r);
         if (HA_LIKELY(kind == PAGE_KIND_SLAB)) {
-            slab_free(p, 0, 0, false, r);
+            if (hooks_none())
+                slab_free_none(p, 0, 0, false, r);
+            else
+                slab_free(p, 0, 0, false, r);
             return;
         }
         if (kind == PAGE_KIND_ARENA) {
@@ -519,7 +523,10 @@ HA_INLINE void free_sized(void *p, size_t size, size_t align)
         const struct page_region *r;
         int kind = page_kind_region((uintptr_t)p, &r);
         if (HA_LIKELY(kind == PAGE_KIND_SLAB)) {
-            slab_free(p, size, align, true, r);
+            if (hooks_none())
+                slab_free_none(p, size, align, true, r);
+            else
+                slab_free(p, size, align, true, r);
             return;
         }
         if (kind == PAGE_KIND_ARENA) {
@@ -672,7 +679,8 @@ void *ha_alloc_pages(size_t count, size_t align)
      * the general path (reclaim, OOM hook) when it has none to give. */
     if (!HA_CHECKED && count == 1 && align <= HA_PAGE_SIZE &&
         HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL))
-        return frame_alloc_or(pages_alloc_general, count, align);
+        return hooks_none() ? frame_alloc_or_none(pages_alloc_general, count, align)
+                            : frame_alloc_or(pages_alloc_general, count, align);
     return pages_alloc_general(count, align);
 }
 
@@ -703,7 +711,10 @@ void ha_free_pages(void *p, size_t count)
      * it with nothing changed, and the early allocator is asked next.
      * Every path ends in a tail call: no registers saved. */
     if (count == 1) {
-        frame_free_or(p, free_frame_refused);
+        if (hooks_none())
+            frame_free_or_none(p, free_frame_refused);
+        else
+            frame_free_or(p, free_frame_refused);
         return;
     }
     free_pages_general(p, count, FAULT_NONE);

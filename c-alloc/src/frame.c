@@ -287,12 +287,12 @@ static HA_NOINLINE void *frame_alloc_slower(struct frame_cache *c, uintptr_t irq
 /* The body of frame_alloc (miss NULL: return NULL when out of pages) and
  * of frame_alloc_or (zeroed NULL; a miss ends in miss(count, align), a
  * tail call, so that its caller saves no registers for it). */
-HA_INLINE void *frame_alloc_in(bool *zeroed, frame_miss_fn miss, size_t count, size_t align)
+HA_INLINE void *frame_alloc_in(bool *zeroed, frame_miss_fn miss, size_t count, size_t align, unsigned hooks)
 {
-    struct frame_cache *c = ha_load_published(&frame_caches[ha_cpu()]);
+    struct frame_cache *c = ha_load_published(&frame_caches[ha_cpu_if(hooks)]);
     if (HA_UNLIKELY(!c))
         return miss ? frame_alloc_slower(0, 0, miss, count, align) : frame_alloc_first(zeroed);
-    uintptr_t irq = lock_acquire(&c->lock);
+    uintptr_t irq = lock_acquire_if(&c->lock, hooks);
     struct frame_bin *f = &c->bin;
     size_t n = f->count;
     uintptr_t slot = n ? f->slots[n - 1] : 0;
@@ -308,18 +308,23 @@ HA_INLINE void *frame_alloc_in(bool *zeroed, frame_miss_fn miss, size_t count, s
         *zeroed = slot & 1;
     c->page_allocs++;
     c->pages++;
-    lock_release(&c->lock, irq);
+    lock_release_if(&c->lock, irq, hooks);
     return p;
 }
 
 void *frame_alloc(bool *zeroed)
 {
-    return frame_alloc_in(zeroed, 0, 0, 0);
+    return frame_alloc_in(zeroed, 0, 0, 0, HOOKS_CHECKED);
 }
 
 void *frame_alloc_or(frame_miss_fn miss, size_t count, size_t align)
 {
-    return frame_alloc_in(0, miss, count, align);
+    return frame_alloc_in(0, miss, count, align, HOOKS_ALL);
+}
+
+void *frame_alloc_or_none(frame_miss_fn miss, size_t count, size_t align)
+{
+    return frame_alloc_in(0, miss, count, align, HOOKS_NONE);
 }
 
 /* Is some bin holding a frame in [lo, hi)?  Each cache is looked at under
@@ -398,19 +403,19 @@ static HA_NOINLINE void frame_free_slower(struct frame_cache *c, uintptr_t irq, 
         fault(p, f);
 }
 
-void frame_free_or(void *p, frame_fault_fn fault)
+HA_INLINE void frame_free_if(void *p, frame_fault_fn fault, unsigned hooks)
 {
     enum ha_fault f = page_validate_frame((uintptr_t)p);
     if (HA_UNLIKELY(f != FAULT_NONE)) {
         fault(p, f);
         return;
     }
-    struct frame_cache *c = ha_load_published(&frame_caches[ha_cpu()]);
+    struct frame_cache *c = ha_load_published(&frame_caches[ha_cpu_if(hooks)]);
     if (HA_UNLIKELY(!c)) {
         frame_free_slower(0, 0, p, false, fault);
         return;
     }
-    uintptr_t irq = lock_acquire(&c->lock);
+    uintptr_t irq = lock_acquire_if(&c->lock, hooks);
     /* Claim the frame: of two CPUs freeing it at once, one sees the tag
      * the other wrote (see the file comment). */
     uint64_t tag = frame_tag(p);
@@ -426,7 +431,17 @@ void frame_free_or(void *p, frame_fault_fn fault)
     frame_where(fb, (uintptr_t)p, 1);
     c->page_frees++;
     c->pages--;
-    lock_release(&c->lock, irq);
+    lock_release_if(&c->lock, irq, hooks);
+}
+
+void frame_free_or(void *p, frame_fault_fn fault)
+{
+    frame_free_if(p, fault, HOOKS_ALL);
+}
+
+void frame_free_or_none(void *p, frame_fault_fn fault)
+{
+    frame_free_if(p, fault, HOOKS_NONE);
 }
 
 /* ------------------------------------------------------------ maintenance */

@@ -169,6 +169,11 @@ HA_INLINE void ha_cpu_relax(void)
 #error "HA_PLATFORM_RISCV_SMODE is for RISC-V kernels only"
 #endif
 
+/* The hooks known to do nothing (HA_TRIVIAL_*), which the core then skips:
+ * set by ha_set_trivial_hooks, and by the weak defaults when first called.
+ * (Unused when the build inlines the platform.) */
+extern _Atomic unsigned hooks_trivial;
+
 #if HA_PLATFORM_RISCV_SMODE
 #define HA_SSTATUS_SIE 0x2u
 HA_INLINE uintptr_t platform_irq_save(void)
@@ -188,15 +193,72 @@ HA_INLINE unsigned platform_cpu_id(void)
     return (unsigned)tp;
 }
 #else
+HA_INLINE unsigned hooks_trivial_now(void)
+{
+    return atomic_load_explicit(&hooks_trivial, memory_order_relaxed);
+}
 HA_INLINE uintptr_t platform_irq_save(void) { return ha_platform_irq_save(); }
 HA_INLINE void platform_irq_restore(uintptr_t state) { ha_platform_irq_restore(state); }
 HA_INLINE unsigned platform_cpu_id(void) { return ha_platform_cpu_id(); }
 #endif
 
-/* Disable interrupts, then spin.  Returns the interrupt state to restore. */
-HA_INLINE uintptr_t lock_acquire(ha_lock_t *l)
+/*
+ * Which hooks a piece of code calls: `hooks`, a constant in each copy of
+ * the code, HOOKS_CHECKED everywhere but the hottest paths (each hook
+ * called unless declared trivial).  The hottest paths (slab_alloc_small,
+ * slab_free, frame_alloc_or, frame_free_or) come in two copies: one with
+ * HOOKS_ALL, which calls each hook without a look at the declaration
+ * (calling a trivial hook is always correct), and X_none with HOOKS_NONE,
+ * which calls nothing that returns and so saves no registers, for when
+ * every hook is trivial (the weak defaults, Platform::SINGLE_HART).  The
+ * facade picks one with hooks_none(), in the tail call that ends its own
+ * fast path, so that the choice costs a load and a branch.  A build that
+ * inlines its platform always takes the first.
+ */
+#define HOOKS_CALL_CPU 0x1u
+#define HOOKS_CALL_IRQ 0x2u
+#define HOOKS_CHECK 0x4u /* skip those declared trivial */
+#define HOOKS_NONE 0u
+#define HOOKS_ALL (HOOKS_CALL_CPU | HOOKS_CALL_IRQ)
+#define HOOKS_CHECKED (HOOKS_ALL | HOOKS_CHECK)
+#define HA_TRIVIAL_ALL (HA_TRIVIAL_CPU_ID | HA_TRIVIAL_IRQ_SAVE | HA_TRIVIAL_IRQ_RESTORE)
+
+/* Is every hook trivial, so that the HOOKS_NONE copy may run? */
+HA_INLINE bool hooks_none(void)
 {
-    uintptr_t irq = platform_irq_save();
+#if HA_PLATFORM_RISCV_SMODE
+    return false;
+#else
+    return HA_LIKELY(hooks_trivial_now() == HA_TRIVIAL_ALL);
+#endif
+}
+
+/* Is this hook to be called by code of the given `hooks`? */
+HA_INLINE bool hooks_call(unsigned hooks, unsigned call, unsigned trivial)
+{
+#if HA_PLATFORM_RISCV_SMODE
+    (void)trivial;
+    return (hooks & call) != 0;
+#else
+    return (hooks & call) && !((hooks & HOOKS_CHECK) && (hooks_trivial_now() & trivial));
+#endif
+}
+
+HA_INLINE uintptr_t platform_irq_save_if(unsigned hooks)
+{
+    return hooks_call(hooks, HOOKS_CALL_IRQ, HA_TRIVIAL_IRQ_SAVE) ? platform_irq_save() : 0;
+}
+
+HA_INLINE void platform_irq_restore_if(uintptr_t state, unsigned hooks)
+{
+    if (hooks_call(hooks, HOOKS_CALL_IRQ, HA_TRIVIAL_IRQ_RESTORE))
+        platform_irq_restore(state);
+}
+
+/* Disable interrupts, then spin.  Returns the interrupt state to restore. */
+HA_INLINE uintptr_t lock_acquire_if(ha_lock_t *l, unsigned hooks)
+{
+    uintptr_t irq = platform_irq_save_if(hooks);
     while (atomic_exchange_explicit(&l->held, 1u, memory_order_acquire)) {
         while (atomic_load_explicit(&l->held, memory_order_relaxed))
             ha_cpu_relax();
@@ -204,11 +266,14 @@ HA_INLINE uintptr_t lock_acquire(ha_lock_t *l)
     return irq;
 }
 
-HA_INLINE void lock_release(ha_lock_t *l, uintptr_t irq)
+HA_INLINE void lock_release_if(ha_lock_t *l, uintptr_t irq, unsigned hooks)
 {
     atomic_store_explicit(&l->held, 0u, memory_order_release);
-    platform_irq_restore(irq);
+    platform_irq_restore_if(irq, hooks);
 }
+
+HA_INLINE uintptr_t lock_acquire(ha_lock_t *l) { return lock_acquire_if(l, HOOKS_CHECKED); }
+HA_INLINE void lock_release(ha_lock_t *l, uintptr_t irq) { lock_release_if(l, irq, HOOKS_CHECKED); }
 
 /* Take (true) or release (false) a lock across fork(2), keeping the
  * interrupt state in *irq between the two calls. */
@@ -356,15 +421,16 @@ size_t stats_frames_cached(void);
 
 /* The running CPU's index into per-CPU tables: ids past HA_MAX_CPUS are
  * folded (correct, since every per-CPU structure is locked, but shared). */
-HA_INLINE unsigned ha_cpu(void)
+HA_INLINE unsigned ha_cpu_if(unsigned hooks)
 {
-    unsigned cpu = platform_cpu_id();
+    unsigned cpu = hooks_call(hooks, HOOKS_CALL_CPU, HA_TRIVIAL_CPU_ID) ? platform_cpu_id() : 0;
 #if (HA_MAX_CPUS & (HA_MAX_CPUS - 1)) == 0
     return cpu % HA_MAX_CPUS; /* a mask: one instruction, no branch */
 #else
     return cpu < HA_MAX_CPUS ? cpu : cpu % HA_MAX_CPUS;
 #endif
 }
+HA_INLINE unsigned ha_cpu(void) { return ha_cpu_if(HOOKS_CHECKED); }
 
 /* ========================================================== page.c */
 /*
@@ -597,6 +663,9 @@ void *slab_alloc(unsigned cls, size_t size, size_t *usable);
 extern _Atomic size_t slab_max_size;
 typedef void *(*slab_miss_fn)(size_t size, size_t align);
 void *slab_alloc_small(size_t size, size_t align, slab_miss_fn miss);
+/* The hottest paths here and below come in two copies (see hooks_none):
+ * X calls every hook, X_none none; the caller picks with hooks_none(). */
+void *slab_alloc_small_none(size_t size, size_t align, slab_miss_fn miss);
 /* Free p (validated by slab_validate) through this CPU's cache.
  * `accounted` as slab_alloc counted it. */
 void cache_free(void *p, unsigned cls, size_t accounted);
@@ -604,6 +673,7 @@ void cache_free(void *p, unsigned cls, size_t accounted);
  * path of ha_free / ha_free_sized.  need and align are checked against
  * the class when sized.  Faults before any change. */
 void slab_free(void *p, size_t need, size_t align, bool sized, const struct page_region *r);
+void slab_free_none(void *p, size_t need, size_t align, bool sized, const struct page_region *r);
 /* For p inside a slab chunk: FAULT_NONE and *cls, or the fault. */
 enum ha_fault slab_validate(const void *p, unsigned *cls);
 /* Make the calling CPU's cache now (ha_final_init), so that it sits at the
@@ -641,6 +711,8 @@ typedef void *(*frame_miss_fn)(size_t count, size_t align);
 typedef void (*frame_fault_fn)(void *p, enum ha_fault f);
 void *frame_alloc_or(frame_miss_fn miss, size_t count, size_t align);
 void frame_free_or(void *p, frame_fault_fn fault);
+void *frame_alloc_or_none(frame_miss_fn miss, size_t count, size_t align); /* hooks_none() */
+void frame_free_or_none(void *p, frame_fault_fn fault);
 bool frame_is_cached(const void *p);
 bool frame_cached_within(const void *p, size_t count);
 size_t frame_flush(void);

@@ -3,22 +3,43 @@
  * Rust crate's exports) replace them at link time.  They fit one CPU with
  * interrupts the allocator need not touch: a kernel that takes interrupts
  * which allocate, or runs on several harts, must provide its own.
+ *
+ * Each default, the first time it runs, records in hooks_trivial that it
+ * does nothing, and the core stops calling it: a kernel that keeps the
+ * defaults pays no call on its fast paths.
  */
 #include "ha_internal.h"
 
+_Atomic unsigned hooks_trivial;
+
+void ha_set_trivial_hooks(unsigned hooks)
+{
+    atomic_store_explicit(&hooks_trivial,
+                          hooks & (HA_TRIVIAL_CPU_ID | HA_TRIVIAL_IRQ_SAVE | HA_TRIVIAL_IRQ_RESTORE),
+                          memory_order_relaxed);
+}
+
+static void hooks_learn(unsigned hook)
+{
+    atomic_fetch_or_explicit(&hooks_trivial, hook, memory_order_relaxed);
+}
+
 __attribute__((weak)) unsigned ha_platform_cpu_id(void)
 {
+    hooks_learn(HA_TRIVIAL_CPU_ID);
     return 0;
 }
 
 __attribute__((weak)) uintptr_t ha_platform_irq_save(void)
 {
+    hooks_learn(HA_TRIVIAL_IRQ_SAVE);
     return 0;
 }
 
 __attribute__((weak)) void ha_platform_irq_restore(uintptr_t state)
 {
     (void)state;
+    hooks_learn(HA_TRIVIAL_IRQ_RESTORE);
 }
 
 /* Nowhere to print from here: stop where a debugger will find the message

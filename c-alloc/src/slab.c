@@ -569,9 +569,9 @@ HA_INLINE struct cpu_cache *cache_get(void)
 
 /* This CPU's cache if it is made already, else NULL: for the fast paths,
  * which leave the making to their slow path. */
-HA_INLINE struct cpu_cache *cache_peek(void)
+HA_INLINE struct cpu_cache *cache_peek(unsigned hooks)
 {
-    return ha_load_published(&caches[ha_cpu()]);
+    return ha_load_published(&caches[ha_cpu_if(hooks)]);
 }
 
 void cache_prepare(void)
@@ -731,25 +731,25 @@ static HA_NOINLINE void *cache_alloc_slower(unsigned cls, size_t accounted, slab
  * damaged, or the byte counter reaches a new high (the peak is sampled
  * there): then the caller takes the slow path, which sorts out which.  It
  * calls nothing that returns, so that it needs no registers saved. */
-HA_INLINE void *cache_try_alloc(unsigned cls, size_t accounted)
+HA_INLINE void *cache_try_alloc(unsigned cls, size_t accounted, unsigned hooks)
 {
-    struct cpu_cache *c = cache_peek();
+    struct cpu_cache *c = cache_peek(hooks);
     if (HA_UNLIKELY(!c))
         return 0;
-    uintptr_t irq = lock_acquire(&c->lock);
+    uintptr_t irq = lock_acquire_if(&c->lock, hooks);
     struct bin *b = &c->bins[cls];
     size_t n = b->count;
     uint64_t *p = n ? b->slots[n - 1] : 0;
     intptr_t used = atomic_load_explicit(&c->bytes.used, memory_order_relaxed) + (intptr_t)accounted;
     if (HA_UNLIKELY(HA_CHECKED || !p || *p != free_tag(p) || used > c->bytes.hwm)) {
-        lock_release(&c->lock, irq);
+        lock_release_if(&c->lock, irq, hooks);
         return 0;
     }
     b->count = n - 1;
     *p = 0;
     c->bins[cls].live++;
     stats_bytes_alloc_below_hwm(&c->bytes, used);
-    lock_release(&c->lock, irq);
+    lock_release_if(&c->lock, irq, hooks);
     return p;
 }
 
@@ -757,7 +757,7 @@ void *slab_alloc(unsigned cls, size_t size, size_t *usable)
 {
     *usable = class_size_tab[cls];
     size_t accounted = HA_CHECKED ? size : *usable;
-    void *p = cache_try_alloc(cls, accounted);
+    void *p = cache_try_alloc(cls, accounted, HOOKS_CHECKED);
     return HA_LIKELY(p != 0) ? p : cache_alloc_slower(cls, accounted, 0, 0, 0);
 }
 
@@ -774,11 +774,21 @@ static HA_NOINLINE void *slab_alloc_small_slow(size_t size, size_t align, slab_m
  * one table lookup.  A miss (out of memory) ends in miss(size, align), a
  * tail call: the caller's own miss handling would make it save registers,
  * on every call, for what is almost never used. */
-void *slab_alloc_small(size_t size, size_t align, slab_miss_fn miss)
+HA_INLINE void *slab_alloc_small_if(size_t size, size_t align, slab_miss_fn miss, unsigned hooks)
 {
     unsigned cls = class_by_granule[(size + 15) / 16];
-    void *p = cache_try_alloc(cls, class_size_tab[cls]);
+    void *p = cache_try_alloc(cls, class_size_tab[cls], hooks);
     return HA_LIKELY(p != 0) ? p : slab_alloc_small_slow(size, align, miss);
+}
+
+void *slab_alloc_small(size_t size, size_t align, slab_miss_fn miss)
+{
+    return slab_alloc_small_if(size, align, miss, HOOKS_ALL);
+}
+
+void *slab_alloc_small_none(size_t size, size_t align, slab_miss_fn miss)
+{
+    return slab_alloc_small_if(size, align, miss, HOOKS_NONE);
 }
 
 /* A free that found the object's tag already there (a double free, or
@@ -815,14 +825,14 @@ static HA_NOINLINE void cache_put_first(struct slab *s, void *p, unsigned idx, u
 }
 
 /* Free a validated object p (index idx of slab s, class cls). */
-HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, size_t cls, size_t accounted)
+HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, size_t cls, size_t accounted, unsigned hooks)
 {
-    struct cpu_cache *c = cache_peek();
+    struct cpu_cache *c = cache_peek(hooks);
     if (HA_UNLIKELY(!c)) {
         cache_put_first(s, p, idx, cls, accounted);
         return;
     }
-    uintptr_t irq = lock_acquire(&c->lock);
+    uintptr_t irq = lock_acquire_if(&c->lock, hooks);
     /* Claim the object: of two CPUs freeing it at once, one sees the tag
      * the other wrote, and its search (which takes every cache lock) finds
      * the object in the first CPU's bin. */
@@ -838,13 +848,13 @@ HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, size_t cls, size
     b->count = n + 1;
     c->bins[cls].live--;
     stats_bytes_free(&c->bytes, accounted);
-    lock_release(&c->lock, irq);
+    lock_release_if(&c->lock, irq, hooks);
 }
 
 void cache_free(void *p, unsigned cls, size_t accounted)
 {
     struct slab *s = slab_of(p, cls);
-    cache_put(s, p, slab_index(s, p), cls, accounted);
+    cache_put(s, p, slab_index(s, p), cls, accounted, HOOKS_CHECKED);
 }
 
 /* Is s, at a chunk boundary below p, the header of a live slab?  (A big
@@ -941,11 +951,11 @@ static HA_NOINLINE void slab_free_odd(struct slab *s, void *p, unsigned idx, siz
             ha_fault(FAULT_ALIGN_MISMATCH, p);
         ha_fault(FAULT_SIZE_MISMATCH, p);
     }
-    cache_put(s, p, idx, cls, class_size_tab[cls]);
+    cache_put(s, p, idx, cls, class_size_tab[cls], HOOKS_CHECKED);
 }
 
 /* slab_free once s, p's slab, is proven. */
-HA_INLINE void slab_free_in(struct slab *s, void *p, size_t need, size_t align, bool sized)
+HA_INLINE void slab_free_in(struct slab *s, void *p, size_t need, size_t align, bool sized, unsigned hooks)
 {
     unsigned idx;
     enum ha_fault f = slab_locate_in(p, s, &idx);
@@ -959,7 +969,7 @@ HA_INLINE void slab_free_in(struct slab *s, void *p, size_t need, size_t align, 
         slab_free_odd(s, p, idx, need, align);
         return;
     }
-    cache_put(s, p, idx, cls, class_size_tab[cls]);
+    cache_put(s, p, idx, cls, class_size_tab[cls], hooks);
 }
 
 /* slab_free of an object whose 64 KiB boundary holds no header: past the
@@ -971,10 +981,10 @@ static HA_NOINLINE void slab_free_far(void *p, size_t need, size_t align, bool s
     struct slab *s = big_slab_in(r, p);
     if (!s)
         ha_fault(FAULT_CORRUPT, p);
-    slab_free_in(s, p, need, align, sized);
+    slab_free_in(s, p, need, align, sized, HOOKS_CHECKED);
 }
 
-void slab_free(void *p, size_t need, size_t align, bool sized, const struct page_region *r)
+HA_INLINE void slab_free_if(void *p, size_t need, size_t align, bool sized, const struct page_region *r, unsigned hooks)
 {
     /* The boundary lies in p's chunk if p is in one (p's page is SLAB),
      * so it is mapped. */
@@ -983,7 +993,17 @@ void slab_free(void *p, size_t need, size_t align, bool sized, const struct page
         slab_free_far(p, need, align, sized, r);
         return;
     }
-    slab_free_in(s, p, need, align, sized);
+    slab_free_in(s, p, need, align, sized, hooks);
+}
+
+void slab_free(void *p, size_t need, size_t align, bool sized, const struct page_region *r)
+{
+    slab_free_if(p, need, align, sized, r, HOOKS_ALL);
+}
+
+void slab_free_none(void *p, size_t need, size_t align, bool sized, const struct page_region *r)
+{
+    slab_free_if(p, need, align, sized, r, HOOKS_NONE);
 }
 
 /* The stats record for this CPU, locked: the shared one before the

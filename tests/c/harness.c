@@ -16,13 +16,39 @@
 #define HARNESS_CHILD_TIMEOUT_S 600
 
 static _Thread_local unsigned harness_cpu;
+static _Thread_local struct harness_hook_calls harness_calls;
 static unsigned harness_passed, harness_failed;
 
 /* ------------------------------------------------------------ hooks */
 
-unsigned ha_platform_cpu_id(void) { return harness_cpu; }
-uintptr_t ha_platform_irq_save(void) { return 0; }
-void ha_platform_irq_restore(uintptr_t state) { (void)state; }
+unsigned ha_platform_cpu_id(void)
+{
+    harness_calls.cpu_id++;
+    return harness_cpu;
+}
+
+uintptr_t ha_platform_irq_save(void)
+{
+    harness_calls.irq_save++;
+    return 0;
+}
+
+void ha_platform_irq_restore(uintptr_t state)
+{
+    (void)state;
+    harness_calls.irq_restore++;
+}
+
+struct harness_hook_calls harness_hook_calls(void) { return harness_calls; }
+
+/* Each scenario starts with the hooks declared as what they are while no
+ * thread has a CPU other than 0: all trivial.  The core then takes its
+ * fast paths' copies that call no hook; harness_set_cpu and the threads'
+ * scenarios take the copies that do. */
+static void harness_hooks_start(void)
+{
+    ha_set_trivial_hooks(HA_TRIVIAL_CPU_ID | HA_TRIVIAL_IRQ_SAVE | HA_TRIVIAL_IRQ_RESTORE);
+}
 
 void ha_platform_fatal(const char *msg, const void *addr)
 {
@@ -52,7 +78,14 @@ void ha_platform_fatal(const char *msg, const void *addr)
     _exit(HARNESS_FATAL_EXIT);
 }
 
-void harness_set_cpu(unsigned cpu) { harness_cpu = cpu; }
+void harness_set_cpu(unsigned cpu)
+{
+    /* Before the id changes: a CPU id other than 0 ends the declaration
+     * for every thread, for the rest of the scenario. */
+    if (cpu != 0)
+        ha_set_trivial_hooks(HA_TRIVIAL_IRQ_SAVE | HA_TRIVIAL_IRQ_RESTORE);
+    harness_cpu = cpu;
+}
 
 /* ------------------------------------------------------- assertions */
 
@@ -156,6 +189,7 @@ void run_isolated(const char *name, harness_fn fn)
     }
     if (pid == 0) {
         alarm(HARNESS_CHILD_TIMEOUT_S);
+        harness_hooks_start();
         fn();
         fflush(stdout);
         exit(0);
@@ -188,6 +222,7 @@ static int harness_capture(harness_fn fn, int check_on_fatal, char **out)
             setenv("HARNESS_CHECK_ON_FATAL", "1", 1);
         else
             unsetenv("HARNESS_CHECK_ON_FATAL");
+        harness_hooks_start();
         fn();
         fprintf(stderr, "scenario returned without a fatal report\n");
         fflush(stdout);

@@ -56,8 +56,16 @@ void harness_fail_heap(const char *file, int line);
 
 /* ---- environment ---- */
 
-/* The cpu id ha_platform_cpu_id() returns on the calling thread. */
+/* The cpu id ha_platform_cpu_id() returns on the calling thread.  Every
+ * scenario starts with all hooks declared trivial (ha_set_trivial_hooks);
+ * a cpu other than 0 takes HA_TRIVIAL_CPU_ID out of it. */
 void harness_set_cpu(unsigned cpu);
+
+/* How often the core called each hook on the calling thread so far. */
+struct harness_hook_calls {
+    unsigned long cpu_id, irq_save, irq_restore;
+};
+struct harness_hook_calls harness_hook_calls(void);
 
 /* n * HA_TEST_SCALE / 100 (HA_TEST_SCALE defaults to 100), at least 1. */
 uint64_t harness_scale(uint64_t n);

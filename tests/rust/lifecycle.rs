@@ -46,6 +46,7 @@ fn main() {
     pages_never_come_from_the_reserved_hole();
     threads_then_a_full_check();
     oom_handler_adds_memory();
+    hooks_follow_the_platform();
     println!("lifecycle: {} checks passed", CHECKS.load(Ordering::Relaxed));
 }
 
@@ -190,4 +191,63 @@ fn oom_handler_adds_memory() {
     drop(big);
     HEAP.set_oom_handler(None);
     HEAP.check().expect("consistent after the OOM handler");
+}
+
+static CPU_CALLS: AtomicUsize = AtomicUsize::new(0);
+static SAVE_CALLS: AtomicUsize = AtomicUsize::new(0);
+static RESTORE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+fn counted_cpu_id() -> usize {
+    CPU_CALLS.fetch_add(1, Ordering::Relaxed);
+    0
+}
+
+fn counted_irq_save() -> usize {
+    SAVE_CALLS.fetch_add(1, Ordering::Relaxed);
+    0
+}
+
+fn counted_irq_restore(_state: usize) {
+    RESTORE_CALLS.fetch_add(1, Ordering::Relaxed);
+}
+
+static COUNTED: Platform =
+    Platform::SINGLE_HART.with_cpu_id(counted_cpu_id).with_irq(counted_irq_save, counted_irq_restore);
+static COUNTED_CPU: Platform = Platform::SINGLE_HART.with_cpu_id(counted_cpu_id);
+
+/// Allocations and frees of every tier, warm caches included; the calls
+/// each hook got meanwhile (cpu_id, irq_save, irq_restore).
+fn churn() -> [usize; 3] {
+    let calls = || [&CPU_CALLS, &SAVE_CALLS, &RESTORE_CALLS].map(|c| c.load(Ordering::Relaxed));
+    let before = calls();
+    for _ in 0..3 {
+        let v: Vec<Vec<u8>> = [24usize, 3000, 20000, 300_000].iter().map(|&n| vec![1u8; n]).collect();
+        drop(HEAP.alloc_pages(1, PAGE_SIZE).expect("a page"));
+        drop(v);
+    }
+    let after = calls();
+    [0, 1, 2].map(|i| after[i] - before[i])
+}
+
+/// The C core leaves out the hooks that do nothing (all of
+/// Platform::SINGLE_HART's), and calls every other: set_platform declares
+/// them anew each time, in both directions.
+fn hooks_follow_the_platform() {
+    for round in 0..2 {
+        // Every hook trivial: the C core's fast paths call none.
+        hartalloc::set_platform(&Platform::SINGLE_HART);
+        churn();
+
+        hartalloc::set_platform(&COUNTED);
+        let [cpu, save, restore] = churn();
+        check!(cpu >= 10 && save >= 10, "round {round}: hooks called {cpu} / {save} times");
+        check!(save == restore, "round {round}: {save} saves, {restore} restores");
+
+        // Only cpu_id does something: it is called, the others not.
+        hartalloc::set_platform(&COUNTED_CPU);
+        let [cpu, save, restore] = churn();
+        check!(cpu >= 10 && save == 0 && restore == 0, "round {round}: {cpu} / {save} / {restore} calls");
+    }
+    check!(HEAP.check().is_ok(), "heap consistent after the platform changes");
+    hartalloc::set_platform(&Platform::PER_THREAD);
 }
