@@ -139,13 +139,18 @@ static void *mi_realloc_(void *p, size_t old, size_t size, size_t align)
     return mi_realloc_aligned_p(p, size, align);
 }
 
-/* hartalloc's C API, booted as a kernel boots it. */
+/* hartalloc's C API, booted as a kernel boots it.  A single-thread run
+ * (one_cpu) is a kernel on one CPU: the hooks below then do nothing (the
+ * one thread's id is 0), which it declares, as such a kernel would. */
 static unsigned char *arena;
+static int one_cpu;
 static int ha_bench_init(void)
 {
     if (ha_early_init(arena, EARLY_SLICE) || ha_add_region(arena + EARLY_SLICE, ARENA - EARLY_SLICE) ||
         ha_final_init())
         return -1;
+    if (one_cpu)
+        ha_set_trivial_hooks(HA_TRIVIAL_CPU_ID | HA_TRIVIAL_IRQ_SAVE | HA_TRIVIAL_IRQ_RESTORE);
     return 0;
 }
 static void ha_bench_free(void *p, size_t size, size_t align) { ha_free_sized(p, size, align); }
@@ -597,6 +602,7 @@ static int icount_main(const char *name, size_t n)
         fprintf(stderr, "cbench --icount: unknown allocator '%s' or no ops\n", name);
         return 2;
     }
+    one_cpu = 1;
     if (a->init()) {
         fprintf(stderr, "cbench: %s did not start\n", a->name);
         return 2;
@@ -624,6 +630,7 @@ enum job { RA, RA_NOREALLOC, RA_MT, LATENCY, SMP, CACHE_SCRATCH };
 
 static int run_child(const struct allocator *a, enum job j, size_t param, uint64_t seed, FILE *out)
 {
+    one_cpu = j == RA || j == RA_NOREALLOC || j == LATENCY;
     if (a->init()) {
         fprintf(stderr, "cbench: %s did not start\n", a->name);
         return 2;

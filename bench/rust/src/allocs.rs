@@ -29,18 +29,31 @@ static HART: HartAlloc = HartAlloc::new();
 /// becomes a region: the boot sequence a kernel goes through.
 const EARLY_SLICE: usize = 256 * 1024;
 
-/// An allocator over `[base, base + size)`, leaked: the child process that
-/// made it exits when the trial is over.
+/// hartalloc's platform for a trial on `threads` threads: a single-thread
+/// trial runs the default, [`Platform::SINGLE_HART`] (one CPU, interrupts
+/// left alone), as a kernel on one hart does; a multi-thread one gives
+/// each thread a CPU of its own ([`Platform::PER_THREAD`]), as harts.
+fn hart_platform(threads: usize) -> &'static Platform {
+    if threads == 1 {
+        &Platform::SINGLE_HART
+    } else {
+        &Platform::PER_THREAD
+    }
+}
+
+/// An allocator over `[base, base + size)`, for a trial on `threads`
+/// threads, leaked: the child process that made it exits when the trial
+/// is over.
 ///
 /// # Safety
 ///
 /// The range is writable memory that nothing else uses; `make` is called
 /// at most once per process for "hartalloc".
-pub unsafe fn make(name: &str, base: *mut u8, size: usize) -> &'static (dyn GlobalAlloc + Sync) {
+pub unsafe fn make(name: &str, base: *mut u8, size: usize, threads: usize) -> &'static (dyn GlobalAlloc + Sync) {
     let start = base as usize;
     match name {
         "hartalloc" => {
-            hartalloc::set_platform(&Platform::PER_THREAD);
+            hartalloc::set_platform(hart_platform(threads));
             // SAFETY: the caller gives us the arena; the early slice and the
             // region do not overlap.
             unsafe {
@@ -212,7 +225,7 @@ pub unsafe fn make_pages(name: &str, base: *mut u8, size: usize) -> Box<dyn Page
     let npages = size / hartalloc::PAGE_SIZE;
     match name {
         "hartalloc" => {
-            hartalloc::set_platform(&Platform::PER_THREAD);
+            hartalloc::set_platform(hart_platform(1));
             // SAFETY: the arena is ours to give; hartalloc's metadata (1 bit
             // per page plus the kind map) lives inside it, while the peers
             // keep theirs outside: the figure in the report says so.

@@ -205,10 +205,11 @@ fn in_child(timeout_s: u32, f: impl FnOnce() -> Vec<(String, f64)>) -> Option<Ve
     )
 }
 
-fn byte_alloc(name: &str) -> &'static (dyn GlobalAlloc + Sync) {
+/// A byte allocator for a trial on `threads` threads.
+fn byte_alloc(name: &str, threads: usize) -> &'static (dyn GlobalAlloc + Sync) {
     let base = arena();
     // SAFETY: a fresh arena nothing else uses; one allocator per child.
-    unsafe { allocs::make(name, base, ARENA) }
+    unsafe { allocs::make(name, base, ARENA, threads) }
 }
 
 struct Out {
@@ -251,7 +252,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() == 4 && args[1] == "--icount" {
         let n = args[3].parse().unwrap_or(0);
-        std::process::exit(icount::main(&args[2], n, SEED, byte_alloc));
+        std::process::exit(icount::main(&args[2], n, SEED, |name| byte_alloc(name, 1)));
     }
     let quick = args.iter().any(|a| a == "--quick");
     let arg_after = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
@@ -288,7 +289,7 @@ fn main() {
             for name in allocs::BYTE_ALLOCATORS {
                 for t in 0..s.trials {
                     let figs = in_child(60, || {
-                        let a = byte_alloc(name);
+                        let a = byte_alloc(name, if mt { threads } else { 1 });
                         let ops = if mt {
                             std::thread::scope(|sc| {
                                 let hs: Vec<_> = (0..threads)
@@ -318,7 +319,7 @@ fn main() {
                 let figs = in_child(60, || {
                     let base = arena();
                     // SAFETY: the first EFF_ARENA bytes of a fresh arena; one allocator per child.
-                    let a = unsafe { allocs::make(name, base, EFF_ARENA) };
+                    let a = unsafe { allocs::make(name, base, EFF_ARENA, 1) };
                     vec![("efficiency".into(), work::heap_efficiency(a, EFF_ARENA, SEED + r))]
                 });
                 out.record("heap_efficiency", "arena=32MiB", name, r, figs);
@@ -332,7 +333,7 @@ fn main() {
             for name in allocs::BYTE_ALLOCATORS {
                 for t in 0..s.trials {
                     let figs = in_child(60, || {
-                        let a = byte_alloc(name);
+                        let a = byte_alloc(name, 1);
                         percentiles(&work::latency(a, max, s.lat_samples, SEED + t))
                     });
                     out.record("latency", &format!("max={max}"), name, t, figs);
@@ -355,7 +356,7 @@ fn main() {
             for name in allocs::BYTE_ALLOCATORS {
                 for t in 0..s.coll_trials {
                     let figs = in_child(120, || {
-                        let a = byte_alloc(name);
+                        let a = byte_alloc(name, 1);
                         ROUTE.set(a).ok().expect("one route per child");
                         f(d); // warm-up, as Criterion's
                         let start = Instant::now();
@@ -404,7 +405,9 @@ fn main() {
             for name in allocs::BYTE_ALLOCATORS {
                 for t in 0..s.trials {
                     let figs = in_child(60, || {
-                        let a = byte_alloc(name);
+                        // Threads as harts even when there is one: the
+                        // per-CPU machinery is what this measures.
+                        let a = byte_alloc(name, threads);
                         let ops = work::smp_churn(a, nt, s.window, SEED + t);
                         vec![("ops_per_s".into(), ops as f64 / s.window.as_secs_f64())]
                     });
