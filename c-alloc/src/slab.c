@@ -46,8 +46,9 @@
 #define BIG_CHUNK_SIZE (256u * 1024)
 /* The big classes are used only in a heap of at least this many pages.
  * What they cost is nearly fixed: per class, partly used chunks (half of
- * 256 KiB each on average) and one kept empty (given back under
- * pressure), a few MiB for the 15 classes.  In a smaller heap TLSF's
+ * 256 KiB each on average) and one kept empty (more while memory allows:
+ * slab_keep_empty; all given back under pressure), a few MiB for the 15
+ * classes.  In a smaller heap TLSF's
  * exact fit serves 8..64 KiB, slower but in less memory: talc's
  * heap-efficiency workload in 32 MiB measured 87% with the big classes
  * off and 75% with them on.  96 MiB, so that a machine or arena of
@@ -104,8 +105,9 @@ static const uint8_t bin_cap_tab[SLAB_CLASSES] = {
  *    bin, or live; per class, sum of the CPUs' live counts + available +
  *    cached == objects in the class's slabs;
  *  - every available or cached object holds its free tag;
- *  - list == SLAB_FULL iff navail == 0; SLAB_EMPTY holds navail == nobj and
- *    is the class's one kept empty slab; SLAB_PARTIAL otherwise. */
+ *  - list == SLAB_FULL iff navail == 0; SLAB_EMPTY iff navail == nobj
+ *    (slabs kept empty: see slab_keep_empty); SLAB_PARTIAL otherwise;
+ *  - kept_empty_pages is the pages of every class's SLAB_EMPTY slabs. */
 struct slab {
     uint64_t check;
     uint16_t cls;
@@ -125,12 +127,16 @@ struct slab_class {
     ha_lock_t lock;
     struct slab *partial; /* navail > 0 */
     struct slab *full;    /* navail == 0 */
-    struct slab *empty;   /* one wholly free slab kept against thrashing */
+    struct slab *empty;   /* wholly free slabs kept against thrashing */
     size_t nslabs;
     size_t navail; /* sum over the slabs */
 } __attribute__((aligned(HA_CACHELINE)));
 
 static struct slab_class classes[SLAB_CLASSES];
+
+/* Pages of the empty slabs every class keeps (changed under a class lock,
+ * read under another: atomic). */
+static _Atomic size_t kept_empty_pages;
 
 /* A CPU's objects of one class, and beside them (one address for both on
  * the fast paths) its count of the class's objects handed out here less
@@ -426,6 +432,10 @@ static struct slab **class_list(struct slab_class *k, enum slab_list l)
 
 static void slab_move(struct slab_class *k, struct slab *s, enum slab_list to)
 {
+    if (s->list == SLAB_EMPTY)
+        atomic_fetch_sub_explicit(&kept_empty_pages, chunk_pages(s->cls), memory_order_relaxed);
+    if (to == SLAB_EMPTY)
+        atomic_fetch_add_explicit(&kept_empty_pages, chunk_pages(s->cls), memory_order_relaxed);
     list_remove(class_list(k, (enum slab_list)s->list), s);
     list_push(class_list(k, to), s);
     s->list = (uint16_t)to;
@@ -479,6 +489,8 @@ static struct slab *slab_new(struct slab_class *k, unsigned cls)
 
 static void slab_release(struct slab_class *k, struct slab *s)
 {
+    if (s->list == SLAB_EMPTY)
+        atomic_fetch_sub_explicit(&kept_empty_pages, chunk_pages(s->cls), memory_order_relaxed);
     list_remove(class_list(k, (enum slab_list)s->list), s);
     k->nslabs--;
     k->navail -= s->navail;
@@ -486,10 +498,25 @@ static void slab_release(struct slab_class *k, struct slab *s)
     page_free(s, chunk_pages(s->cls));
 }
 
-/* An object came back to its slab; class lock held. */
-static void slab_put(struct slab_class *k, void *p)
+/* May slab s (class k), wholly free now, be kept rather than given back
+ * to the page allocator?  A class's first always (against thrashing at
+ * the boundary of a slab); more while all kept empty slabs together hold
+ * at most an eighth of the pages the page allocator manages, so that a
+ * burst of allocations that is freed and made again (a kernel building
+ * and dropping a table) finds its slabs made, their objects tagged,
+ * instead of making them anew each time.  Kept slabs are memory in
+ * reserve, not lost: ha_trim gives them back, and so does the reclaim
+ * that runs before any allocation fails. */
+static bool slab_keep_empty(const struct slab_class *k, const struct slab *s)
 {
-    struct slab *s = slab_of(p, (unsigned)(k - classes));
+    return !k->empty || atomic_load_explicit(&kept_empty_pages, memory_order_relaxed) + chunk_pages(s->cls) <=
+                            page_total_count() / 8;
+}
+
+/* An object of class cls came back to its slab; class lock held. */
+static void slab_put(struct slab_class *k, unsigned cls, void *p)
+{
+    struct slab *s = slab_of(p, cls);
     unsigned idx = slab_index(s, p);
     s->avail[idx / 64] |= 1ull << (idx % 64);
     s->navail++;
@@ -497,32 +524,39 @@ static void slab_put(struct slab_class *k, void *p)
     if (s->navail == 1)
         slab_move(k, s, SLAB_PARTIAL);
     if (s->navail == s->nobj) {
-        if (k->empty)
-            slab_release(k, s);
-        else
+        if (slab_keep_empty(k, s))
             slab_move(k, s, SLAB_EMPTY);
+        else
+            slab_release(k, s);
     }
 }
 
-/* Move up to n available objects of slab s into bin b; class lock held. */
+/* Move up to n available objects of slab s into bin b; class lock held.
+ * A word of the bitmap whose every available object fits is taken whole. */
 static void slab_take(struct slab_class *k, struct slab *s, struct bin *b, unsigned n)
 {
-    for (unsigned w = 0; w < s->words && n > 0 && s->navail > 0; w++) {
-        uint64_t bits = s->avail[w], taken = 0;
-        while (bits && n > 0) {
-            unsigned i = ha_ctz(bits);
-            bits &= bits - 1;
-            taken |= 1ull << i;
-            b->slots[b->count++] = slab_object(s, w * 64 + i);
-            n--;
+    size_t size = class_size_tab[s->cls], count = b->count;
+    char *base = (char *)s + s->first_off;
+    unsigned got = 0;
+    for (unsigned w = 0; w < s->words && got < n; w++, base += 64 * size) {
+        uint64_t bits = s->avail[w], taken = bits;
+        if (!bits)
+            continue;
+        unsigned have = ha_popcount(bits);
+        if (have > n - got) { /* the n - got lowest */
+            taken = 0;
+            for (unsigned left = n - got; left; left--, bits &= bits - 1)
+                taken |= bits & -bits;
+            have = n - got;
         }
-        if (taken) {
-            unsigned got = ha_popcount(taken);
-            s->avail[w] &= ~taken;
-            s->navail = (uint16_t)(s->navail - got);
-            k->navail -= got;
-        }
+        s->avail[w] &= ~taken;
+        got += have;
+        for (; taken; taken &= taken - 1)
+            b->slots[count++] = base + ha_ctz(taken) * size;
     }
+    b->count = count;
+    s->navail = (uint16_t)(s->navail - got);
+    k->navail -= got;
     if (s->navail == 0)
         slab_move(k, s, SLAB_FULL);
 }
@@ -656,7 +690,7 @@ static HA_NOINLINE void bin_drain(struct bin *b, unsigned cls, unsigned n)
     struct slab_class *k = &classes[cls];
     uintptr_t irq = lock_acquire(&k->lock);
     for (unsigned i = 0; i < n; i++)
-        slab_put(k, b->slots[i]);
+        slab_put(k, cls, b->slots[i]);
     lock_release(&k->lock, irq);
     b->count -= n;
     ha_memmove(b->slots, b->slots + n, b->count * sizeof b->slots[0]);
@@ -1055,12 +1089,12 @@ void slab_trim(void)
             /* bin_drain takes the class lock: put the objects back here. */
             struct bin *b = &c->bins[cls];
             for (unsigned j = 0; j < b->count; j++)
-                slab_put(&classes[cls], b->slots[j]);
+                slab_put(&classes[cls], cls, b->slots[j]);
             b->count = 0;
         }
     }
     for (unsigned cls = 0; cls < SLAB_CLASSES; cls++)
-        if (classes[cls].empty)
+        while (classes[cls].empty)
             slab_release(&classes[cls], classes[cls].empty);
     unlock_everything(&l);
 }
@@ -1168,7 +1202,7 @@ int slab_check(void)
     struct all_locks l;
     lock_everything(&l);
     int r = 0;
-    size_t cached[SLAB_CLASSES] = { 0 }, marked = 0;
+    size_t cached[SLAB_CLASSES] = { 0 }, marked = 0, kept = 0;
     intptr_t live[SLAB_CLASSES] = { 0 };
     for (unsigned i = 0; i <= l.n && r == 0; i++) {
         struct cpu_cache *c = cache_at(&l, i);
@@ -1201,13 +1235,15 @@ int slab_check(void)
         size_t nslabs = 0, navail = 0, nobj = 0;
         for (int li = SLAB_PARTIAL; li <= SLAB_EMPTY && r == 0; li++)
             r = slab_check_list(k, cls, (enum slab_list)li, &nslabs, &navail, &nobj);
-        if (r == 0 && (k->empty && k->empty->next))
-            r = check_fail("slab: more than one kept empty slab", k->empty);
+        for (const struct slab *e = k->empty; r == 0 && e; e = e->next)
+            kept += chunk_pages(cls);
         if (r == 0 && (nslabs != k->nslabs || navail != k->navail))
             r = check_fail("slab: class counters disagree with its slabs", k);
         if (r == 0 && (intptr_t)(navail + cached[cls]) + live[cls] != (intptr_t)nobj)
             r = check_fail("slab: objects neither live, available nor cached (lost)", k);
     }
+    if (r == 0 && kept != atomic_load_explicit(&kept_empty_pages, memory_order_relaxed))
+        r = check_fail("slab: kept empty pages disagree with the empty slabs", &kept_empty_pages);
     unlock_everything(&l);
     return r;
 }

@@ -608,6 +608,72 @@ static void free_null_is_noop(void)
     CHECK_HEAP();
 }
 
+/* Slabs that empty are kept, up to an eighth of the heap's pages, so that
+ * a burst freed and made again takes no page from the page allocator;
+ * beyond the eighth they go back; ha_trim gives back every kept one, and
+ * so does the reclaim before an allocation would fail. */
+/* What may stay out of the page allocator once every block is freed: the
+ * eighth, each class's first empty slab (16 pages: 64 KiB slabs), the
+ * slabs that the objects in the CPU's bins keep partly used (62 at most
+ * per class), and the caches themselves. */
+#define KEPT_MAX(s0) ((s0).pages_total / 8 + 2 * 16 + 2 * 62 * 16 + 64)
+
+static void empty_slabs_kept_within_an_eighth(void)
+{
+    /* 512 B each: about 10 MiB of 64 KiB slabs at full scale.  Smaller in
+     * the checked build, whose walk on every call looks at every free
+     * object's poison. */
+    const size_t n = harness_scale(HA_CHECKED ? 4000 : 20000), m = harness_scale(HA_CHECKED ? 4000 : 50000);
+    void **p = malloc(n * sizeof *p), **q = malloc(m * sizeof *q);
+    CHECK(p && q);
+    heap_setup(64 * MiB);
+    struct ha_stats s0 = stats_now();
+    for (int round = 0; round < 3; round++) {
+        struct ha_stats before = stats_now();
+        for (size_t i = 0; i < n; i++)
+            CHECK((p[i] = ha_alloc(512, 8)) != NULL);
+        struct ha_stats full = stats_now();
+        if (round > 0) /* the kept slabs served it: no page taken */
+            CHECK_EQ(full.pages_free, before.pages_free);
+        for (size_t i = 0; i < n; i++) /* an order unlike the allocation's */
+            ha_free(p[i * 7919 % n]);
+        struct ha_stats after = stats_now();
+        size_t kept = s0.pages_free - after.pages_free;
+        printf("round %d: %zu pages kept of %zu (limit %zu)\n", round, kept, s0.pages_total, s0.pages_total / 8);
+        CHECK(kept >= n * 512 / HA_PAGE_SIZE / 2); /* most of them */
+        CHECK(kept <= KEPT_MAX(s0));
+        CHECK_EQ(after.bytes_used, 0);
+        CHECK_HEAP();
+    }
+    /* A burst larger than the eighth (at full scale: 50 MiB of 1000 B
+     * blocks): what is past it goes back. */
+    size_t got = 0;
+    while (got < m && (q[got] = ha_alloc(1000, 8)) != NULL)
+        got++;
+    CHECK(got > m / 2);
+    for (size_t i = 0; i < got; i++)
+        ha_free(q[i]);
+    struct ha_stats big = stats_now();
+    CHECK(s0.pages_free - big.pages_free <= KEPT_MAX(s0));
+    CHECK_HEAP();
+    /* The reclaim: a run as large as the heap's largest at the start is
+     * still there to allocate, kept slabs given back for it. */
+    void *run = ha_alloc_pages(s0.pages_largest_run, 0);
+    CHECK(run != NULL);
+    ha_free_pages(run, s0.pages_largest_run);
+    /* ha_trim: every kept slab back. */
+    for (size_t i = 0; i < n; i++)
+        CHECK((p[i] = ha_alloc(512, 8)) != NULL);
+    for (size_t i = 0; i < n; i++)
+        ha_free(p[i]);
+    ha_trim();
+    struct ha_stats trimmed = stats_now();
+    CHECK_EQ(trimmed.pages_free, s0.pages_free);
+    CHECK_HEAP();
+    free(p);
+    free(q);
+}
+
 int main(void)
 {
     run_isolated("every_small_size_and_alignment", every_small_size_and_alignment);
@@ -626,5 +692,6 @@ int main(void)
     run_isolated("realloc_grows_in_place", realloc_grows_in_place);
     run_isolated("usable_size_is_writable", usable_size_is_writable);
     run_isolated("free_null_is_noop", free_null_is_noop);
+    run_isolated("empty_slabs_kept_within_an_eighth", empty_slabs_kept_within_an_eighth);
     return harness_done();
 }
