@@ -19,9 +19,13 @@ void ha_set_trivial_hooks(unsigned hooks)
                           memory_order_relaxed);
 }
 
+/* Only once: a default still runs on the paths that call every hook,
+ * and a write each time would bounce the line that every CPU's fast path
+ * reads. */
 static void hooks_learn(unsigned hook)
 {
-    atomic_fetch_or_explicit(&hooks_trivial, hook, memory_order_relaxed);
+    if (!(atomic_load_explicit(&hooks_trivial, memory_order_relaxed) & hook))
+        atomic_fetch_or_explicit(&hooks_trivial, hook, memory_order_relaxed);
 }
 
 __attribute__((weak)) unsigned ha_platform_cpu_id(void)

@@ -509,8 +509,10 @@ static void slab_release(struct slab_class *k, struct slab *s)
  * that runs before any allocation fails. */
 static bool slab_keep_empty(const struct slab_class *k, const struct slab *s)
 {
-    return !k->empty || atomic_load_explicit(&kept_empty_pages, memory_order_relaxed) + chunk_pages(s->cls) <=
-                            page_total_count() / 8;
+    if (!k->empty)
+        return true;
+    size_t kept = atomic_load_explicit(&kept_empty_pages, memory_order_relaxed);
+    return kept + chunk_pages(s->cls) <= page_total_count() / 8;
 }
 
 /* An object of class cls came back to its slab; class lock held. */
