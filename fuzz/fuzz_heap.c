@@ -131,6 +131,16 @@ unsigned ha_platform_cpu_id(void) { return cur_cpu; }
 uintptr_t ha_platform_irq_save(void) { return 0; }
 void ha_platform_irq_restore(uintptr_t state) { (void)state; }
 
+/* Switch to CPU c, declaring what the hooks now are: the interrupt hooks
+ * always trivial, cpu_id too while the CPU is 0 (one thread: true at every
+ * moment).  So the fast paths' copy that calls no hook is fuzzed on CPU 0,
+ * the copy that calls them on the others. */
+static void set_cpu(unsigned c)
+{
+    cur_cpu = c;
+    ha_set_trivial_hooks(HA_TRIVIAL_IRQ_SAVE | HA_TRIVIAL_IRQ_RESTORE | (c == 0 ? HA_TRIVIAL_CPU_ID : 0));
+}
+
 void ha_platform_fatal(const char *msg, const void *addr)
 {
     if (fatal_fd < 0) {
@@ -1076,7 +1086,7 @@ static void run_op(struct input *in, enum op op)
         ha_trim();
         stats_check("after ha_trim");
         break;
-    case OP_CPU: cur_cpu = in_u8(in) % n_cpus; break;
+    case OP_CPU: set_cpu(in_u8(in) % n_cpus); break;
     case OP_USABLE: {
         int i = pick(in, ITEM_BYTES);
         if (i >= 0) {
@@ -1136,7 +1146,7 @@ static void reset_model(void)
     n_items = n_ivs = n_regions = n_reserves = n_freed = freed_at = 0;
     early_rg = (struct range){ 0, 0 };
     final_done = late_reserve_done = false;
-    cur_cpu = 0;
+    set_cpu(0);
     next_tag = 1;
 }
 
@@ -1263,7 +1273,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * this baseline. */
         static const size_t warm_sizes[] = { 1, 2 * HA_PAGE_SIZE }; /* a slab class, TLSF */
         for (unsigned c = 0; c < n_cpus; c++) {
-            cur_cpu = c;
+            set_cpu(c);
             for (unsigned k = 0; k < sizeof warm_sizes / sizeof warm_sizes[0]; k++) {
                 void *p = ha_alloc(warm_sizes[k], 1);
                 if (p) {
@@ -1287,7 +1297,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              * memory as this one's were. */
             ha_trim();
         }
-        cur_cpu = 0;
+        set_cpu(0);
         ha_trim();
         ha_get_stats(&baseline);
         baseline.pages_used -= model.user_pages;
