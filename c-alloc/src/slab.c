@@ -509,8 +509,10 @@ static void slab_release(struct slab_class *k, struct slab *s)
  * that runs before any allocation fails. */
 static bool slab_keep_empty(const struct slab_class *k, const struct slab *s)
 {
-    if (!k->empty)
-        return true;
+    /* The checked build walks every slab's free objects on every call:
+     * there kept slabs would only slow it, so it keeps the one. */
+    if (!k->empty || HA_CHECKED)
+        return !k->empty;
     size_t kept = atomic_load_explicit(&kept_empty_pages, memory_order_relaxed);
     return kept + chunk_pages(s->cls) <= page_total_count() / 8;
 }
