@@ -5,8 +5,9 @@
  * which allocate, or runs on several harts, must provide its own.
  *
  * Each default, the first time it runs, records in hooks_trivial that it
- * does nothing, and the core stops calling it: a kernel that keeps the
- * defaults pays no call on its fast paths.
+ * does nothing.  With all three recorded, the fast paths call none of them
+ * (ha_internal.h, hooks_none): a kernel that keeps the defaults pays no
+ * call there.
  */
 #include "ha_internal.h"
 
@@ -14,9 +15,7 @@ _Atomic unsigned hooks_trivial;
 
 void ha_set_trivial_hooks(unsigned hooks)
 {
-    atomic_store_explicit(&hooks_trivial,
-                          hooks & (HA_TRIVIAL_CPU_ID | HA_TRIVIAL_IRQ_SAVE | HA_TRIVIAL_IRQ_RESTORE),
-                          memory_order_relaxed);
+    atomic_store_explicit(&hooks_trivial, hooks & HA_TRIVIAL_ALL, memory_order_relaxed);
 }
 
 /* Only once: a default still runs on the paths that call every hook,
