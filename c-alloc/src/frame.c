@@ -30,9 +30,9 @@
 
 /* Where a bin's frames are, coarsely: frame at pfn counts in bucket
  * (pfn / 64) % FRAME_BUCKETS (256 KiB of address space, wrapping every
- * 64 MiB); `where` has the bit of every bucket holding one.  A multi-page
+ * 256 MiB); `where` has the bit of every bucket holding one.  A multi-page
  * free looks through a bin only if `where` says the run may meet a frame. */
-#define FRAME_BUCKETS 256
+#define FRAME_BUCKETS 1024
 #define FRAME_BUCKET_SHIFT (HA_PAGE_SHIFT + 6)
 
 /* Single pages a CPU holds, as address | 1 when the page is known zero.

@@ -494,15 +494,21 @@ enum ha_fault page_free_checked(void *p, size_t count, enum page_kind kind);
  *   R2 SYSTEM pages (metadata, reserves, the unreleased early range) are
  *      allocated in the bitmap, and there are system_pages of them;
  *   R3 the metadata pages [meta_pfn, meta_pfn + meta_pages) are SYSTEM;
- *   R4 summed over regions: zero bits == pages in the free lists ==
+ *   R4 summed over regions: zero bits == pages in free blocks ==
  *      page_state.free_pages, and npages - free - system == used_pages.
+ * The free blocks themselves are in the order maps (page.c).
  */
+struct page_order_map;
 struct page_region {
     uintptr_t base_pfn;
     uintptr_t end_pfn;
     size_t npages;
     uint64_t *bitmap; /* ceil(npages / 64) words */
     uint8_t *kinds;   /* a byte per page (enum page_kind), right after the bitmap */
+    uint64_t *zero;   /* a bit per free page known zero; NULL unless HA_REGION_ZEROED */
+    struct page_order_map *maps; /* maps[k], k < norders: the free blocks of order k */
+    unsigned norders;
+    uint64_t nonempty; /* bit k: maps[k] holds a block */
     uintptr_t meta_pfn;
     size_t meta_pages;
     size_t system_pages;

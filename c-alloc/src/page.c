@@ -5,28 +5,39 @@
  * neither reserved nor early and is large enough):
  *   - an allocation bitmap, 1 bit per page (1 = not free);
  *   - a kind map, 1 byte per page (enum page_kind; free pages are USER):
- *     a byte, not 2 bits, so that a free reads a page's kind in one load.
- * Free runs are binary buddy blocks, one doubly-linked list per order, the
- * list node written into the head page of the block.  Orders are absolute:
- * a block of order k starts at a page frame number that is a multiple of
- * 2^k, so alignment requests up to the block size are met by the order
- * alone, and two blocks are buddies when their frame numbers differ only in
- * bit k.
+ *     a byte, not 2 bits, so that a free reads a page's kind in one load;
+ *   - an order map per block order: the free blocks (below);
+ *   - for a region added HA_REGION_ZEROED, a bit per page: free and known
+ *     to hold zeros.
+ * Free runs are binary buddy blocks.  Orders are absolute: a block of order
+ * k starts at a page frame number that is a multiple of 2^k, so alignment
+ * requests up to the block size are met by the order alone, and two blocks
+ * are buddies when their frame numbers differ only in bit k.
+ *
+ * The free blocks of order k are bits, one per 2^k-aligned place in the
+ * region, in a tree of 64-bit words (bit j of a level says that word j of
+ * the level below is not zero; the top is one word), so the lowest block of
+ * an order is found in one descent, a buddy is one bit test, and a merge or
+ * a split changes bits.  Nothing is kept in free pages: a write after free
+ * into one has nothing to corrupt, and no free page is touched (no cache
+ * or TLB miss) when blocks are split, merged or taken.
  *
  * Nothing is written to region memory before page_start(): until then the
  * kernel may still be reserving its own image inside the RAM it just added,
  * so regions and reserves are only recorded in small tables.
  *
  * Costs (n = pages of a region, R = regions, at most HA_MAX_REGIONS):
- *   page_alloc   O(1) to find a block (ha_ctz of the non-empty mask), plus
- *                one list push per tail piece (at most log2 of the block);
+ *   page_alloc   the smallest order that fits (ha_ctz of a region's
+ *                non-empty mask), its lowest block in log64(n) word reads,
+ *                one bit set per tail piece (at most log2 of the block);
  *                the bitmap scan (O(n / 64) words) only when no buddy block
  *                is big enough;
- *   page_free    O(log n) per aligned piece (buddy merging), O(count / 64)
- *                bitmap words;
+ *   page_free    O(log n) bit tests per aligned piece (buddy merging),
+ *                O(count / 64) bitmap words;
  *   lookups      the first two regions, then O(R) compares after a global
  *                bound check, no lock;
- *   metadata     9 bits a page (288 KiB per GiB), inside the region.
+ *   metadata     11 bits a page (352 KiB per GiB), 12 in a zeroed region,
+ *                inside the region.
  *
  * Lookups from the free path (page_kind_of, page_is_allocated) take no lock:
  * regions are never removed, and a region descriptor is complete before the
@@ -42,10 +53,6 @@
 #define PFN_OF(addr) ((uintptr_t)(addr) >> HA_PAGE_SHIFT)
 #define ADDR_OF(pfn) ((uintptr_t)(pfn) << HA_PAGE_SHIFT)
 
-/* Mixed with the block address into the check word: a free-block header is
- * only believed when its check word matches where it sits, so a copy of a
- * header (or user data) at another address never passes for one. */
-#define PAGE_BLOCK_MAGIC ((uintptr_t)0x6A09E667F3BCC908ull)
 
 #define KIND_BYTE_LOW 0x0101010101010101ull /* bit 0 of every byte of the kind map */
 
@@ -53,27 +60,30 @@
 static inline size_t region_kind_words(size_t npages) { return (npages + 7) / 8; }
 
 /*
- * Free-block header, at the head page of every free block.
+ * The free blocks of one order k of a region: bit i of level 0 stands for
+ * the block at page frame (origin + i) << k.  A level's word count is its
+ * bit count over 64, rounded up; levels go up to one word.  Only blocks
+ * wholly inside the region are ever set.
  *
  * Invariants (page_check verifies each):
- *   F1 check == block_check_word (address, order, zero, keyed with the
- *      secret); order < PAGE_ORDERS; the block
- *      is aligned to 2^order pages and lies inside one region;
- *   F2 the block sits in free_head[order], prev/next consistent, and
- *      bit `order` of nonempty is set exactly when that list is non-empty;
- *   F3 every page of the block is free in the bitmap and of kind USER;
+ *   F1 a set bit stands for a block inside the region, every page of which
+ *      is free in the bitmap and of kind USER;
+ *   F2 bit j of level l + 1 is set exactly when word j of level l is not
+ *      zero; no bit past the level's count is set; bit k of the region's
+ *      nonempty mask is set exactly when the top word is not zero;
+ *   F3 no free block lies inside another (at most one holds any page);
  *   F4 its buddy (same order, inside the region) is not also a free block:
  *      frees always merge;
- *   F5 zero != 0: every byte of the block except this header is zero;
- *   F6 pages that are not the head of a free block carry no valid header
- *      (headers are cleared when a block is allocated or absorbed).
+ *   F5 the free blocks of every region hold page_state.free_pages pages;
+ *   F6 a zero bit is set only on a free page (whose bytes are all zero).
  */
-struct page_block {
-    uintptr_t next; /* link_encode()d: see block_link_target */
-    uintptr_t prev;
-    uint32_t order;
-    uint32_t zero;
-    uintptr_t check;
+#define PAGE_LEVELS 9 /* 64^9 bits: any order of any region */
+
+struct page_order_map {
+    uint64_t *level[PAGE_LEVELS];
+    uintptr_t origin;
+    size_t nbits;
+    unsigned nlevels;
 };
 
 /* struct page_region (a built region): see ha_internal.h. */
@@ -87,9 +97,8 @@ struct page_range {
 
 static struct {
     ha_lock_t lock;
-    struct page_block *free_head[PAGE_ORDERS];
-    uint64_t nonempty; /* bit k: free_head[k] != NULL */
     size_t free_pages;
+    size_t zero_free; /* zero bits set, over every region (F6) */
     size_t used_pages; /* allocated and not SYSTEM (CPU frame caches' pages too) */
     /* Runs of kind USER handed out and given back (ha_alloc_pages and
      * ha_free_pages after final init): counted here, under the lock these
@@ -224,26 +233,45 @@ static inline uint64_t kinds_word(const uint8_t *km, size_t i)
     return w;
 }
 
-/* First index in [i, i + n) whose kind is (equal ? == : !=) kind, or i + n. */
+/* The first byte (in memory order) of a word loaded from the kind map
+ * whose bit 0 is set in hit (not zero). */
+static inline size_t kinds_hit_byte(uint64_t hit)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return ha_ctz(hit) / 8;
+#else
+    return ha_clz(hit) / 8;
+#endif
+}
+
+/* Bytes [from, 8) of a word loaded from the kind map, as a mask of bit 0s. */
+static inline uint64_t kinds_from_byte(size_t from)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    return (KIND_BYTE_LOW << (8 * from)) & KIND_BYTE_LOW;
+#else
+    return (KIND_BYTE_LOW >> (8 * from)) & KIND_BYTE_LOW;
+#endif
+}
+
+/* First index in [i, i + n) whose kind is (equal ? == : !=) kind, or i + n:
+ * a word of eight kinds at a time (the map is padded to a word). */
 static size_t kinds_find(const uint8_t *km, size_t i, size_t n, unsigned kind, bool equal)
 {
     size_t lim = i + n;
-    for (; i < lim && i % 8; i++)
-        if ((km[i] == kind) == equal)
-            return i;
-    uint64_t pat = (uint64_t)kind * KIND_BYTE_LOW;
-    for (; lim - i >= 8; i += 8) {
-        uint64_t diff = kinds_word(km, i) ^ pat;
+    uint64_t pat = (uint64_t)kind * KIND_BYTE_LOW, first = kinds_from_byte(i % 8);
+    for (size_t w = i - i % 8; w < lim; w += 8, first = KIND_BYTE_LOW) {
+        uint64_t diff = kinds_word(km, w) ^ pat;
         /* Kinds are 0..3: bit 0 of a byte is set when its kind differs. */
         uint64_t hit = (diff | (diff >> 1)) & KIND_BYTE_LOW;
         if (equal)
             hit = ~hit & KIND_BYTE_LOW;
-        if (hit)
-            break; /* the byte loop below finds which */
+        hit &= first;
+        if (hit) {
+            size_t at = w + kinds_hit_byte(hit);
+            return at < lim ? at : lim;
+        }
     }
-    for (; i < lim; i++)
-        if ((km[i] == kind) == equal)
-            return i;
     return lim;
 }
 
@@ -265,9 +293,57 @@ static size_t kinds_count_system(const uint8_t *km, size_t npages)
 
 static inline size_t region_bitmap_words(size_t npages) { return (npages + 63) / 64; }
 
-static size_t region_meta_pages(size_t npages)
+/* Orders a region of npages can hold a block of: 0 .. fls(npages). */
+static unsigned region_orders(size_t npages)
 {
-    size_t bytes = 8 * (region_bitmap_words(npages) + region_kind_words(npages));
+    unsigned n = ha_fls(npages) + 1;
+    return n < PAGE_ORDERS ? n : PAGE_ORDERS;
+}
+
+/*
+ * The metadata of the region [s, e) in words: the bitmap, the kind map, the
+ * zero bits when zeroed, the order map descriptors and their levels.  With
+ * r, also lays it out from `at` (zeroed memory): r's pointers and the
+ * descriptors.
+ */
+static size_t region_layout(struct page_region *r, uintptr_t s, uintptr_t e, bool zeroed, uint64_t *at)
+{
+    size_t npages = e - s, bw = region_bitmap_words(npages), kw = region_kind_words(npages);
+    unsigned norders = region_orders(npages);
+    size_t words = bw + kw + (zeroed ? bw : 0);
+    struct page_order_map *maps = r ? (struct page_order_map *)(at + words) : NULL;
+    words += (norders * sizeof(struct page_order_map) + 7) / 8;
+    for (unsigned k = 0; k < norders; k++) {
+        uintptr_t origin = s >> k;
+        size_t nbits = (e >> k) - origin, lw = nbits;
+        unsigned l = 0;
+        do {
+            lw = lw > 64 ? (lw + 63) / 64 : 1;
+            if (maps)
+                maps[k].level[l] = at + words;
+            words += lw;
+            l++;
+        } while (lw > 1);
+        if (maps) {
+            maps[k].origin = origin;
+            maps[k].nbits = nbits;
+            maps[k].nlevels = l;
+        }
+    }
+    if (r) {
+        r->bitmap = at;
+        r->kinds = (uint8_t *)(at + bw);
+        r->zero = zeroed ? at + bw + kw : NULL;
+        r->maps = maps;
+        r->norders = norders;
+        r->nonempty = 0;
+    }
+    return words;
+}
+
+static size_t region_meta_pages(uintptr_t s, uintptr_t e, bool zeroed)
+{
+    size_t bytes = 8 * region_layout(NULL, s, e, zeroed, NULL);
     return (bytes + HA_PAGE_SIZE - 1) / HA_PAGE_SIZE;
 }
 
@@ -295,108 +371,84 @@ static bool region_overlaps_any(uintptr_t s, uintptr_t e)
     return false;
 }
 
-/* --------------------------------------------------------- free lists */
+/* ---------------------------------------------------------- order maps */
 
-static inline struct page_block *block_at(uintptr_t pfn)
+static inline size_t map_index(const struct page_order_map *m, uintptr_t pfn, unsigned k)
 {
-    return (struct page_block *)ADDR_OF(pfn);
+    return (pfn >> k) - m->origin;
 }
 
-static inline uintptr_t block_pfn(const struct page_block *b) { return PFN_OF(b); }
-
-/* Covers the fields a merge or a carve trusts (order, zero): a header
- * damaged by a write after free, or forged without the secret, fails it. */
-static inline uintptr_t block_check_word(const struct page_block *b)
+static inline bool map_test(const struct page_order_map *m, size_t i)
 {
-    uintptr_t fields = ((uintptr_t)b->order << 1) | (b->zero != 0);
-    return ((uintptr_t)b ^ PAGE_BLOCK_MAGIC ^ (uintptr_t)ha_secret) + fields * 0x9E3779B97F4A7C15ull;
+    return bits_test(m->level[0], i);
 }
 
-static inline void block_link_set(uintptr_t *slot, const struct page_block *to)
+/* The summary bits above word i / 64 of level 0 of order k's map, which
+ * has just stopped being zero: out of line, since it is seldom. */
+static HA_NOINLINE void map_set_up(struct page_region *r, unsigned k, size_t i)
 {
-    *slot = link_encode(slot, to);
-}
-
-static inline struct page_block *block_link_get(const uintptr_t *slot)
-{
-    return link_decode(slot, *slot);
-}
-
-/*
- * The list links live in pages the kernel gave back, where a write after
- * free can change them: before an unlink writes through a link, the block
- * it names is proven to be the head of a free block (page aligned, in a
- * region, free in the bitmap, a valid check word) whose link back names b.
- * Anything else is reported as a write after free, with nothing written.
- */
-static struct page_block *block_link_target(const struct page_block *b, const uintptr_t *slot,
-                                            bool back_is_prev)
-{
-    struct page_block *t = block_link_get(slot);
-    if (!t)
-        return NULL;
-    uintptr_t a = (uintptr_t)t;
-    struct page_region *r = (a & (HA_PAGE_SIZE - 1)) ? NULL : page_region_of(PFN_OF(a));
-    if (HA_UNLIKELY(!r || bits_test(r->bitmap, PFN_OF(a) - r->base_pfn) ||
-                    t->check != block_check_word(t) || t->order >= PAGE_ORDERS))
-        ha_fault(FAULT_USE_AFTER_FREE, slot);
-    if (HA_UNLIKELY(block_link_get(back_is_prev ? &t->prev : &t->next) != b))
-        ha_fault(FAULT_USE_AFTER_FREE, b);
-    return t;
-}
-
-/* A block goes first on its list, unless the head is at a lower address:
- * then second.  Allocation takes heads, so the lower of the two is used
- * first, and a heap that frees everything and allocates again comes back
- * to the pages it touched before instead of wandering over the region. */
-static void block_push(uintptr_t pfn, unsigned order, bool zero)
-{
-    struct page_block *b = block_at(pfn);
-    struct page_block *head = page_state.free_head[order];
-    b->order = order;
-    b->zero = zero;
-    b->check = block_check_word(b);
-    /* Not while a region is being built (it is not published yet, so the
-     * proof below could not find it): its blocks go in address order. */
-    if (head && block_pfn(head) < pfn && page_region_of(pfn)) {
-        /* head's next link is in freed memory: proven before it is
-         * written through. */
-        struct page_block *next = block_link_target(head, &head->next, true);
-        block_link_set(&b->next, next);
-        block_link_set(&b->prev, head);
-        if (next)
-            block_link_set(&next->prev, b);
-        block_link_set(&head->next, b);
-        return;
+    struct page_order_map *m = &r->maps[k];
+    for (unsigned l = 1; l < m->nlevels; l++) {
+        i /= 64;
+        uint64_t *w = &m->level[l][i / 64], old = *w;
+        *w = old | 1ull << (i % 64);
+        if (old)
+            return;
     }
-    block_link_set(&b->next, head);
-    block_link_set(&b->prev, NULL);
-    if (head)
-        block_link_set(&head->prev, b);
-    page_state.free_head[order] = b;
-    page_state.nonempty |= 1ull << order;
+    r->nonempty |= 1ull << k;
 }
 
-/* Take b off its list and clear its header (F6). */
-static void block_unlink(struct page_block *b)
+/* Set bit i (clear) of order k's map, and the summary bits it makes. */
+static inline void map_set(struct page_region *r, unsigned k, size_t i)
 {
-    unsigned o = b->order;
-    if (HA_UNLIKELY(o >= PAGE_ORDERS || b->check != block_check_word(b)))
-        ha_fault(FAULT_USE_AFTER_FREE, b);
-    /* Both links proven before either is written through. */
-    struct page_block *next = block_link_target(b, &b->next, true);
-    struct page_block *prev = block_link_target(b, &b->prev, false);
-    if (prev)
-        block_link_set(&prev->next, next);
-    else if (HA_LIKELY(page_state.free_head[o] == b))
-        page_state.free_head[o] = next;
-    else
-        ha_fault(FAULT_USE_AFTER_FREE, b);
-    if (next)
-        block_link_set(&next->prev, prev);
-    if (!page_state.free_head[o])
-        page_state.nonempty &= ~(1ull << o);
-    ha_memset(b, 0, sizeof *b);
+    uint64_t *w = &r->maps[k].level[0][i / 64], old = *w;
+    *w = old | 1ull << (i % 64);
+    if (!old)
+        map_set_up(r, k, i);
+}
+
+/* Word i / 64 of level 0 of order k's map has just become zero. */
+static HA_NOINLINE void map_clear_up(struct page_region *r, unsigned k, size_t i)
+{
+    struct page_order_map *m = &r->maps[k];
+    for (unsigned l = 1; l < m->nlevels; l++) {
+        i /= 64;
+        uint64_t *w = &m->level[l][i / 64], now = *w & ~(1ull << (i % 64));
+        *w = now;
+        if (now)
+            return;
+    }
+    r->nonempty &= ~(1ull << k);
+}
+
+/* Clear bit i (set) of order k's map, and the summary bits it empties. */
+static inline void map_clear(struct page_region *r, unsigned k, size_t i)
+{
+    uint64_t *w = &r->maps[k].level[0][i / 64], now = *w & ~(1ull << (i % 64));
+    *w = now;
+    if (!now)
+        map_clear_up(r, k, i);
+}
+
+/* The lowest free block of order k of r (bit k of r->nonempty set): one
+ * word a level, from the top. */
+static uintptr_t map_first(const struct page_region *r, unsigned k)
+{
+    const struct page_order_map *m = &r->maps[k];
+    size_t i = 0;
+    for (unsigned l = m->nlevels; l-- > 0;)
+        i = i * 64 + ha_ctz(m->level[l][i]);
+    return (m->origin + i) << k;
+}
+
+static inline void block_add(struct page_region *r, uintptr_t pfn, unsigned o)
+{
+    map_set(r, o, map_index(&r->maps[o], pfn, o));
+}
+
+static inline void block_remove(struct page_region *r, uintptr_t pfn, unsigned o)
+{
+    map_clear(r, o, map_index(&r->maps[o], pfn, o));
 }
 
 /* Largest order for a block at pfn that fits in n (> 0) pages. */
@@ -408,102 +460,131 @@ static unsigned block_order_fit(uintptr_t pfn, uintptr_t n)
     return o < PAGE_ORDERS - 1 ? o : PAGE_ORDERS - 1;
 }
 
-/* Put the free pages [pfn, end) on the lists as maximal aligned blocks,
- * without merging: for the leftovers of a split block and for runs between
+/* Make the free pages [pfn, end) of r maximal aligned blocks, without
+ * merging: for the leftovers of a split block and for runs between
  * allocated pages none of these blocks has a free buddy. */
-static void blocks_insert_range(uintptr_t pfn, uintptr_t end, bool zero)
+static void blocks_insert_range(struct page_region *r, uintptr_t pfn, uintptr_t end)
 {
     while (pfn < end) {
         unsigned o = block_order_fit(pfn, end - pfn);
-        block_push(pfn, o, zero);
+        block_add(r, pfn, o);
         pfn += PFN_ONE << o;
     }
 }
 
-/* Free the block [pfn, pfn + 2^order) of r (bits already clear), merging
- * with free buddies.  A buddy whose head page is free is necessarily the
- * head of a free block of at most this order (a larger free block holding
- * it would hold this block too), so its header is read only then. */
-static void block_free_merge(struct page_region *r, uintptr_t pfn, unsigned order, bool zero)
+/* Free the block [pfn, pfn + 2^order) of r, merging with free buddies
+ * (one bit test an order) and with the rest of the run being freed, up to
+ * *end: a buddy that lies wholly in [pfn + 2^order, *end) is taken whole
+ * instead of being made a block and absorbed the next time round.  Returns
+ * where the rest of the run starts. */
+static uintptr_t block_free_merge(struct page_region *r, uintptr_t pfn, unsigned order, uintptr_t end)
 {
-    while (order < PAGE_ORDERS - 1) {
+    uintptr_t next = pfn + (PFN_ONE << order);
+    while (order + 1 < r->norders) {
         uintptr_t size = PFN_ONE << order;
         uintptr_t buddy = pfn ^ size;
         if (buddy < r->base_pfn || buddy - r->base_pfn + size > r->npages)
             break; /* never merge across a region boundary */
-        if (bits_test(r->bitmap, buddy - r->base_pfn))
-            break;
-        struct page_block *b = block_at(buddy);
-        HA_ASSERT(b->check == block_check_word(b) && b->order <= order, b);
-        if (b->order != order)
-            break;
-        zero = zero && b->zero;
-        block_unlink(b); /* the absorbed header, or the one rewritten below */
-        pfn &= ~size;
+        if (buddy > pfn && buddy < end) {
+            /* The rest of the run: whole, or not a block yet. */
+            if (size > end - buddy)
+                break;
+            next = buddy + size;
+        } else {
+            struct page_order_map *m = &r->maps[order];
+            size_t bi = map_index(m, buddy, order);
+            if (!map_test(m, bi))
+                break;
+            map_clear(r, order, bi);
+            pfn &= ~size;
+        }
         order++;
     }
-    block_push(pfn, order, zero);
+    block_add(r, pfn, order);
+    return next;
 }
 
-/* Free the allocated run [pfn, pfn + n) of r: maximal aligned blocks, each
- * merged.  Bits are cleared one block at a time so that merging never sees
- * a later part of the run as free before it has a header. */
+/* Pages [i, i + n) of r whose bit is set in bm. */
+static size_t bits_count_set(const uint64_t *bm, size_t i, size_t n)
+{
+    size_t got = 0;
+    while (n) {
+        size_t take = 64 - i % 64;
+        if (take > n)
+            take = n;
+        got += ha_popcount(bm[i / 64] & bits_word_mask(i, take));
+        i += take;
+        n -= take;
+    }
+    return got;
+}
+
+/* Free the allocated run [pfn, pfn + n) of r (zero: its pages hold zeros):
+ * maximal aligned blocks, each merged. */
 static void region_free_run(struct page_region *r, uintptr_t pfn, size_t n, bool zero)
 {
-    uintptr_t end = pfn + n;
-    while (pfn < end) {
-        unsigned o = block_order_fit(pfn, end - pfn);
-        bits_clear(r->bitmap, pfn - r->base_pfn, PFN_ONE << o);
-        block_free_merge(r, pfn, o, zero);
-        pfn += PFN_ONE << o;
+    bits_clear(r->bitmap, pfn - r->base_pfn, n);
+    if (zero && r->zero) {
+        bits_set(r->zero, pfn - r->base_pfn, n);
+        page_state.zero_free += n;
     }
+    for (uintptr_t end = pfn + n; pfn < end;)
+        pfn = block_free_merge(r, pfn, block_order_fit(pfn, end - pfn), end);
 }
 
-/* The free block holding the free page x of r, or NULL if x is not free.
- * Its head is x rounded down to its order; try orders upwards. */
-static struct page_block *region_block_holding(struct page_region *r, uintptr_t x)
+/* The order of the free block holding the free page x of r, or PAGE_ORDERS
+ * if there is none (x is not free).  The block's head is x rounded down to
+ * its order; no smaller block holds x (F3), so orders are tried upwards. */
+static unsigned region_block_holding(struct page_region *r, uintptr_t x)
 {
-    for (unsigned o = 0; o < PAGE_ORDERS; o++) {
+    for (unsigned o = 0; o < r->norders; o++) {
         uintptr_t h = x & ~((PFN_ONE << o) - 1);
         if (h < r->base_pfn || bits_test(r->bitmap, h - r->base_pfn))
-            return NULL; /* a block from h or below would hold an allocated page */
-        struct page_block *b = block_at(h);
-        if (b->check == block_check_word(b) && b->order >= o && b->order < PAGE_ORDERS)
-            return b;
+            break; /* a block from h or below would hold an allocated page */
+        if (h - r->base_pfn + (PFN_ONE << o) > r->npages)
+            break;
+        if (map_test(&r->maps[o], map_index(&r->maps[o], h, o)))
+            return o;
     }
-    return NULL;
+    return PAGE_ORDERS;
 }
 
-/* Remove the free run [pfn, pfn + n) of r from the free lists: unlink every
- * block overlapping it and give back the parts outside it.  Returns whether
- * the run is all zero.  Bits and kinds are the caller's. */
-static bool region_carve(struct page_region *r, uintptr_t pfn, size_t n)
+/* Remove the free run [pfn, pfn + n) of r from the free blocks: take every
+ * block overlapping it and give back the parts outside it.  Bits and kinds
+ * are the caller's. */
+static void region_carve(struct page_region *r, uintptr_t pfn, size_t n)
 {
     uintptr_t end = pfn + n;
-    bool zero = true;
     for (uintptr_t x = pfn; x < end;) {
-        struct page_block *b = region_block_holding(r, x);
-        HA_ASSERT(b != NULL, ADDR_OF(x));
-        uintptr_t h = block_pfn(b);
-        uintptr_t bend = h + (PFN_ONE << b->order);
-        bool z = b->zero;
-        block_unlink(b);
+        unsigned o = region_block_holding(r, x);
+        HA_ASSERT(o < PAGE_ORDERS, ADDR_OF(x));
+        uintptr_t h = x & ~((PFN_ONE << o) - 1);
+        uintptr_t bend = h + (PFN_ONE << o);
+        block_remove(r, h, o);
         if (h < pfn)
-            blocks_insert_range(h, pfn, z);
+            blocks_insert_range(r, h, pfn);
         if (bend > end)
-            blocks_insert_range(end, bend, z);
-        zero = zero && z;
+            blocks_insert_range(r, end, bend);
         x = bend;
     }
-    return zero;
 }
 
-/* Mark [pfn, pfn + n) of r allocated with kind. */
-static void region_take(struct page_region *r, uintptr_t pfn, size_t n, unsigned kind)
+/* Mark [pfn, pfn + n) of r allocated with kind.  Returns whether every
+ * page was known zero (their zero bits are taken). */
+static bool region_take(struct page_region *r, uintptr_t pfn, size_t n, unsigned kind)
 {
-    bits_set(r->bitmap, pfn - r->base_pfn, n);
-    if (kind != PAGE_KIND_USER) /* free pages are USER already (F3) */
-        kinds_set(r->kinds, pfn - r->base_pfn, n, kind);
+    size_t i = pfn - r->base_pfn;
+    bits_set(r->bitmap, i, n);
+    if (kind != PAGE_KIND_USER) /* free pages are USER already (F1) */
+        kinds_set(r->kinds, i, n, kind);
+    if (HA_LIKELY(page_state.zero_free == 0 || !r->zero))
+        return false;
+    size_t z = bits_count_set(r->zero, i, n);
+    if (z == 0)
+        return false;
+    bits_clear(r->zero, i, n);
+    page_state.zero_free -= z;
+    return z == n;
 }
 
 /* n free pages of r were just taken with kind.  SYSTEM pages (metadata of
@@ -581,7 +662,8 @@ static int region_build(uintptr_t s, uintptr_t e, unsigned flags, bool exclude)
     if (idx >= HA_MAX_REGIONS)
         return HA_ENOSPC;
     size_t npages = e - s;
-    size_t meta = region_meta_pages(npages);
+    bool zeroed = (flags & HA_REGION_ZEROED) != 0;
+    size_t meta = region_meta_pages(s, e, zeroed);
     if (npages < meta + 1)
         return HA_ENOMEM;
     uintptr_t m = region_place_meta(s, e, meta, exclude);
@@ -592,12 +674,12 @@ static int region_build(uintptr_t s, uintptr_t e, unsigned flags, bool exclude)
     r->base_pfn = s;
     r->end_pfn = e;
     r->npages = npages;
-    r->bitmap = (uint64_t *)ADDR_OF(m);
-    r->kinds = (uint8_t *)(r->bitmap + region_bitmap_words(npages));
+    uint64_t *at = (uint64_t *)ADDR_OF(m);
+    ha_memset(at, 0, 8 * region_layout(NULL, s, e, zeroed, NULL));
+    region_layout(r, s, e, zeroed, at);
     r->meta_pfn = m;
     r->meta_pages = meta;
     size_t bw = region_bitmap_words(npages);
-    ha_memset(r->bitmap, 0, 8 * (bw + region_kind_words(npages)));
     if (npages % 64)
         r->bitmap[bw - 1] |= ~0ull << (npages % 64); /* R1 */
 
@@ -612,11 +694,15 @@ static int region_build(uintptr_t s, uintptr_t e, unsigned flags, bool exclude)
         return HA_ENOMEM; /* nothing written outside our own pages: not published */
     r->system_pages = npages - nfree;
 
-    bool zero = (flags & HA_REGION_ZEROED) != 0;
     for (size_t i = bits_find(r->bitmap, 0, npages, false); i < npages;) {
         size_t j = bits_find(r->bitmap, i, npages, true);
-        blocks_insert_range(s + i, s + j, zero);
+        blocks_insert_range(r, s + i, s + j);
         i = bits_find(r->bitmap, j, npages, false);
+    }
+    if (zeroed) { /* every free page (the bitmap's tail bits are 1) */
+        for (size_t w = 0; w < bw; w++)
+            r->zero[w] = ~r->bitmap[w];
+        page_state.zero_free += nfree;
     }
     free_pages_add((intptr_t)nfree);
 
@@ -640,7 +726,7 @@ int page_add_region(uintptr_t start, uintptr_t end, unsigned flags)
         return HA_ENOMEM;
     uintptr_t s = PFN_OF(ha_align_up(start, HA_PAGE_SIZE));
     uintptr_t e = PFN_OF(end);
-    if (e <= s || e - s < region_meta_pages(e - s) + 1)
+    if (e <= s || e - s < region_meta_pages(s, e, (flags & HA_REGION_ZEROED) != 0) + 1)
         return HA_ENOMEM;
 
     uintptr_t irq = lock_acquire(&page_state.lock);
@@ -878,35 +964,35 @@ void *page_alloc(size_t count, size_t align, enum page_kind kind, bool *zeroed)
     struct page_region *r = NULL;
     uintptr_t pfn = 0;
     bool zero = false;
-    uint64_t fit = page_state.nonempty & (~0ull << order);
-    if (HA_LIKELY(fit)) {
-        /* The lowest-addressed head among the orders that fit: a heap's
-         * pages stay together (fewer cache and TLB misses, no first
-         * touches of pages it never used) at the price of splitting a
-         * larger block where a smaller one lies higher up. */
-        unsigned o = ha_ctz(fit);
-        struct page_block *b = page_state.free_head[o];
-        for (uint64_t more = fit & (fit - 1); more; more &= more - 1) {
-            unsigned k = ha_ctz(more);
-            if (page_state.free_head[k] < b) {
-                o = k;
-                b = page_state.free_head[k];
-            }
+    /* The smallest order that fits (large blocks stay whole), and its
+     * lowest block (a heap's pages stay together: fewer cache and TLB
+     * misses, no first touches of pages it never used); between regions
+     * with the same order, the lower block. */
+    unsigned o = PAGE_ORDERS, nr = atomic_load_explicit(&page_region_count, memory_order_relaxed);
+    for (unsigned k = 0; k < nr; k++) {
+        struct page_region *q = &page_regions[k];
+        uint64_t fit = q->nonempty & (~0ull << order);
+        if (!fit || ha_ctz(fit) > o)
+            continue;
+        unsigned qo = ha_ctz(fit);
+        uintptr_t qpfn = map_first(q, qo);
+        if (qo < o || qpfn < pfn) {
+            r = q;
+            o = qo;
+            pfn = qpfn;
         }
-        pfn = block_pfn(b);
-        r = region_of_pfn(pfn);
-        HA_ASSERT(r != NULL, b);
-        zero = b->zero;
-        block_unlink(b);
+    }
+    if (HA_LIKELY(r != NULL)) {
+        block_remove(r, pfn, o);
         /* Give back the tail beyond count: no more pages taken than asked. */
-        blocks_insert_range(pfn + count, pfn + (PFN_ONE << o), zero);
+        blocks_insert_range(r, pfn + count, pfn + (PFN_ONE << o));
     } else if (count <= page_state.free_pages) {
         r = region_find_run(count, aorder, &pfn);
         if (r)
-            zero = region_carve(r, pfn, count);
+            region_carve(r, pfn, count);
     }
     if (r) {
-        region_take(r, pfn, count, (unsigned)kind);
+        zero = region_take(r, pfn, count, (unsigned)kind);
         page_count_taken(r, count, (unsigned)kind);
         page_state.user_allocs += kind == PAGE_KIND_USER;
     }
@@ -918,22 +1004,31 @@ void *page_alloc(size_t count, size_t align, enum page_kind kind, bool *zeroed)
     return (void *)ADDR_OF(pfn);
 }
 
-static void page_free_locked(void *p, size_t count);
-static enum ha_fault page_validate_locked(uintptr_t a, size_t count, enum page_kind kind);
+static void page_free_run(struct page_region *r, uintptr_t pfn, size_t count);
+static enum ha_fault page_validate_locked(uintptr_t a, size_t count, enum page_kind kind,
+                                          struct page_region **region);
 
+/* The allocator's own runs: a bad one is its bug, asserted. */
 void page_free(void *p, size_t count)
 {
     uintptr_t irq = lock_acquire(&page_state.lock);
-    page_free_locked(p, count);
+    uintptr_t pfn = PFN_OF(p);
+    struct page_region *r = region_of_pfn(pfn);
+    HA_ASSERT(r != NULL && count != 0 && count <= r->end_pfn - pfn, p);
+    size_t i = pfn - r->base_pfn;
+    /* Every page allocated: a run freed twice would corrupt the maps. */
+    HA_ASSERT(bits_find(r->bitmap, i, i + count, false) == i + count, p);
+    page_free_run(r, pfn, count);
     lock_release(&page_state.lock, irq);
 }
 
 enum ha_fault page_free_checked(void *p, size_t count, enum page_kind kind)
 {
     uintptr_t irq = lock_acquire(&page_state.lock);
-    enum ha_fault f = page_validate_locked((uintptr_t)p, count, kind);
+    struct page_region *r = NULL;
+    enum ha_fault f = page_validate_locked((uintptr_t)p, count, kind, &r);
     if (f == FAULT_NONE)
-        page_free_locked(p, count);
+        page_free_run(r, PFN_OF(p), count);
     lock_release(&page_state.lock, irq);
     return f;
 }
@@ -944,27 +1039,35 @@ size_t page_take_frames(uintptr_t *out, size_t n)
 {
     size_t got = 0;
     uintptr_t irq = lock_acquire(&page_state.lock);
-    while (got < n && page_state.nonempty) {
+    unsigned nr = atomic_load_explicit(&page_region_count, memory_order_relaxed);
+    while (got < n) {
         /* Smallest block first: the leftovers of earlier splits, so the
          * caches do not break up the large blocks. */
-        unsigned o = ha_ctz(page_state.nonempty);
-        struct page_block *b = page_state.free_head[o];
-        uintptr_t pfn = block_pfn(b);
-        struct page_region *r = region_of_pfn(pfn);
-        HA_ASSERT(r != NULL, b);
-        bool zero = b->zero;
-        block_unlink(b);
+        struct page_region *r = NULL;
+        unsigned o = PAGE_ORDERS;
+        for (unsigned q = 0; q < nr; q++)
+            if (page_regions[q].nonempty && ha_ctz(page_regions[q].nonempty) < o) {
+                r = &page_regions[q];
+                o = ha_ctz(r->nonempty);
+            }
+        if (!r)
+            break;
+        uintptr_t pfn = map_first(r, o);
+        block_remove(r, pfn, o);
         size_t k = (size_t)1 << o;
         if (k > n - got) {
-            blocks_insert_range(pfn + (n - got), pfn + k, zero);
+            blocks_insert_range(r, pfn + (n - got), pfn + k);
             k = n - got;
         }
-        region_take(r, pfn, k, PAGE_KIND_USER);
+        for (size_t i = 0; i < k; i++) {
+            bool z = page_state.zero_free && r->zero && bits_test(r->zero, pfn - r->base_pfn + i);
+            out[got + i] = ADDR_OF(pfn + i) | (uintptr_t)z;
+        }
+        got += k;
+        region_take(r, pfn, k, PAGE_KIND_USER); /* takes the zero bits read above */
         /* Used here, free to the caches' callers: no peak to raise. */
         free_pages_add(-(intptr_t)k);
         used_pages_add((intptr_t)k);
-        for (size_t i = 0; i < k; i++)
-            out[got++] = ADDR_OF(pfn + i) | (uintptr_t)zero;
     }
     lock_release(&page_state.lock, irq);
     return got;
@@ -987,15 +1090,12 @@ void page_give_frames(const uintptr_t *frames, size_t n)
     lock_release(&page_state.lock, irq);
 }
 
-/* Lock held. */
-static void page_free_locked(void *p, size_t count)
+/* Free the run [pfn, pfn + count) of r, every page of which is allocated
+ * with the kind of its first.  Lock held. */
+static void page_free_run(struct page_region *r, uintptr_t pfn, size_t count)
 {
-    uintptr_t pfn = PFN_OF(p);
-    struct page_region *r = region_of_pfn(pfn);
-    HA_ASSERT(r != NULL && count != 0 && count <= r->end_pfn - pfn, p);
+    const void *p = (const void *)ADDR_OF(pfn);
     size_t i = pfn - r->base_pfn;
-    /* Every page allocated: a run freed twice would corrupt the lists. */
-    HA_ASSERT(bits_find(r->bitmap, i, i + count, false) == i + count, p);
     unsigned kind = kinds_get(r->kinds, i);
     page_state.user_frees += kind == PAGE_KIND_USER;
     if (kind == PAGE_KIND_SYSTEM) {
@@ -1031,7 +1131,8 @@ bool page_claim(void *p, size_t count, enum page_kind kind)
 }
 
 /* page_validate's verdict; lock held. */
-static enum ha_fault page_validate_locked(uintptr_t a, size_t count, enum page_kind kind)
+static enum ha_fault page_validate_locked(uintptr_t a, size_t count, enum page_kind kind,
+                                          struct page_region **region)
 {
     if ((a & (HA_PAGE_SIZE - 1)) || count == 0 || count > (SIZE_MAX >> HA_PAGE_SHIFT) ||
         (count << HA_PAGE_SHIFT) - 1 > UINTPTR_MAX - a)
@@ -1040,6 +1141,7 @@ static enum ha_fault page_validate_locked(uintptr_t a, size_t count, enum page_k
     struct page_region *r = region_of_pfn(pfn);
     if (!r || count > r->end_pfn - pfn)
         return FAULT_FOREIGN;
+    *region = r;
     size_t i = pfn - r->base_pfn;
     if (count == 1) { /* the common frame: one bit, one kind */
         if (!bits_test(r->bitmap, i))
@@ -1065,7 +1167,8 @@ static enum ha_fault page_validate_locked(uintptr_t a, size_t count, enum page_k
 enum ha_fault page_validate(const void *p, size_t count, enum page_kind kind)
 {
     uintptr_t irq = lock_acquire(&page_state.lock);
-    enum ha_fault f = page_validate_locked((uintptr_t)p, count, kind);
+    struct page_region *r;
+    enum ha_fault f = page_validate_locked((uintptr_t)p, count, kind, &r);
     lock_release(&page_state.lock, irq);
     return f;
 }
@@ -1141,55 +1244,78 @@ void page_stats_locked(struct ha_stats *out)
         out->pages_largest_run = largest;
 }
 
-/* One free block against F1..F4. */
-static int check_block(const struct page_block *b, unsigned o, const struct page_block *prev)
+/* Bits of word w of a level of nbits bits that stand for something. */
+static uint64_t map_word_valid(size_t nbits, size_t w)
 {
-    /* Where a link points is checked before anything there is read. */
-    uintptr_t pfn = block_pfn(b), size = PFN_ONE << o;
-    if (((uintptr_t)b & (HA_PAGE_SIZE - 1)) || (pfn & (size - 1)))
-        return check_fail("page: free list link to a block not aligned to its order (use after free?)", b);
-    struct page_region *r = region_of_pfn(pfn);
-    if (!r || size > r->end_pfn - pfn)
-        return check_fail("page: free list link leads outside every region (use after free?)", b);
-    if (b->check != block_check_word(b))
-        return check_fail("page: free block check word wrong (use after free?)", b);
-    if (b->order != o)
-        return check_fail("page: free block on the list of another order", b);
-    if (block_link_get(&b->prev) != prev)
-        return check_fail("page: free list link damaged (use after free)", b);
+    if (nbits >= 64 * (w + 1))
+        return ~0ull;
+    return nbits > 64 * w ? (1ull << (nbits - 64 * w)) - 1 : 0;
+}
+
+/* One free block of r, of order k at pfn, against F1, F3 and F4. */
+static int check_block(const struct page_region *r, unsigned k, uintptr_t pfn)
+{
+    const void *at = (const void *)ADDR_OF(pfn);
+    uintptr_t size = PFN_ONE << k;
+    if (pfn < r->base_pfn || size > r->end_pfn - pfn)
+        return check_fail("page: free block outside its region", at);
     size_t i = pfn - r->base_pfn;
     if (bits_find(r->bitmap, i, i + size, true) != i + size)
-        return check_fail("page: free block has pages allocated in the bitmap", b);
+        return check_fail("page: free block has pages allocated in the bitmap", at);
     if (kinds_find(r->kinds, i, size, PAGE_KIND_USER, false) != i + size)
-        return check_fail("page: free block has pages of a kind other than USER", b);
+        return check_fail("page: free block has pages of a kind other than USER", at);
+    for (unsigned j = k + 1; j < r->norders; j++) {
+        uintptr_t h = pfn & ~((PFN_ONE << j) - 1);
+        if (h >= r->base_pfn && h - r->base_pfn + (PFN_ONE << j) <= r->npages &&
+            map_test(&r->maps[j], map_index(&r->maps[j], h, j)))
+            return check_fail("page: free block inside another", at);
+    }
     uintptr_t buddy = pfn ^ size;
     if (buddy >= r->base_pfn && buddy - r->base_pfn + size <= r->npages &&
-        !bits_test(r->bitmap, buddy - r->base_pfn)) {
-        const struct page_block *bb = block_at(buddy);
-        if (bb->check == block_check_word(bb) && bb->order == o)
-            return check_fail("page: free buddies not merged", b);
+        map_test(&r->maps[k], map_index(&r->maps[k], buddy, k)))
+        return check_fail("page: free buddies not merged", at);
+    return 0;
+}
+
+/* The order maps of r against F1..F4; adds the pages of its free blocks
+ * to *listed. */
+static int check_maps(const struct page_region *r, size_t *listed)
+{
+    const void *at = (const void *)ADDR_OF(r->base_pfn);
+    for (unsigned k = 0; k < r->norders; k++) {
+        const struct page_order_map *m = &r->maps[k];
+        size_t nbits = m->nbits;
+        for (unsigned l = 0; l < m->nlevels; l++) {
+            size_t nw = nbits > 64 ? (nbits + 63) / 64 : 1;
+            for (size_t w = 0; w < nw; w++) {
+                uint64_t v = m->level[l][w];
+                if (v & ~map_word_valid(nbits, w))
+                    return check_fail("page: order map bit past its end", at);
+                if (l + 1 < m->nlevels && bits_test(m->level[l + 1], w) != (v != 0))
+                    return check_fail("page: order map summary bit wrong", at);
+                for (; l == 0 && v; v &= v - 1) {
+                    uintptr_t pfn = (m->origin + 64 * w + ha_ctz(v)) << k;
+                    if (*listed + (PFN_ONE << k) > page_state.free_pages)
+                        return check_fail("page: free blocks hold more than the free counter",
+                                          (const void *)ADDR_OF(pfn));
+                    if (check_block(r, k, pfn))
+                        return -1;
+                    *listed += PFN_ONE << k;
+                }
+            }
+            nbits = nw;
+        }
+        if (((r->nonempty >> k) & 1) != (m->level[m->nlevels - 1][0] != 0))
+            return check_fail("page: non-empty order mask wrong", at);
     }
+    if (r->nonempty >> r->norders)
+        return check_fail("page: non-empty order mask wrong", at);
     return 0;
 }
 
 static int page_check_locked(void)
 {
-    size_t listed = 0;
-    uint64_t mask = 0;
-    for (unsigned o = 0; o < PAGE_ORDERS; o++) {
-        const struct page_block *prev = NULL;
-        for (const struct page_block *b = page_state.free_head[o]; b; prev = b, b = block_link_get(&b->next)) {
-            if (listed + (PFN_ONE << o) > page_state.free_pages)
-                return check_fail("page: free lists hold more than the free counter", b);
-            if (check_block(b, o, prev))
-                return -1;
-            listed += PFN_ONE << o;
-            mask |= 1ull << o;
-        }
-    }
-    if (mask != page_state.nonempty)
-        return check_fail("page: non-empty order mask wrong", NULL);
-
+    size_t listed = 0, zeros = 0;
     size_t clear = 0, system = 0, total = 0;
     unsigned n = atomic_load_explicit(&page_region_count, memory_order_relaxed);
     for (unsigned k = 0; k < n; k++) {
@@ -1215,12 +1341,21 @@ static int page_check_locked(void)
                                       (const void *)ADDR_OF(r->base_pfn + i));
             }
         }
+        if (check_maps(r, &listed))
+            return -1;
+        for (size_t w = 0; r->zero && w < bw; w++) {
+            if (r->zero[w] & r->bitmap[w])
+                return check_fail("page: zero bit on an allocated page", (const void *)ADDR_OF(r->base_pfn + 64 * w));
+            zeros += ha_popcount(r->zero[w]);
+        }
         clear += bits_count_clear(r->bitmap, r->npages);
         system += sys;
         total += r->npages;
     }
     if (listed != page_state.free_pages)
-        return check_fail("page: free lists and free counter disagree", NULL);
+        return check_fail("page: free blocks and free counter disagree", NULL);
+    if (zeros != page_state.zero_free)
+        return check_fail("page: zero bits and their counter disagree", NULL);
     if (clear != page_state.free_pages)
         return check_fail("page: free bits in the bitmaps and free counter disagree", NULL);
     if (total - clear - system != page_state.used_pages)

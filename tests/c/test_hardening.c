@@ -3,11 +3,12 @@
  * there: a write after free of a few words into a freed block of every
  * tier that keeps links or tags in freed memory (slab objects, the big
  * classes of a large heap included, and frames: free tags; mid blocks:
- * TLSF links; page runs: buddy links).  Each must be
+ * TLSF links).  Each must be
  * reported as a write after free by the next operation that would trust
  * the damaged word, and nothing outside the heap may be written: the
  * forged links point into a read-only page, so a write through one kills
- * the child with SIGSEGV instead of the expected message.
+ * the child with SIGSEGV instead of the expected message.  Page runs keep
+ * nothing in freed memory: the same writes there must change nothing.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -113,11 +114,13 @@ static void mid_links_to_real_block(void)
     ha_free(blk[1]);
 }
 
-/* Freed page runs keep the buddy list links in their first page.  Every
- * other run of eight is freed (its buddy stays allocated, so each stays a
- * block of its own), their first words are overwritten, and the runs are
- * asked for again: the first unlink that meets a damaged link reports. */
-static void page_links_attack(void)
+/* Freed page runs keep nothing in themselves (the free blocks are bits in
+ * the region's metadata pages): the same writes, and a whole freed run
+ * overwritten, damage nothing.  Every other run of eight is freed (its
+ * buddy stays allocated, so each stays a block of its own), written all
+ * over, and asked for again: the same runs come back, with what was
+ * written still there, and the heap checks clean. */
+static void page_runs_hold_no_metadata(void)
 {
     setup(true);
     uintptr_t target = victim();
@@ -126,12 +129,26 @@ static void page_links_attack(void)
         CHECK((run[i] = ha_alloc_pages(4, 0)) != NULL);
     for (int i = 1; i < 8; i += 2) {
         ha_free_pages(run[i], 4);
+        memset(run[i], 0xA5, 4 * HA_PAGE_SIZE);
         uintptr_t *w = (uintptr_t *)run[i];
         w[0] = target - 8;
         w[1] = target;
     }
+    CHECK_HEAP();
+    for (int i = 1; i < 8; i += 2) {
+        char *again = ha_alloc_pages(4, 0);
+        CHECK(again != NULL);
+        bool ours = false;
+        for (int k = 1; k < 8; k += 2)
+            ours = ours || again == run[k];
+        CHECK(ours);
+        CHECK_EQ(((uintptr_t *)again)[1], target);
+        CHECK_EQ((unsigned char)again[4 * HA_PAGE_SIZE - 1], 0xA5);
+    }
+    CHECK_HEAP();
     for (int i = 0; i < 8; i++)
-        (void)ha_alloc_pages(4, 0);
+        ha_free_pages(run[i], 4);
+    CHECK_HEAP();
 }
 
 /* A write into a freed small object: its free tag is damaged, and the
@@ -188,7 +205,7 @@ int main(void)
     expect_fatal("small_6000_same_attack", small_6000_same_attack, UAF);
     expect_fatal("big_class_20000_same_attack", big_class_20000_same_attack, UAF);
     expect_fatal("mid_links_to_real_block", mid_links_to_real_block, UAF);
-    expect_fatal("page_links_overwritten", page_links_attack, UAF);
+    run_isolated("page_runs_hold_no_metadata", page_runs_hold_no_metadata);
     expect_fatal("small_tag_overwritten", small_tag_written, UAF);
     expect_fatal("frame_tag_overwritten", frame_tag_written, UAF);
     return harness_done();
