@@ -19,6 +19,15 @@ enum phase { PHASE_NONE = 0, PHASE_EARLY = 1, PHASE_FINAL = 2 };
 
 static atomic_int phase;
 static ha_lock_t life_lock = HA_LOCK_INIT; /* serialises the life-cycle calls */
+/* slab_max_size once the phase is final, 0 before: ha_alloc's fast path
+ * tests its size against this one word (released after the phase). */
+static _Atomic size_t small_max;
+
+static void small_max_publish(void)
+{
+    atomic_store_explicit(&small_max, atomic_load_explicit(&slab_max_size, memory_order_relaxed),
+                          memory_order_release);
+}
 static _Atomic(ha_oom_handler_fn) oom_handler;
 
 /* Counters of the rarer events: atomics are cheap enough there.  Page runs
@@ -159,8 +168,10 @@ int ha_add_region_flags(void *base, size_t len, unsigned flags)
         return HA_EINVAL;
     uintptr_t irq = lock_acquire(&life_lock);
     int r = page_add_region((uintptr_t)base, (uintptr_t)base + len, flags);
-    if (r == HA_OK && atomic_load_explicit(&phase, memory_order_relaxed) == PHASE_FINAL)
+    if (r == HA_OK && atomic_load_explicit(&phase, memory_order_relaxed) == PHASE_FINAL) {
         slab_configure();
+        small_max_publish();
+    }
     lock_release(&life_lock, irq);
     return r;
 }
@@ -194,6 +205,7 @@ int ha_final_init(void)
             cache_prepare();
             frame_prepare();
             atomic_store_explicit(&phase, PHASE_FINAL, memory_order_release);
+            small_max_publish();
         }
     }
     lock_release(&life_lock, irq);
@@ -404,11 +416,12 @@ static HA_NOINLINE void *alloc_mid(size_t size, size_t align)
  * may need the reclaim and the OOM hook), takes the general path. */
 HA_INLINE void *alloc_min_align(size_t size, size_t align)
 {
-    if (!HA_CHECKED && HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL)) {
-        if (HA_LIKELY(size - 1 < atomic_load_explicit(&slab_max_size, memory_order_relaxed)))
+    if (!HA_CHECKED) {
+        /* One load says both "final" and "a class's size". */
+        if (HA_LIKELY(size - 1 < atomic_load_explicit(&small_max, memory_order_acquire)))
             return hooks_none() ? slab_alloc_small_none(size, align, alloc_general)
                                 : slab_alloc_small(size, align, alloc_general);
-        if (size - 1 < HA_MID_MAX)
+        if (size - 1 < HA_MID_MAX && atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL)
             return alloc_mid(size, align);
     }
     return alloc_general(size, align);
@@ -497,9 +510,9 @@ void ha_free(void *p)
         int kind = page_kind_region((uintptr_t)p, &r);
         if (HA_LIKELY(kind == PAGE_KIND_SLAB)) {
             if (hooks_none())
-                slab_free_none(p, 0, 0, false, r);
+                slab_free_unsized_none(p, r);
             else
-                slab_free(p, 0, 0, false, r);
+                slab_free_unsized(p, r);
             return;
         }
         if (kind == PAGE_KIND_ARENA) {

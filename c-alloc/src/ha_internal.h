@@ -680,6 +680,9 @@ void cache_free(void *p, unsigned cls, size_t accounted);
  * the class when sized.  Faults before any change. */
 void slab_free(void *p, size_t need, size_t align, bool sized, const struct page_region *r);
 void slab_free_none(void *p, size_t need, size_t align, bool sized, const struct page_region *r);
+/* slab_free(p, 0, 0, false, r), for ha_free. */
+void slab_free_unsized(void *p, const struct page_region *r);
+void slab_free_unsized_none(void *p, const struct page_region *r);
 /* For p inside a slab chunk: FAULT_NONE and *cls, or the fault. */
 enum ha_fault slab_validate(const void *p, unsigned *cls);
 /* Make the calling CPU's cache now (ha_final_init), so that it sits at the

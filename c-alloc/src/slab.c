@@ -1044,6 +1044,17 @@ void slab_free_none(void *p, size_t need, size_t align, bool sized, const struct
     slab_free_if(p, need, align, sized, r, HOOKS_NONE);
 }
 
+/* ha_free's copies: no size to check, so two arguments fewer to keep. */
+void slab_free_unsized(void *p, const struct page_region *r)
+{
+    slab_free_if(p, 0, 0, false, r, HOOKS_ALL);
+}
+
+void slab_free_unsized_none(void *p, const struct page_region *r)
+{
+    slab_free_if(p, 0, 0, false, r, HOOKS_NONE);
+}
+
 /* The stats record for this CPU, locked: the shared one before the
  * caches exist. */
 static struct stats_bytes *account_begin(ha_lock_t **lock, uintptr_t *irq)
