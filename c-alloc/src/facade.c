@@ -479,6 +479,8 @@ static void block_release(void *p, const struct block *b)
  * call that saves no registers. */
 static HA_NOINLINE void free_general(void *p)
 {
+    if (!p)
+        return;
     struct block b;
     block_of(p, &b);
     block_release(p, &b);
@@ -486,6 +488,11 @@ static HA_NOINLINE void free_general(void *p)
 
 static HA_NOINLINE void free_sized_general(void *p, size_t size, size_t align)
 {
+    if (!p)
+        return;
+    /* As ha_alloc did: size 0 was served as 1. */
+    if (size == 0)
+        size = 1;
     struct block b;
     block_of(p, &b);
     block_check_sized(p, &b, size, align);
@@ -502,9 +509,9 @@ static HA_NOINLINE void free_arena(const struct page_region *r, void *p, size_t 
 void ha_free(void *p)
 {
     CHECKED_WALK();
-    if (!p)
-        return;
-    /* Fast paths: slab and arena pages are never in the early range. */
+    /* Fast paths: slab and arena pages are never in the early range, and
+     * NULL is in no region (none holds page 0: range_ok and the rounding
+     * up of a region's start), so it reaches free_general. */
     if (!HA_CHECKED) {
         const struct page_region *r;
         int kind = page_kind_region((uintptr_t)p, &r);
@@ -527,11 +534,9 @@ void ha_free(void *p)
 HA_INLINE void free_sized(void *p, size_t size, size_t align)
 {
     CHECKED_WALK();
-    if (!p)
-        return;
-    /* As ha_alloc did: size 0 was served as 1. */
-    if (size == 0)
-        size = 1;
+    /* NULL reaches free_sized_general, as in ha_free.  Size 0 (served as
+     * 1) is left to the paths past the fast one: the slab's sized test
+     * sends it to its odd path, which counts it as 1. */
     if (!HA_CHECKED) {
         const struct page_region *r;
         int kind = page_kind_region((uintptr_t)p, &r);
@@ -543,7 +548,7 @@ HA_INLINE void free_sized(void *p, size_t size, size_t align)
             return;
         }
         if (kind == PAGE_KIND_ARENA) {
-            free_arena(r, p, size, align, true);
+            free_arena(r, p, size ? size : 1, align, true);
             return;
         }
     }

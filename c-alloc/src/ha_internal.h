@@ -516,7 +516,7 @@ struct page_region {
 
 extern struct page_region page_regions[HA_MAX_REGIONS];
 extern atomic_uint page_region_count;
-/* &page_regions[0] and [1] once counted (NULL before): where most
+/* &page_regions[0] and [1] once counted (an empty region before): where most
  * pointers fall (a kernel's one region, or its main memory and its early
  * range), looked at before any search, and read without a fence
  * (ha_load_published). */
@@ -527,10 +527,10 @@ extern atomic_uintptr_t page_lo_pfn, page_hi_pfn;
 HA_INLINE struct page_region *page_region_of(uintptr_t pfn)
 {
     struct page_region *r = ha_load_published(&page_first_regions[0]);
-    if (HA_LIKELY(r != 0) && pfn - r->base_pfn < r->npages)
+    if (HA_LIKELY(pfn - r->base_pfn < r->npages))
         return r;
     r = ha_load_published(&page_first_regions[1]);
-    if (HA_LIKELY(r != 0) && pfn - r->base_pfn < r->npages)
+    if (HA_LIKELY(pfn - r->base_pfn < r->npages))
         return r;
     /* The bounds are raised before a new region is counted, so they cannot
      * stand in for a region's own.  Every region is searched: the two

@@ -114,7 +114,10 @@ static struct {
 /* Written under the lock, read without it (see the file comment). */
 struct page_region page_regions[HA_MAX_REGIONS];
 atomic_uint page_region_count;
-struct page_region *_Atomic page_first_regions[2];
+/* An empty region (npages 0: no frame is in it) until the first two are
+ * built, so that page_region_of tests no pointer. */
+static struct page_region page_no_region;
+struct page_region *_Atomic page_first_regions[2] = { &page_no_region, &page_no_region };
 static atomic_uint page_live;
 /* High-water mark of pages handed out: used_pages less the frames the CPU
  * caches hold.  Raised under the lock by page_count_taken and without it by

@@ -983,6 +983,8 @@ enum ha_fault slab_validate(const void *p, unsigned *cls)
  * make every free save registers. */
 static HA_NOINLINE void slab_free_odd(struct slab *s, void *p, unsigned idx, size_t need, size_t align)
 {
+    if (need == 0) /* as ha_alloc served it: as 1 */
+        need = 1;
     unsigned cls = s->cls;
     if (class_lookup(need, align, false) != (int)cls) {
         if ((uintptr_t)p % align != 0 || class_lookup(need, HA_MIN_ALIGN, false) == (int)cls)
