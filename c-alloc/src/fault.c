@@ -98,6 +98,11 @@ const char *check_first(const void **addr)
  * still catches every accidental write but not a deliberate forgery.
  */
 uint64_t ha_secret = 0x6A09E667F3BCC909ull; /* sqrt(2) fraction: no hidden structure */
+/* The slab headers' key, derived from the secret (sqrt(3) fraction until
+ * seeded): a domain of its own, so that a header's check word, which is
+ * plain address-plus-class XOR this key (three instructions to test), is
+ * not related to any free tag, which adds ha_secret. */
+uint64_t ha_slab_key = 0xBB67AE8584CAA73Bull;
 
 /* splitmix64's finaliser: every input bit reaches every output bit. */
 static uint64_t secret_mix(uint64_t x)
@@ -122,4 +127,5 @@ void secret_seed(const unsigned char *bytes, size_t len)
     /* Bit 0 clear and a high bit set keep keyed links odd-looking
      * (never a plausible aligned pointer when left unkeyed by mistake). */
     ha_secret = (s | (1ull << 63)) & ~1ull;
+    ha_slab_key = secret_mix(ha_secret ^ 0x51AB0C0DE5EEDull);
 }

@@ -327,6 +327,8 @@ const char *check_first(const void **addr);
 /* The per-boot secret (fault.c) that keys every word kept inside freed
  * memory; secret_seed mixes entropy into it (before the heap starts). */
 extern uint64_t ha_secret;
+/* Derived from it for the slab headers' check words (slab.c). */
+extern uint64_t ha_slab_key;
 void secret_seed(const unsigned char *bytes, size_t len);
 
 /* A pointer kept in freed memory, stored keyed with the secret and the

@@ -57,7 +57,6 @@
 /* 62: with its count and live count a bin is 512 bytes, so a class's bin
  * is found with a shift. */
 #define BIN_SLOTS 62
-#define SLAB_MAGIC 0x51AB0C0DE5EEDull
 
 /* Class sizes: 16-byte steps to 128, then four classes per doubling up to
  * a page, so that most requests below 4 KiB never reach TLSF.  Above a
@@ -359,9 +358,11 @@ size_t slab_class_size(unsigned cls)
 
 /* ----------------------------------------------------------------- slabs */
 
-static uint64_t slab_check_word(const struct slab *s, unsigned cls)
+/* Keyed (ha_slab_key): a header is only believed at its own address, for
+ * its own class, and cannot be forged without the key. */
+HA_INLINE uint64_t slab_check_word(const struct slab *s, unsigned cls)
 {
-    return ((SLAB_MAGIC ^ (uint64_t)(uintptr_t)s) * 0x9E3779B97F4A7C15ull + cls) ^ ha_secret;
+    return ((uint64_t)(uintptr_t)s + cls) ^ ha_slab_key;
 }
 
 /* The word a free object holds at its start.  Not a pointer of any
