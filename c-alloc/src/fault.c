@@ -90,9 +90,9 @@ const char *check_first(const void **addr)
 /* ---------------------------------------------------------------- secret */
 /*
  * Every word the allocator keeps inside memory it does not own any more
- * (free tags of small objects and frames, TLSF links and check words, the
- * buddy lists' headers) is keyed with ha_secret, so that a stray write that
- * knows the layout still cannot forge one.  ha_seed() mixes the platform's
+ * (free tags of small objects and frames, TLSF links and check words) is
+ * keyed with ha_secret, so that a stray write that knows the layout still
+ * cannot forge one.  ha_seed() mixes the platform's
  * entropy in before the heap starts (e.g. the device tree's
  * /chosen/rng-seed); without it the fixed fallback below is used, which
  * still catches every accidental write but not a deliberate forgery.

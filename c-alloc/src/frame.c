@@ -7,7 +7,7 @@
  * page allocator half a bin at a time.
  *
  * A cached frame stays allocated (kind USER) in the page bitmap, so the
- * buddy lists and the bitmap never change on the fast path; what marks it
+ * order maps and the bitmap never change on the fast path; what marks it
  * free is its frame tag, a word derived from its address and the per-boot
  * secret, written when it enters a bin and wiped when it leaves one.  The
  * tag sits in a different cache line of each of 64 consecutive pages (line

@@ -5,7 +5,7 @@
  *   fault.c   ha_fault, check_*, ha_secret  faults, checker messages, secret
  *   stats.c   stats_*   byte counters and peaks, frames cached (a leaf)
  *   early.c   early_*   bump allocator over the boot range
- *   page.c    page_*    regions, buddy free lists, page bitmap, kind map
+ *   page.c    page_*    regions, buddy order maps, page bitmap, kind map
  *   frame.c   frame_*   per-CPU caches of single pages
  *   slab.c    slab_*, cache_*  size classes, slabs, per-CPU object caches
  *   tlsf.c    tlsf_*, arena_*  TLSF over page-backed arenas; huge blocks

@@ -507,7 +507,7 @@ static uintptr_t block_free_merge(struct page_region *r, uintptr_t pfn, unsigned
     return next;
 }
 
-/* Pages [i, i + n) of r whose bit is set in bm. */
+/* How many of bits [i, i + n) of bm are set. */
 static size_t bits_count_set(const uint64_t *bm, size_t i, size_t n)
 {
     size_t got = 0;
@@ -616,9 +616,8 @@ void page_sample_peak(void)
     }
 }
 
-
 /* Mark the part of [s, e) inside r as SYSTEM and allocated (build time: no
- * free lists yet). */
+ * free blocks yet). */
 static void region_mark_system(struct page_region *r, uintptr_t s, uintptr_t e)
 {
     if (s < r->base_pfn)
