@@ -66,7 +66,7 @@ struct ha_stats {
     size_t bytes_meta;      /* allocator metadata: page bitmaps, slab headers, block headers */
     size_t pages_total;     /* pages owned by the page allocator (regions less reserves and metadata) */
     size_t pages_used;      /* pages handed out: to ha_alloc_pages callers and to the byte allocator */
-    size_t pages_free;      /* pages free: in the page allocator's free lists and the CPU frame caches */
+    size_t pages_free;      /* pages free: in the page allocator's free blocks and the CPU frame caches */
     size_t pages_peak;      /* high-water mark of pages_used (sampled as bytes_peak is) */
     size_t pages_largest_run; /* largest free run the page allocator can return, in pages */
     size_t early_used;      /* bytes of the early range handed out and not yet given back */

@@ -531,9 +531,10 @@ static void validate_faults(void)
     CHECK_PAGES();
 }
 
-/* HA_REGION_ZEROED: fresh blocks are reported zero and are; splitting keeps
- * the flag, freed pages lose it, merging ANDs it.  The placement is the
- * allocator's (lowest-addressed fitting block first): m is 1 MiB aligned
+/* HA_REGION_ZEROED: fresh blocks are reported zero and are; a split's pieces
+ * stay zero, freed pages are not, and a run over both is not.  The
+ * placement is the allocator's (the smallest fitting order, its lowest
+ * block; between regions, the lower): m is 1 MiB aligned
  * with its metadata in page 0, so its free blocks are pages 1 (order 0),
  * 2 (1), 4 (2), 8 (3), 16 (4), ...; m2 lies above m. */
 static void zero_tracking(void)
