@@ -702,14 +702,26 @@ static HA_NOINLINE void bin_drain(struct bin *b, unsigned cls, unsigned n)
 }
 
 #if HA_CHECKED
-/* First byte after the tag that lost its poison, or NULL. */
+/* First byte after the tag that lost its poison, or NULL.  Objects are
+ * 16-aligned and a multiple of 16 long: compare four words a step, and look
+ * for the byte only once a word differs.  The walk on every call reads every
+ * free object this way, so this loop sets the checked build's speed. */
 static const unsigned char *poison_damage(const void *p, size_t size)
 {
-    const unsigned char *b = p;
-    for (size_t i = sizeof(uint64_t); i < size; i++)
-        if (b[i] != HA_POISON_FREE)
-            return b + i;
-    return 0;
+    const uint64_t poison = 0x0101010101010101ull * HA_POISON_FREE;
+    const uint64_t *w = p;
+    size_t n = size / sizeof *w, i;
+    uint64_t d = w[1] ^ poison;
+    for (i = 2; d == 0 && i + 4 <= n; i += 4)
+        d = (w[i] ^ poison) | (w[i + 1] ^ poison) | (w[i + 2] ^ poison) | (w[i + 3] ^ poison);
+    for (; d == 0 && i < n; i++)
+        d = w[i] ^ poison;
+    if (HA_LIKELY(d == 0))
+        return 0;
+    const unsigned char *b = (const unsigned char *)(w + 1);
+    while (*b == HA_POISON_FREE)
+        b++;
+    return b;
 }
 #endif
 

@@ -6,8 +6,10 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "ha_internal.h" /* HA_POISON_FREE */
 #include "harness.h"
 #include "testlib.h"
 
@@ -102,6 +104,55 @@ static void uaf_found_by_check(void)
     report_check();
 }
 
+/* The address ha_check() names, from its message "... at 0x<hex>". */
+static uintptr_t check_address(void)
+{
+    const char *m = strstr(ha_check_message(), " at 0x");
+    return m ? (uintptr_t)strtoull(m + 6, NULL, 16) : 0;
+}
+
+/* A write after free at every place of a freed object is found, and named
+ * by its exact address: the first word after the tag, each position of the
+ * four-word steps the poison scan takes, the words after the last full
+ * step, and the last byte.  Slab objects of 48 and 80 B (no words after the
+ * last step), 128 B and 5024 B (two), and a TLSF block (whose links take
+ * its first 16 bytes and its back link its last word).  Each request is 8 B
+ * short of the object: the red zone's trailer takes the rest.  Each byte is
+ * put back and the heap checks clean again. */
+static void uaf_every_offset(void)
+{
+    heap_setup(64 * MiB);
+    static const size_t objects[] = { 48, 80, 128, 5024, 100 * KiB };
+    for (size_t si = 0; si < sizeof objects / sizeof objects[0]; si++) {
+        size_t size = objects[si], req = size - HA_TRAILER_SIZE;
+        char *keep = ha_alloc(req, 16), *p = ha_alloc(req, 16), *guard = ha_alloc(req, 16);
+        CHECK(keep && p && guard);
+        bool tlsf = size > 65536;
+        size_t first = tlsf ? 16 : 8; /* after the free tag, or the links */
+        size_t end = tlsf ? size - 8 : size;
+        ha_free(p);
+        CHECK_EQ(ha_check(), 0);
+        size_t offs[] = { first, first + 1, first + 7, first + 8, first + 15, first + 16, first + 31,
+                          first + 32, first + 39, end / 2 + 3, end - 24, end - 16, end - 9, end - 8, end - 1 };
+        for (size_t oi = 0; oi < sizeof offs / sizeof offs[0]; oi++) {
+            size_t off = offs[oi];
+            if (off < first || off >= end)
+                continue;
+            CHECK_EQ((unsigned char)p[off], HA_POISON_FREE);
+            p[off] = 0x42;
+            CHECK(ha_check() != 0);
+            if (check_address() != (uintptr_t)(p + off))
+                fprintf(stderr, "object %zu B, offset %zu: %s\n", size, off, ha_check_message());
+            CHECK_EQ(check_address(), (uintptr_t)(p + off));
+            p[off] = (char)HA_POISON_FREE;
+            CHECK_EQ(ha_check(), 0);
+        }
+        ha_free(keep);
+        ha_free(guard);
+    }
+    CHECK_HEAP();
+}
+
 /* No false alarms: legal use of every usable byte across the tiers. */
 static void no_false_reports(void)
 {
@@ -149,6 +200,7 @@ static void no_false_reports(void)
 int main(void)
 {
     run_isolated("no_false_reports", no_false_reports);
+    run_isolated("uaf_every_offset", uaf_every_offset);
     expect_fatal("overflow_small", overflow_small, "overflow");
     expect_fatal("overflow_small_exact_class", overflow_small_exact_class, "overflow");
     expect_fatal("overflow_mid", overflow_mid, "overflow");
