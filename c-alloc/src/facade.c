@@ -288,12 +288,11 @@ static void block_of(const void *p, struct block *b)
         b->usable = tlsf_usable(p);
         return;
     case PAGE_KIND_USER:
-        /* Free pages (a CPU's cached frame, or free in the page allocator):
-         * most likely a large block freed before (its arena went back to
-         * the page allocator). */
-        ha_fault(page_is_allocated(a) && !frame_is_cached(p) ? FAULT_PAGES_NOT_BYTES
-                                                                   : FAULT_DOUBLE_FREE,
-                 p);
+        /* Free pages in the page allocator: most likely a large block freed
+         * before (its arena went back to the page allocator). */
+        ha_fault(page_is_allocated(a) ? FAULT_PAGES_NOT_BYTES : FAULT_DOUBLE_FREE, p);
+    case PAGE_KIND_FRAME: /* free in a CPU's frame cache */
+        ha_fault(FAULT_DOUBLE_FREE, p);
     default:
         ha_fault(FAULT_FOREIGN, p);
     }
@@ -751,10 +750,8 @@ static HA_NOINLINE void free_pages_general(void *p, size_t count, enum ha_fault 
     } else if (count == 1) {
         ha_fault(f, p);
     } else {
-        /* A frame in a CPU cache is free, though allocated to the page
-         * allocator: a run holding one was freed before. */
-        if (frame_cached_within(p, count))
-            ha_fault(FAULT_DOUBLE_FREE, p);
+        /* A run holding a frame of a CPU cache (kind FRAME) was freed
+         * before: the validation says so. */
         f = page_free_checked(p, count, PAGE_KIND_USER);
         if (f != FAULT_NONE)
             ha_fault(f, p);

@@ -6,21 +6,25 @@
  * trim, statistics or check take it), refilled from and drained to the
  * page allocator half a bin at a time.
  *
- * A cached frame stays allocated (kind USER) in the page bitmap, so the
- * order maps and the bitmap never change on the fast path; what marks it
- * free is its frame tag, a word derived from its address and the per-boot
+ * A cached frame stays allocated in the page bitmap, so the order maps and
+ * the bitmap never change on the fast path.  What marks it free is its page
+ * kind, FRAME (USER when handed out), a byte the cache writes under its own
+ * lock, and its frame tag, a word derived from its address and the per-boot
  * secret, written when it enters a bin and wiped when it leaves one.  The
  * tag sits in a different cache line of each of 64 consecutive pages (line
  * pfn % 64): tags at one offset of every page would all fall in the same
  * few cache sets.
  *
- * Double frees: the free exchanges the tag in atomically, under its own
- * CPU's cache lock, and only then looks at what was there.  Finding the
- * tag means a double free, unless the frame is live and its owner stored
- * that very word (the slow path looks through every bin to tell).  Two
- * CPUs freeing one frame at the same instant cannot both win: the second
- * exchange sees the first one's tag, and its search waits for the first
- * CPU's lock, so it finds the frame in that CPU's bin.
+ * Double frees: a frame freed again after its free finds its kind FRAME, as
+ * does a multi-page free (or a byte free) that meets a cached frame: the
+ * kind map tells, with no search through the bins.  Two CPUs freeing one
+ * frame at the same instant may both still read USER: each exchanges the
+ * tag in atomically, under its own CPU's cache lock, and only then looks at
+ * what was there.  Finding the tag means a double free, unless the frame is
+ * live and its owner stored that very word: the slow path looks through
+ * every bin, each under its lock, to tell.  The second exchange sees the
+ * first one's tag, and its search waits for the first CPU's lock, so it
+ * finds the frame in that CPU's bin: only one of them wins.
  *
  * Lock order: frame cache lock -> page lock; frame_create_lock outermost.
  */
@@ -28,26 +32,19 @@
 
 #define FRAME_SLOTS 64
 
-/* Where a bin's frames are, coarsely: frame at pfn counts in bucket
- * (pfn / 64) % FRAME_BUCKETS (256 KiB of address space, wrapping every
- * 256 MiB); `where` has the bit of every bucket holding one.  A multi-page
- * free looks through a bin only if `where` says the run may meet a frame. */
-#define FRAME_BUCKETS 1024
-#define FRAME_BUCKET_SHIFT (HA_PAGE_SHIFT + 6)
-
-/* Single pages a CPU holds, as address | 1 when the page is known zero.
- * `count` and `where` are also read without the lock (stats_frames_cached,
- * frames_search). */
+/* Single pages a CPU holds, as address | 1 when the page is known zero, and
+ * beside each the byte that holds its page kind (so that neither the
+ * allocation nor the free searches for its region to write it).  `count` is
+ * also read without the lock (stats_frames_cached). */
 struct frame_bin {
     size_t count; /* register-wide: no extension before it indexes slots */
-    uint64_t where[FRAME_BUCKETS / 64];
-    uint8_t in_bucket[FRAME_BUCKETS];
     uintptr_t slots[FRAME_SLOTS];
+    uint8_t *kind_at[FRAME_SLOTS];
 };
 
 /* A CPU's frame cache.  Invariants (frame_check): every slot is an
- * allocated USER page holding its frame tag, in one bin only; the bucket
- * summary matches the slots; count <= FRAME_SLOTS. */
+ * allocated FRAME page holding its frame tag, in one bin only, and no other
+ * page is of kind FRAME; count <= FRAME_SLOTS. */
 struct frame_cache {
     ha_lock_t lock;
     struct frame_bin bin;
@@ -169,47 +166,15 @@ HA_INLINE void frame_count_set(struct frame_bin *f, size_t n)
     ha_store_relaxed64(&f->count, n);
 }
 
-HA_INLINE size_t frame_bucket(uintptr_t a)
-{
-    return (a >> FRAME_BUCKET_SHIFT) % FRAME_BUCKETS;
-}
-
-/* Frame a enters (+1) or leaves (-1) bin f: its bucket's count and bit. */
-HA_INLINE void frame_where(struct frame_bin *f, uintptr_t a, int delta)
-{
-    size_t b = frame_bucket(a);
-    unsigned was = f->in_bucket[b], now = (uint8_t)(was + (unsigned)delta);
-    f->in_bucket[b] = (uint8_t)now;
-    /* The bucket stops being empty (entering) or empties (leaving); delta
-     * is a constant at every call, so this is one test. */
-    if (delta > 0 ? was == 0 : now == 0) {
-        uint64_t w = f->where[b / 64] ^ (1ull << (b % 64));
-        ha_store_relaxed64(&f->where[b / 64], w);
-    }
-}
-
-/* May bin f hold a frame in [lo, hi) (hi > lo)?  No lock: `where` only. */
-static bool frame_bin_may_hold(struct frame_bin *f, uintptr_t lo, uintptr_t hi)
-{
-    uintptr_t first = lo >> FRAME_BUCKET_SHIFT, last = (hi - 1) >> FRAME_BUCKET_SHIFT;
-    if (last - first >= FRAME_BUCKETS - 1)
-        return true;
-    for (uintptr_t k = first; k <= last; k++) {
-        unsigned b = (unsigned)(k % FRAME_BUCKETS);
-        if ((__atomic_load_n(&f->where[b / 64], __ATOMIC_RELAXED) >> (b % 64)) & 1)
-            return true;
-    }
-    return false;
-}
-
-/* Fill an empty bin halfway from the page allocator; cache lock held. */
+/* Fill an empty bin halfway from the page allocator (which makes the pages
+ * FRAME); cache lock held. */
 static HA_NOINLINE bool frame_refill(struct frame_bin *f)
 {
     size_t got = page_take_frames(f->slots, FRAME_SLOTS / 2);
     for (size_t i = 0; i < got; i++) {
         uint64_t *p = frame_page(f->slots[i]);
         *frame_tag_at(p) = frame_tag(p);
-        frame_where(f, (uintptr_t)p, 1);
+        f->kind_at[i] = page_kind_at((uintptr_t)p);
     }
     frame_count_set(f, got);
     return got > 0;
@@ -220,13 +185,12 @@ static HA_NOINLINE bool frame_refill(struct frame_bin *f)
  * hands out again (and a zero page is zero again). */
 static HA_NOINLINE void frame_drain(struct frame_bin *f, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         *frame_tag_at(frame_page(f->slots[i])) = 0;
-        frame_where(f, f->slots[i], -1);
-    }
     page_give_frames(f->slots, n);
     size_t left = f->count - n;
     ha_memmove(f->slots, f->slots + n, left * sizeof f->slots[0]);
+    ha_memmove(f->kind_at, f->kind_at + n, left * sizeof f->kind_at[0]);
     frame_count_set(f, left);
 }
 
@@ -254,7 +218,7 @@ static HA_NOINLINE void *frame_alloc_slow(struct frame_cache *c, uintptr_t irq, 
         ha_fault(FAULT_USE_AFTER_FREE, tag); /* written after it was freed */
     }
     frame_count_set(f, f->count - 1);
-    frame_where(f, (uintptr_t)p, -1);
+    ha_store_relaxed8(f->kind_at[f->count], PAGE_KIND_USER);
     *tag = 0;
     *zeroed = slot & 1;
     c->page_allocs++;
@@ -302,7 +266,7 @@ HA_INLINE void *frame_alloc_in(bool *zeroed, frame_miss_fn miss, size_t count, s
                     page_peak_generation() != c->pages_gen))
         return miss ? frame_alloc_slower(c, irq, miss, count, align) : frame_alloc_slow(c, irq, zeroed);
     frame_count_set(f, n - 1);
-    frame_where(f, (uintptr_t)p, -1);
+    ha_store_relaxed8(f->kind_at[n - 1], PAGE_KIND_USER);
     *tag = 0;
     if (zeroed)
         *zeroed = slot & 1;
@@ -327,21 +291,17 @@ void *frame_alloc_or_none(frame_miss_fn miss, size_t count, size_t align)
     return frame_alloc_in(0, miss, count, align, HOOKS_NONE);
 }
 
-/* Is some bin holding a frame in [lo, hi)?  Each cache is looked at under
- * its own lock, one after the other. */
-static bool frames_search(uintptr_t lo, uintptr_t hi)
+/* Is frame p in some bin?  Each cache is looked at under its own lock, one
+ * after the other (the rare slow path of a free that found the tag). */
+static bool frame_is_cached(const void *p)
 {
     unsigned n = atomic_load_explicit(&nframe_caches, memory_order_acquire);
     for (unsigned i = 0; i <= n; i++) {
         struct frame_cache *c = frame_cache_at(i, n);
-        if (__atomic_load_n(&c->bin.count, __ATOMIC_RELAXED) == 0 || !frame_bin_may_hold(&c->bin, lo, hi))
-            continue;
         uintptr_t irq = lock_acquire(&c->lock);
         bool found = false;
-        for (size_t j = 0; j < c->bin.count && !found; j++) {
-            uintptr_t a = (uintptr_t)frame_page(c->bin.slots[j]);
-            found = a >= lo && a < hi;
-        }
+        for (size_t j = 0; j < c->bin.count && !found; j++)
+            found = frame_page(c->bin.slots[j]) == p;
         lock_release(&c->lock, irq);
         if (found)
             return true;
@@ -349,24 +309,10 @@ static bool frames_search(uintptr_t lo, uintptr_t hi)
     return false;
 }
 
-bool frame_is_cached(const void *p)
-{
-    uintptr_t a = ha_align_down((uintptr_t)p, HA_PAGE_SIZE);
-    return frames_search(a, a + HA_PAGE_SIZE);
-}
-
-bool frame_cached_within(const void *p, size_t count)
-{
-    /* A run that overflows is refused by the page allocator's checks. */
-    if (count == 0 || count > UINTPTR_MAX / HA_PAGE_SIZE || stats_frames_cached() == 0)
-        return false;
-    uintptr_t a = (uintptr_t)p, len = count * HA_PAGE_SIZE;
-    return frames_search(a, len - 1 > UINTPTR_MAX - a ? UINTPTR_MAX : a + len);
-}
-
 /* A free that found the frame's tag already there (a double free, or live
  * data equal to the tag), or a full bin; cache lock held, released here. */
-static HA_NOINLINE enum ha_fault frame_free_slow(struct frame_cache *c, uintptr_t irq, void *p, bool tagged)
+static HA_NOINLINE enum ha_fault frame_free_slow(struct frame_cache *c, uintptr_t irq, void *p, bool tagged,
+                                                  uint8_t *kind_at)
 {
     if (tagged) {
         lock_release(&c->lock, irq);
@@ -378,41 +324,43 @@ static HA_NOINLINE enum ha_fault frame_free_slow(struct frame_cache *c, uintptr_
     if (fb->count >= FRAME_SLOTS)
         frame_drain(fb, FRAME_SLOTS / 2);
     fb->slots[fb->count] = (uintptr_t)p;
+    fb->kind_at[fb->count] = kind_at;
     frame_count_set(fb, fb->count + 1);
-    frame_where(fb, (uintptr_t)p, 1);
+    ha_store_relaxed8(kind_at, PAGE_KIND_FRAME);
     c->page_frees++;
     c->pages--;
     lock_release(&c->lock, irq);
     return FAULT_NONE;
 }
 
-static HA_NOINLINE enum ha_fault frame_free_first(void *p)
+static HA_NOINLINE enum ha_fault frame_free_first(void *p, uint8_t *kind_at)
 {
     struct frame_cache *c = frame_cache_get();
     uintptr_t irq = lock_acquire(&c->lock);
     bool tagged = __atomic_exchange_n(frame_tag_at(p), frame_tag(p), __ATOMIC_RELAXED) == frame_tag(p);
-    return frame_free_slow(c, irq, p, tagged);
+    return frame_free_slow(c, irq, p, tagged, kind_at);
 }
 
 /* frame_free_or's slow path: c locked, or NULL (cache still to be made). */
 static HA_NOINLINE void frame_free_slower(struct frame_cache *c, uintptr_t irq, void *p, bool tagged,
-                                          frame_fault_fn fault)
+                                          uint8_t *kind_at, frame_fault_fn fault)
 {
-    enum ha_fault f = c ? frame_free_slow(c, irq, p, tagged) : frame_free_first(p);
+    enum ha_fault f = c ? frame_free_slow(c, irq, p, tagged, kind_at) : frame_free_first(p, kind_at);
     if (f != FAULT_NONE)
         fault(p, f);
 }
 
 HA_INLINE void frame_free_if(void *p, frame_fault_fn fault, unsigned hooks)
 {
-    enum ha_fault f = page_validate_frame((uintptr_t)p);
+    uint8_t *kind_at;
+    enum ha_fault f = page_validate_frame((uintptr_t)p, &kind_at);
     if (HA_UNLIKELY(f != FAULT_NONE)) {
         fault(p, f);
         return;
     }
     struct frame_cache *c = ha_load_published(&frame_caches[ha_cpu_if(hooks)]);
     if (HA_UNLIKELY(!c)) {
-        frame_free_slower(0, 0, p, false, fault);
+        frame_free_slower(0, 0, p, false, kind_at, fault);
         return;
     }
     uintptr_t irq = lock_acquire_if(&c->lock, hooks);
@@ -423,12 +371,13 @@ HA_INLINE void frame_free_if(void *p, frame_fault_fn fault, unsigned hooks)
     struct frame_bin *fb = &c->bin;
     size_t n = fb->count;
     if (HA_UNLIKELY(tagged || n >= FRAME_SLOTS)) {
-        frame_free_slower(c, irq, p, tagged, fault);
+        frame_free_slower(c, irq, p, tagged, kind_at, fault);
         return;
     }
     fb->slots[n] = (uintptr_t)p;
+    fb->kind_at[n] = kind_at;
     frame_count_set(fb, n + 1);
-    frame_where(fb, (uintptr_t)p, 1);
+    ha_store_relaxed8(kind_at, PAGE_KIND_FRAME);
     c->page_frees++;
     c->pages--;
     lock_release_if(&c->lock, irq, hooks);
@@ -503,30 +452,28 @@ void frame_stats(struct ha_stats *out)
     out->bytes_free += frames * HA_PAGE_SIZE;
 }
 
-/* Every cached frame: an allocated USER page holding its frame tag, in one
- * bin only (its tag is inverted as a mark while checking). */
+/* Every cached frame: an allocated FRAME page holding its frame tag, in
+ * one bin only (its tag is inverted as a mark while checking), and no other
+ * page of kind FRAME. */
 int frame_check(void)
 {
     struct frame_locks l;
     frame_lock_all(&l);
     int r = 0;
-    size_t marked = 0;
+    size_t marked = 0, cached = 0;
     for (unsigned i = 0; i <= l.n && r == 0; i++) {
         const struct frame_bin *f = &frame_cache_at(i, l.n)->bin;
         if (f->count > FRAME_SLOTS) {
             r = check_fail("frame: bin over capacity", f);
             break;
         }
-        uint8_t in_bucket[FRAME_BUCKETS] = { 0 };
-        for (size_t j = 0; j < f->count; j++)
-            in_bucket[frame_bucket(f->slots[j])]++;
-        for (unsigned b = 0; b < FRAME_BUCKETS && r == 0; b++)
-            if (in_bucket[b] != f->in_bucket[b] || (in_bucket[b] != 0) != ((f->where[b / 64] >> (b % 64)) & 1))
-                r = check_fail("frame: bin's bucket summary wrong", f);
+        cached += f->count;
         for (size_t j = 0; j < f->count && r == 0; j++) {
             uint64_t *p = frame_page(f->slots[j]), *tag = frame_tag_at(p);
-            if (page_validate_frame((uintptr_t)p) != FAULT_NONE)
-                r = check_fail("frame: cached frame not an allocated page", p);
+            if (page_kind_of((uintptr_t)p) != PAGE_KIND_FRAME || !page_is_allocated((uintptr_t)p))
+                r = check_fail("frame: cached frame not an allocated FRAME page", p);
+            else if (f->kind_at[j] != page_kind_at((uintptr_t)p))
+                r = check_fail("frame: cached frame's kind pointer wrong", &f->kind_at[j]);
             else if (*tag == ~frame_tag(p))
                 r = check_fail("frame: frame cached twice", p);
             else if (*tag != frame_tag(p))
@@ -544,6 +491,8 @@ int frame_check(void)
             *frame_tag_at(p) = frame_tag(p);
         }
     }
+    if (r == 0 && page_count_frames() != cached)
+        r = check_fail("frame: pages of kind FRAME that no cache holds", NULL);
     frame_unlock_all(&l);
     return r;
 }

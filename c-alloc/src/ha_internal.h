@@ -438,10 +438,10 @@ HA_INLINE unsigned ha_cpu(void) { return ha_cpu_if(HOOKS_CHECKED); }
 /*
  * Regions, each with (inside the region, at its first free pages):
  *   - an allocation bitmap, 1 bit per page (1 = not free);
- *   - a kind map, a byte per page, saying who holds an allocated page.
- * Free runs live in buddy free lists (one per order), their headers inside
- * the free pages themselves.  Orders are relative to absolute addresses, so
- * a block of order k is aligned to HA_PAGE_SIZE << k.
+ *   - a kind map, a byte per page, saying who holds an allocated page;
+ *   - per order, a map of the free blocks (bits, see page.c).
+ * Nothing is kept inside a free page.  Orders are relative to absolute
+ * addresses, so a block of order k is aligned to HA_PAGE_SIZE << k.
  */
 
 enum page_kind {
@@ -449,6 +449,8 @@ enum page_kind {
     PAGE_KIND_SLAB = 1,   /* slab chunk of the byte allocator */
     PAGE_KIND_ARENA = 2,  /* TLSF arena of the byte allocator */
     PAGE_KIND_SYSTEM = 3, /* reserved, region metadata, or early range */
+    PAGE_KIND_FRAME = 4,  /* a single page free in a CPU's frame cache (allocated
+                           * in the bitmap); written by frame.c under its cache lock */
     PAGE_KIND_NONE = -1   /* not inside any region */
 };
 
@@ -496,6 +498,8 @@ enum ha_fault page_free_checked(void *p, size_t count, enum page_kind kind);
  *   R2 SYSTEM pages (metadata, reserves, the unreleased early range) are
  *      allocated in the bitmap, and there are system_pages of them;
  *   R3 the metadata pages [meta_pfn, meta_pfn + meta_pages) are SYSTEM;
+ *      FRAME pages are allocated in the bitmap, and exactly the frames the
+ *      CPU caches hold (frame_check);
  *   R4 summed over regions: zero bits == pages in free blocks ==
  *      page_state.free_pages, and npages - free - system == used_pages.
  * The free blocks themselves are in the order maps (page.c).
@@ -582,28 +586,40 @@ HA_INLINE int page_kind_of(uintptr_t addr)
 bool page_is_allocated(uintptr_t addr);
 
 /* For the CPU frame caches (frame.c).  page_take_frames takes up to n single
- * free pages, smallest free blocks first, marks them allocated (USER) and
- * writes their addresses to out[], bit 0 set where the page is known zero;
- * returns how many.  page_give_frames frees such addresses (bit 0: the page
- * is zero).  page_validate_frame is page_validate(a, 1, USER) without the
- * lock: a cache's single-page free. */
+ * free pages, smallest free blocks first, marks them allocated with kind
+ * FRAME and writes their addresses to out[], bit 0 set where the page is
+ * known zero; returns how many.  page_give_frames frees such addresses (bit
+ * 0: the page is zero).  page_validate_frame is page_validate(a, 1, USER)
+ * without the lock, for a cache's single-page free (a FRAME page is in a
+ * cache already: a double free), and gives where the page's kind is kept
+ * for the cache to write (USER <-> FRAME, under its lock).
+ * page_count_frames: how many pages are of kind FRAME. */
 size_t page_take_frames(uintptr_t *out, size_t n);
 void page_give_frames(const uintptr_t *frames, size_t n);
-HA_INLINE enum ha_fault page_validate_frame(uintptr_t a)
+size_t page_count_frames(void);
+HA_INLINE enum ha_fault page_validate_frame(uintptr_t a, uint8_t **kind_at)
 {
     if (a & (HA_PAGE_SIZE - 1))
         return FAULT_UNALIGNED;
     uintptr_t pfn = a >> HA_PAGE_SHIFT;
-    const struct page_region *r = page_region_of(pfn);
+    struct page_region *r = page_region_of(pfn);
     if (!r)
         return FAULT_FOREIGN;
     size_t i = pfn - r->base_pfn;
     if (!((__atomic_load_n(&r->bitmap[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1u))
         return FAULT_DOUBLE_FREE;
+    *kind_at = &r->kinds[i];
     unsigned k = __atomic_load_n(&r->kinds[i], __ATOMIC_RELAXED);
     if (HA_LIKELY(k == PAGE_KIND_USER))
         return FAULT_NONE;
-    return k == PAGE_KIND_SYSTEM ? FAULT_RESERVED : FAULT_BYTES_NOT_PAGES;
+    return k == PAGE_KIND_SYSTEM ? FAULT_RESERVED : k == PAGE_KIND_FRAME ? FAULT_DOUBLE_FREE : FAULT_BYTES_NOT_PAGES;
+}
+/* Where the kind of the allocated page at a (in a region) is kept. */
+HA_INLINE uint8_t *page_kind_at(uintptr_t a)
+{
+    uintptr_t pfn = a >> HA_PAGE_SHIFT;
+    struct page_region *r = page_region_of(pfn);
+    return &r->kinds[pfn - r->base_pfn];
 }
 /* pages_peak is the high-water mark of used pages less the frames the CPU
  * caches hold.  page_sample_peak raises it to the present value (no lock);
@@ -705,11 +721,10 @@ int slab_check(void);
 
 /* Per-CPU frame caches: single pages for ha_alloc_pages(1, <= HA_PAGE_SIZE)
  * and ha_free_pages(p, 1), refilled from and drained to the page allocator
- * in batches (see frame.c).
+ * in batches (see frame.c).  A cached frame's page is of kind FRAME, so a
+ * multi-page free that meets one is told by the kind map.
  * frame_alloc: NULL when the page allocator has no free page.
- * frame_is_cached: is p in some cache.  frame_cached_within: does some
- * cache hold a frame of [p, p + count pages) (a multi-page free must not
- * free one).  frame_flush: give every cache's frames back; how many.
+ * frame_flush: give every cache's frames back; how many.
  * frame_stats: the page figures, the page allocator's included, with every
  * frame cache locked so that a frame is seen on one side only. */
 void frame_prepare(void);
@@ -724,8 +739,6 @@ void *frame_alloc_or(frame_miss_fn miss, size_t count, size_t align);
 void frame_free_or(void *p, frame_fault_fn fault);
 void *frame_alloc_or_none(frame_miss_fn miss, size_t count, size_t align); /* hooks_none() */
 void frame_free_or_none(void *p, frame_fault_fn fault);
-bool frame_is_cached(const void *p);
-bool frame_cached_within(const void *p, size_t count);
 size_t frame_flush(void);
 void frame_stats(struct ha_stats *out);
 int frame_check(void);

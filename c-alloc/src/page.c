@@ -213,12 +213,14 @@ static size_t bits_count_clear(const uint64_t *bm, size_t nbits)
 /* ---------------------------------------------------------- kind map */
 /* One byte per page: a free's look-up is one byte load, no shift and mask
  * (1 byte per 4 KiB page, 0.02% of the region).  Bytes are stored one at a
- * time, under the page lock, as relaxed stores, since the free paths read
- * them without it; the searches below read them eight at a time. */
+ * time as relaxed stores: under the page lock, or by a frame cache (USER <->
+ * FRAME of an allocated page, under its own lock), and the free paths read
+ * them without a lock; so every read is a relaxed load, and the searches
+ * below read eight at a time. */
 
 static inline unsigned kinds_get(const uint8_t *km, size_t i)
 {
-    return km[i];
+    return __atomic_load_n(&km[i], __ATOMIC_RELAXED);
 }
 
 static void kinds_set(uint8_t *km, size_t i, size_t n, unsigned kind)
@@ -231,9 +233,9 @@ static void kinds_set(uint8_t *km, size_t i, size_t n, unsigned kind)
  * aligned, after the bitmap's words, and padded to a word). */
 static inline uint64_t kinds_word(const uint8_t *km, size_t i)
 {
-    uint64_t w;
-    __builtin_memcpy(&w, km + i, sizeof w); /* one load; no aliasing question */
-    return w;
+    /* One relaxed load (a plain load's instruction): a frame cache may
+     * store a byte of the word meanwhile. */
+    return __atomic_load_n((const uint64_t *)(const void *)(km + i), __ATOMIC_RELAXED);
 }
 
 /* The first byte (in memory order) of a word loaded from the kind map
@@ -265,8 +267,8 @@ static size_t kinds_find(const uint8_t *km, size_t i, size_t n, unsigned kind, b
     uint64_t pat = (uint64_t)kind * KIND_BYTE_LOW, first = kinds_from_byte(i % 8);
     for (size_t w = i - i % 8; w < lim; w += 8, first = KIND_BYTE_LOW) {
         uint64_t diff = kinds_word(km, w) ^ pat;
-        /* Kinds are 0..3: bit 0 of a byte is set when its kind differs. */
-        uint64_t hit = (diff | (diff >> 1)) & KIND_BYTE_LOW;
+        /* Kinds are 0..4: bit 0 of a byte is set when its kind differs. */
+        uint64_t hit = (diff | (diff >> 1) | (diff >> 2)) & KIND_BYTE_LOW;
         if (equal)
             hit = ~hit & KIND_BYTE_LOW;
         hit &= first;
@@ -278,10 +280,17 @@ static size_t kinds_find(const uint8_t *km, size_t i, size_t n, unsigned kind, b
     return lim;
 }
 
-/* SYSTEM (3) kinds among the eight of a word: bit 0 of each such byte. */
+/* SYSTEM (3) kinds among the eight of a word: bit 0 of each such byte
+ * (no other kind has both low bits set). */
 static inline uint64_t kinds_system_bits(uint64_t w)
 {
     return w & (w >> 1) & KIND_BYTE_LOW;
+}
+
+/* FRAME (4) kinds among the eight of a word: bit 0 of each such byte. */
+static inline uint64_t kinds_frame_bits(uint64_t w)
+{
+    return (w >> 2) & KIND_BYTE_LOW;
 }
 
 static size_t kinds_count_system(const uint8_t *km, size_t npages)
@@ -1066,7 +1075,7 @@ size_t page_take_frames(uintptr_t *out, size_t n)
             out[got + i] = ADDR_OF(pfn + i) | (uintptr_t)z;
         }
         got += k;
-        region_take(r, pfn, k, PAGE_KIND_USER); /* takes the zero bits read above */
+        region_take(r, pfn, k, PAGE_KIND_FRAME); /* takes the zero bits read above */
         /* Used here, free to the caches' callers: no peak to raise. */
         free_pages_add(-(intptr_t)k);
         used_pages_add((intptr_t)k);
@@ -1083,13 +1092,28 @@ void page_give_frames(const uintptr_t *frames, size_t n)
         struct page_region *r = region_of_pfn(pfn);
         HA_ASSERT(r != NULL, frames[k]);
         size_t i = pfn - r->base_pfn;
-        HA_ASSERT(bits_test(r->bitmap, i) && kinds_get(r->kinds, i) == PAGE_KIND_USER, frames[k]);
+        HA_ASSERT(bits_test(r->bitmap, i) && kinds_get(r->kinds, i) == PAGE_KIND_FRAME, frames[k]);
         HA_ASSERT(page_state.used_pages > 0, frames[k]);
         used_pages_add(-1);
         free_pages_add(1);
+        kinds_set(r->kinds, i, 1, PAGE_KIND_USER); /* free pages are USER */
         region_free_run(r, pfn, 1, frames[k] & 1);
     }
     lock_release(&page_state.lock, irq);
+}
+
+size_t page_count_frames(void)
+{
+    size_t n = 0;
+    uintptr_t irq = lock_acquire(&page_state.lock);
+    unsigned nr = atomic_load_explicit(&page_region_count, memory_order_relaxed);
+    for (unsigned q = 0; q < nr; q++) {
+        const struct page_region *r = &page_regions[q];
+        for (size_t w = 0; w < region_kind_words(r->npages); w++)
+            n += ha_popcount(kinds_frame_bits(kinds_word(r->kinds, 8 * w)));
+    }
+    lock_release(&page_state.lock, irq);
+    return n; /* bytes past npages are kind 0 */
 }
 
 /* Free the run [pfn, pfn + count) of r, every page of which is allocated
@@ -1153,12 +1177,18 @@ static enum ha_fault page_validate_locked(uintptr_t a, size_t count, enum page_k
             return FAULT_NONE;
         if (k == PAGE_KIND_SYSTEM)
             return FAULT_RESERVED;
+        if (k == PAGE_KIND_FRAME && kind == PAGE_KIND_USER)
+            return FAULT_DOUBLE_FREE;
         return kind == PAGE_KIND_USER ? FAULT_BYTES_NOT_PAGES : FAULT_NOT_ALLOCATED;
     }
     if (bits_find(r->bitmap, i, i + count, false) != i + count)
         return FAULT_DOUBLE_FREE;
     if (kinds_find(r->kinds, i, count, (unsigned)kind, false) == i + count)
         return FAULT_NONE; /* the common case: one pass */
+    /* A frame in a CPU cache is free, though allocated to the page
+     * allocator: a run holding one was freed before. */
+    if (kind == PAGE_KIND_USER && kinds_find(r->kinds, i, count, PAGE_KIND_FRAME, true) != i + count)
+        return FAULT_DOUBLE_FREE;
     if (kinds_find(r->kinds, i, count, PAGE_KIND_SYSTEM, true) != i + count)
         return FAULT_RESERVED;
     if (kinds_find(r->kinds, i, count, (unsigned)kind, false) != i + count)
@@ -1335,11 +1365,17 @@ static int page_check_locked(void)
         if (sys != r->system_pages)
             return check_fail("page: SYSTEM page count wrong", at);
         for (size_t w = 0; w < region_kind_words(r->npages); w++) {
-            if (!kinds_system_bits(kinds_word(r->kinds, 8 * w)))
+            uint64_t kw = kinds_word(r->kinds, 8 * w);
+            /* Bytes 0..4 only: no bit above the third, and bit 2 alone. */
+            if ((kw & ~0x0707070707070707ull) || ((kw >> 2) & (kw | kw >> 1) & KIND_BYTE_LOW))
+                return check_fail("page: kind map byte not a kind", (const void *)ADDR_OF(r->base_pfn + 8 * w));
+            if (!kinds_system_bits(kw) && !kinds_frame_bits(kw))
                 continue;
             for (size_t i = 8 * w; i < 8 * w + 8 && i < r->npages; i++) {
-                if (r->kinds[i] == PAGE_KIND_SYSTEM && !bits_test(r->bitmap, i))
-                    return check_fail("page: SYSTEM page free in the bitmap",
+                unsigned kind = kinds_get(r->kinds, i);
+                if ((kind == PAGE_KIND_SYSTEM || kind == PAGE_KIND_FRAME) && !bits_test(r->bitmap, i))
+                    return check_fail(kind == PAGE_KIND_SYSTEM ? "page: SYSTEM page free in the bitmap"
+                                                            : "page: FRAME page free in the bitmap",
                                       (const void *)ADDR_OF(r->base_pfn + i));
             }
         }

@@ -217,6 +217,47 @@ static void double_free_run_holding_cached_frame(void)
     ha_free_pages(p, 8);
 }
 
+/* The same, with the frame cached by another CPU and at the run's last
+ * page (the kind map is read eight pages a word), or its first. */
+static void double_free_run_holding_frame_of_other_cpu(void)
+{
+    setup();
+    char *p = ha_alloc_pages(12, 0);
+    CHECK(p != NULL);
+    harness_set_cpu(1);
+    ha_free_pages(p + 11 * HA_PAGE_SIZE, 1);
+    harness_set_cpu(0);
+    ha_free_pages(p, 12);
+}
+
+static void double_free_run_starting_at_cached_frame(void)
+{
+    setup();
+    char *p = ha_alloc_pages(9, 0);
+    CHECK(p != NULL);
+    ha_free_pages(p, 1);
+    ha_free_pages(p, 9);
+}
+
+/* A cached frame handed to the byte API's other calls. */
+static void realloc_of_cached_frame(void)
+{
+    setup();
+    void *p = ha_alloc_pages(1, 0);
+    CHECK(p != NULL);
+    ha_free_pages(p, 1);
+    (void)ha_realloc(p, 100, 8);
+}
+
+static void usable_size_of_cached_frame(void)
+{
+    setup();
+    void *p = ha_alloc_pages(1, 0);
+    CHECK(p != NULL);
+    ha_free_pages(p, 1);
+    (void)ha_usable_size(p);
+}
+
 /* The frame tag a cached page holds is checked when the page leaves the
  * cache: a write there after the free is reported (not a heap-intact
  * case: ha_check reports the damaged frame too). */
@@ -570,6 +611,10 @@ int main(void)
     expect_fatal_intact("double_free_frame_other_cpu", double_free_frame_other_cpu, DF);
     expect_fatal_intact("double_free_frame_as_bytes", double_free_frame_as_bytes, DF);
     expect_fatal_intact("double_free_run_holding_cached_frame", double_free_run_holding_cached_frame, DF);
+    expect_fatal_intact("double_free_run_holding_frame_of_other_cpu", double_free_run_holding_frame_of_other_cpu, DF);
+    expect_fatal_intact("double_free_run_starting_at_cached_frame", double_free_run_starting_at_cached_frame, DF);
+    expect_fatal_intact("realloc_of_cached_frame", realloc_of_cached_frame, DF);
+    expect_fatal_intact("usable_size_of_cached_frame", usable_size_of_cached_frame, DF);
     expect_fatal("write_after_free_frame", write_after_free_frame, "freed memory|use after free");
     expect_fatal_intact("racing_double_free_small", racing_double_free_small, DF);
     expect_fatal_intact("racing_double_free_mid", racing_double_free_mid, DF);
