@@ -531,6 +531,38 @@ static void validate_faults(void)
     CHECK_PAGES();
 }
 
+/* A run's kinds are read eight a word: a page of another kind at every
+ * place of runs of 1..24 pages at every offset into a word is found (FRAME:
+ * a cached frame, so a double free; SLAB: not pages), and one just outside
+ * the run is not looked at. */
+static void validate_every_place(void)
+{
+    uintptr_t m = map_pages(512, MiB);
+    CHECK_EQ(page_add_region(m, m + 256 * PG, 0), HA_OK);
+    CHECK_EQ(page_start(), HA_OK);
+    char *u = page_alloc(64, 64 * PG, PAGE_KIND_USER, NULL);
+    CHECK(u != NULL);
+    static const unsigned kinds[] = { PAGE_KIND_FRAME, PAGE_KIND_SLAB };
+    for (size_t start = 8; start < 24; start++)
+        for (size_t n = 1; n <= 24; n++)
+            for (size_t j = start - 1; j <= start + n; j++)
+                for (size_t k = 0; k < 2; k++) {
+                    uint8_t *at = page_kind_at((uintptr_t)u + j * PG);
+                    ha_store_relaxed8(at, (uint8_t)kinds[k]);
+                    enum ha_fault f = page_validate(u + start * PG, n, PAGE_KIND_USER);
+                    ha_store_relaxed8(at, PAGE_KIND_USER);
+                    bool inside = j >= start && j < start + n;
+                    enum ha_fault want = !inside ? FAULT_NONE
+                                         : kinds[k] == PAGE_KIND_FRAME ? FAULT_DOUBLE_FREE
+                                                                       : FAULT_BYTES_NOT_PAGES;
+                    if (f != want)
+                        fprintf(stderr, "start %zu n %zu page %zu kind %u: fault %d\n", start, n, j, kinds[k], (int)f);
+                    CHECK_EQ(f, want);
+                }
+    page_free(u, 64);
+    CHECK_PAGES();
+}
+
 /* HA_REGION_ZEROED: fresh blocks are reported zero and are; a split's pieces
  * stay zero, freed pages are not, and a run over both is not.  The
  * placement is the allocator's (the smallest fitting order, its lowest
@@ -874,6 +906,7 @@ int main(void)
     run_isolated("fragmentation_fallback", fragmentation_fallback);
     run_isolated("claim", claim);
     run_isolated("validate_faults", validate_faults);
+    run_isolated("validate_every_place", validate_every_place);
     run_isolated("zero_tracking", zero_tracking);
     run_isolated("region_64gib", region_64gib);
     run_isolated("random_vs_shadow_1", random_vs_shadow_1);
