@@ -872,6 +872,32 @@ void page_set_early_range(uintptr_t start, uintptr_t end)
     lock_release(&page_state.lock, irq);
 }
 
+/* An early range right below or right above a recorded region, and inside
+ * none, becomes part of that region (kind SYSTEM until it is released, as
+ * an early range inside a region is) instead of a region of its own when
+ * released: the free paths find most pointers in the first region they
+ * look at, and a run may cross where the two met.  Lock held. */
+static void early_join_region(void)
+{
+    uintptr_t es = page_state.early_start_pfn, ee = page_state.early_end_pfn;
+    if (es == ee)
+        return;
+    for (unsigned i = 0; i < page_state.npending; i++)
+        if (range_overlaps(es, ee, page_state.pending[i].start_pfn, page_state.pending[i].end_pfn))
+            return;
+    for (unsigned i = 0; i < page_state.npending; i++) {
+        struct page_range *p = &page_state.pending[i];
+        if (p->start_pfn == ee) {
+            p->start_pfn = es;
+            return;
+        }
+        if (p->end_pfn == es) {
+            p->end_pfn = ee;
+            return;
+        }
+    }
+}
+
 /* Regions that cannot be built (all reserved, no room for metadata) are
  * dropped; that is an error only when every recorded region was. */
 int page_start(void)
@@ -882,6 +908,7 @@ int page_start(void)
         rc = HA_ESTATE;
     } else {
         unsigned built = 0;
+        early_join_region();
         for (unsigned i = 0; i < page_state.npending; i++) {
             const struct page_range *p = &page_state.pending[i];
             if (region_build(p->start_pfn, p->end_pfn, p->flags, true) == HA_OK)

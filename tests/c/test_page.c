@@ -329,6 +329,35 @@ static void early_range_then_released(void)
     CHECK_PAGES();
 }
 
+/* An early range right below a region, or right above one, joins it: one
+ * region, the early pages SYSTEM until released, and then free pages of the
+ * same region (a run may cross where the two met).  An early range one page
+ * away stays apart: a region of its own when released. */
+static void early_range_next_to(int where)
+{
+    uintptr_t m = map_pages(512, 512 * PG);
+    uintptr_t es = where == 1 ? m + 256 * PG : m;
+    uintptr_t rs = where == 0 ? m + 16 * PG : where == 1 ? m : m + 17 * PG; /* 2: a page between */
+    page_set_early_range(es, es + 16 * PG);
+    CHECK_EQ(page_add_region(rs, rs + 256 * PG, 0), HA_OK);
+    CHECK_EQ(page_start(), HA_OK);
+    CHECK_EQ(page_region_count, 1u);
+    CHECK_EQ(page_kind_of(es + 3 * PG), where == 2 ? PAGE_KIND_NONE : PAGE_KIND_SYSTEM);
+    CHECK_EQ(page_release_early(es, es + 16 * PG), HA_OK);
+    CHECK_EQ(page_region_count, where == 2 ? 2u : 1u);
+    CHECK_EQ(page_kind_of(es + 3 * PG), PAGE_KIND_USER);
+    struct ha_stats st = pstats();
+    CHECK_EQ(st.pages_free + 1 + (where == 2), 272u); /* a metadata page a region */
+    /* Above: one run over both.  Below: the region's metadata page sits
+     * right after the early range, which it is kept out of. */
+    CHECK_EQ(st.pages_largest_run, where == 1 ? 271u : 255u);
+    CHECK_PAGES();
+}
+
+static void early_range_below_a_region(void) { early_range_next_to(0); }
+static void early_range_above_a_region(void) { early_range_next_to(1); }
+static void early_range_apart_from_a_region(void) { early_range_next_to(2); }
+
 /* Every count 1..70 at every alignment 4K..256K: aligned, inside the region,
  * no overlap with any other live run, exact page accounting. */
 static void counts_and_alignments(void)
@@ -901,6 +930,9 @@ int main(void)
     run_isolated("multiple_regions", multiple_regions);
     run_isolated("reserves", reserves);
     run_isolated("early_range_then_released", early_range_then_released);
+    run_isolated("early_range_below_a_region", early_range_below_a_region);
+    run_isolated("early_range_above_a_region", early_range_above_a_region);
+    run_isolated("early_range_apart_from_a_region", early_range_apart_from_a_region);
     run_isolated("counts_and_alignments", counts_and_alignments);
     run_isolated("tail_give_back", tail_give_back);
     run_isolated("fragmentation_fallback", fragmentation_fallback);
