@@ -652,9 +652,11 @@ static void page_count_taken(struct page_region *r, size_t n, unsigned kind)
 void page_sample_peak(void)
 {
     size_t used = __atomic_load_n(&page_state.used_pages, __ATOMIC_RELAXED);
+    size_t peak = atomic_load_explicit(&page_peak, memory_order_relaxed);
+    if (used <= peak)
+        return; /* used less the cached frames is no more: no sum needed */
     size_t held = stats_frames_cached();
     size_t now = used > held ? used - held : 0;
-    size_t peak = atomic_load_explicit(&page_peak, memory_order_relaxed);
     while (now > peak && !atomic_compare_exchange_weak_explicit(&page_peak, &peak, now, memory_order_relaxed,
                                                                  memory_order_relaxed)) {
     }
