@@ -511,6 +511,8 @@ struct page_region {
     size_t npages;
     uint64_t *bitmap; /* ceil(npages / 64) words */
     uint8_t *kinds;   /* a byte per page (enum page_kind), right after the bitmap */
+    uint8_t *aux;     /* a byte per 64 KiB granule for the layer its pages are given to (page_aux_in) */
+    uintptr_t aux_at; /* aux's address less base_pfn's granule: aux_at + granule is its byte */
     uint64_t *zero;   /* a bit per free page known zero; NULL unless HA_REGION_ZEROED */
     struct page_order_map *maps; /* maps[k], k < norders: the free blocks of order k */
     unsigned norders;
@@ -582,6 +584,26 @@ HA_INLINE int page_kind_of(uintptr_t addr)
     const struct page_region *r;
     return page_kind_region(addr, &r);
 }
+
+/* Beside the pages' kinds the page allocator keeps a byte per 64 KiB
+ * granule (aligned) for the layer its pages are given to: slab.c keeps
+ * there the class of a slab chunk (64 or 256 KiB, aligned to its size), so
+ * that a free learns it from a small dense map rather than from the
+ * chunk's header (at a 64 KiB boundary, where every chunk's header shares
+ * a few cache sets with every other's).  PAGE_AUX_NONE when a region is
+ * made; written by the owner with relaxed stores (page_set_aux) and read
+ * without a lock.  16 KiB per GiB of RAM. */
+#define PAGE_AUX_ORDER 4 /* pages per granule: 1 << PAGE_AUX_ORDER */
+#define PAGE_AUX_NONE 0xFFu
+/* The byte of the granule holding addr, which lies in region r. */
+HA_INLINE size_t page_aux_in(const struct page_region *r, uintptr_t addr)
+{
+    return __atomic_load_n((const uint8_t *)(r->aux_at + (addr >> (HA_PAGE_SHIFT + PAGE_AUX_ORDER))),
+                           __ATOMIC_RELAXED);
+}
+/* Set the byte of the granules of the count pages from p (the caller's, in
+ * one region; p and count whole granules) to v. */
+void page_set_aux(const void *p, size_t count, uint8_t v);
 /* Is the page holding addr allocated (bitmap bit set)?  addr in a region. */
 bool page_is_allocated(uintptr_t addr);
 

@@ -58,6 +58,12 @@
 
 /* Words of the kind map (one byte per page), zero-padded to a word. */
 static inline size_t region_kind_words(size_t npages) { return (npages + 7) / 8; }
+/* Aux bytes of the region [s, e) (page frames): one per 64 KiB granule it
+ * touches. */
+static inline size_t region_aux_count(uintptr_t s, uintptr_t e)
+{
+    return ((e - 1) >> PAGE_AUX_ORDER) - (s >> PAGE_AUX_ORDER) + 1;
+}
 
 /*
  * The free blocks of one order k of a region: bit i of level 0 stands for
@@ -357,7 +363,8 @@ static size_t region_layout(struct page_region *r, uintptr_t s, uintptr_t e, boo
 {
     size_t npages = e - s, bw = region_bitmap_words(npages), kw = region_kind_words(npages);
     unsigned norders = region_orders(npages);
-    size_t words = bw + kw + (zeroed ? bw : 0);
+    size_t aw = (region_aux_count(s, e) + 7) / 8;
+    size_t words = bw + kw + aw + (zeroed ? bw : 0);
     struct page_order_map *maps = r ? (struct page_order_map *)(at + words) : NULL;
     words += (norders * sizeof(struct page_order_map) + 7) / 8;
     for (unsigned k = 0; k < norders; k++) {
@@ -380,7 +387,9 @@ static size_t region_layout(struct page_region *r, uintptr_t s, uintptr_t e, boo
     if (r) {
         r->bitmap = at;
         r->kinds = (uint8_t *)(at + bw);
-        r->zero = zeroed ? at + bw + kw : NULL;
+        r->aux = (uint8_t *)(at + bw + kw);
+        r->aux_at = (uintptr_t)r->aux - (s >> PAGE_AUX_ORDER);
+        r->zero = zeroed ? at + bw + kw + aw : NULL;
         r->maps = maps;
         r->norders = norders;
         r->nonempty = 0;
@@ -725,6 +734,7 @@ static int region_build(uintptr_t s, uintptr_t e, unsigned flags, bool exclude)
     uint64_t *at = (uint64_t *)ADDR_OF(m);
     ha_memset(at, 0, 8 * region_layout(NULL, s, e, zeroed, NULL));
     region_layout(r, s, e, zeroed, at);
+    ha_memset(r->aux, PAGE_AUX_NONE, region_aux_count(s, e));
     r->meta_pfn = m;
     r->meta_pages = meta;
     size_t bw = region_bitmap_words(npages);
@@ -1278,6 +1288,17 @@ bool page_is_allocated(uintptr_t addr)
         return false;
     size_t i = pfn - r->base_pfn;
     return (__atomic_load_n(&r->bitmap[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1u;
+}
+
+void page_set_aux(const void *p, size_t count, uint8_t v)
+{
+    uintptr_t pfn = PFN_OF((uintptr_t)p);
+    struct page_region *r = region_of_pfn(pfn);
+    HA_ASSERT(r && count <= r->npages - (pfn - r->base_pfn) && pfn % (1u << PAGE_AUX_ORDER) == 0 &&
+                  count % (1u << PAGE_AUX_ORDER) == 0,
+              p);
+    for (uintptr_t g = pfn >> PAGE_AUX_ORDER, end = (pfn + count) >> PAGE_AUX_ORDER; g < end; g++)
+        ha_store_relaxed8((uint8_t *)(r->aux_at + g), v);
 }
 
 /* ------------------------------------------------------- stats, check */

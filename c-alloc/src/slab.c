@@ -4,14 +4,18 @@
  * HA_SMALL_MAX (65520 B) in 256 KiB chunks, used only in a heap of 96 MiB
  * or more (slab_configure: below that, TLSF's exact fit serves them in
  * less memory).  A chunk is aligned to its size and starts with its
- * header; an object past the first 64 KiB of a 256 KiB chunk finds the
- * header at the 256 KiB boundary when the 64 KiB one holds none.
+ * header (keyed check word, list links, avail bitmap); its class is also
+ * kept in the page allocator's aux byte of each of its 64 KiB granules,
+ * and where its objects lie is a function of the class (class_layout_tab).
  *
  *   ha_alloc -> cache_try_alloc: lock this CPU's cache (uncontended: only the
  *   CPU itself and the rare ha_trim/ha_check take it), pop a pointer from
  *   the class's bin, wipe its free tag.
- *   ha_free -> slab_free: validate by arithmetic (slab header, index, no
- *   interior pointer), exchange the free tag in, push the object.  A bin
+ *   ha_free -> slab_free: the class from the page map, then validate by
+ *   arithmetic on the class's layout (object start, in range, no interior
+ *   pointer; the header is not read), exchange the free tag in, push the
+ *   object.  The header is checked where its links and bitmap are used:
+ *   the refill and the drain below, and ha_check.  A bin
  *   that runs empty is refilled, and one that runs full is drained, half a
  *   bin at a time, under the class lock.  That is one atomic instruction
  *   per allocation (the cache lock) and two per free (the lock and the
@@ -121,6 +125,45 @@ struct slab {
 };
 
 enum slab_list { SLAB_PARTIAL, SLAB_FULL, SLAB_EMPTY };
+
+/* Where a class's objects lie in its chunk: after the header and the avail
+ * bitmap (a bit per object a header-less chunk could hold), at a multiple
+ * of the class alignment.  It depends on the class alone, so the free path
+ * reads it here, in one line, and not from the chunk's header: a 64 KiB
+ * boundary is where every chunk keeps its header, so all the headers fall
+ * into a few cache sets (one of a 32 KiB L1's), and a free that read one
+ * missed the cache for it whenever many slabs were in use.  Literal, so
+ * that the fast path loads constants; slab_configure checks each entry
+ * against the formula (slab_new's layout) once. */
+struct class_layout {
+    uint64_t recip;     /* ceil(2^40 / size): offset -> index without a division */
+    uint32_t off_mask;  /* chunk size - 1: an address's offset in its chunk */
+    uint16_t first_off; /* offset of object 0 in the chunk */
+    uint16_t nobj;      /* objects in a chunk */
+};
+
+HA_STATIC_ASSERT(sizeof(struct slab) == 48, "class_layout_tab's offsets assume a 48-byte header");
+HA_STATIC_ASSERT(HA_CHUNK_SIZE == HA_PAGE_SIZE << PAGE_AUX_ORDER, "a slab chunk is whole granules of the page map's aux bytes");
+
+static const struct class_layout class_layout_tab[SLAB_CLASSES] = {
+    { 68719476736, 0xFFFF, 560, 4061 }, { 34359738368, 0xFFFF, 320, 2038 }, { 22906492246, 0xFFFF, 224, 1360 },
+    { 17179869184, 0xFFFF, 192, 1021 }, { 13743895348, 0xFFFF, 160, 817 }, { 11453246123, 0xFFFF, 160, 681 },
+    { 9817068106, 0xFFFF, 128, 584 }, { 8589934592, 0xFFFF, 128, 511 }, { 6871947674, 0xFFFF, 128, 408 },
+    { 5726623062, 0xFFFF, 128, 340 }, { 4908534053, 0xFFFF, 96, 292 }, { 4294967296, 0xFFFF, 256, 255 },
+    { 3435973837, 0xFFFF, 128, 204 }, { 2863311531, 0xFFFF, 128, 170 }, { 2454267027, 0xFFFF, 128, 146 },
+    { 2147483648, 0xFFFF, 512, 127 }, { 1717986919, 0xFFFF, 128, 102 }, { 1431655766, 0xFFFF, 256, 85 },
+    { 1227133514, 0xFFFF, 128, 73 }, { 1073741824, 0xFFFF, 1024, 63 }, { 858993460, 0xFFFF, 256, 51 },
+    { 715827883, 0xFFFF, 512, 42 }, { 613566757, 0xFFFF, 256, 36 }, { 536870912, 0xFFFF, 2048, 31 },
+    { 429496730, 0xFFFF, 512, 25 }, { 357913942, 0xFFFF, 1024, 21 }, { 306783379, 0xFFFF, 512, 18 },
+    { 268435456, 0xFFFF, 4096, 15 }, { 252645136, 0xFFFF, 256, 15 }, { 235340674, 0xFFFF, 64, 14 },
+    { 218851837, 0xFFFF, 64, 13 }, { 201523393, 0xFFFF, 64, 12 }, { 184729777, 0xFFFF, 64, 11 },
+    { 168018281, 0xFFFF, 64, 10 }, { 151364487, 0xFFFF, 64, 9 }, { 134480386, 0xFFFF, 64, 8 },
+    { 117469192, 0x3FFFF, 64, 28 }, { 104915232, 0x3FFFF, 64, 25 }, { 92364889, 0x3FFFF, 128, 22 },
+    { 79720971, 0x3FFFF, 64, 19 }, { 71359789, 0x3FFFF, 64, 17 }, { 62929924, 0x3FFFF, 64, 15 },
+    { 54539268, 0x3FFFF, 64, 13 }, { 46151429, 0x3FFFF, 64, 11 }, { 41953283, 0x3FFFF, 64, 10 },
+    { 37757955, 0x3FFFF, 64, 9 }, { 33570825, 0x3FFFF, 64, 8 }, { 29367298, 0x3FFFF, 64, 7 },
+    { 25171970, 0x3FFFF, 64, 6 }, { 20976642, 0x3FFFF, 64, 5 }, { 16781314, 0x3FFFF, 64, 4 },
+};
 
 struct slab_class {
     ha_lock_t lock;
@@ -337,8 +380,29 @@ HA_INLINE int class_for(size_t size, size_t align)
     return class_lookup(size, align, true);
 }
 
+HA_INLINE size_t chunk_size(unsigned cls)
+{
+    return cls < SMALL_CHUNK_CLASSES ? HA_CHUNK_SIZE : BIG_CHUNK_SIZE;
+}
+
+/* Each class's layout entry is the formula's (a port with another header
+ * size or class table must regenerate class_layout_tab). */
+static void class_layout_verify(void)
+{
+    for (unsigned cls = 0; cls < SLAB_CLASSES; cls++) {
+        const struct class_layout *l = &class_layout_tab[cls];
+        size_t size = class_size_tab[cls], chunk = chunk_size(cls);
+        size_t words = (chunk / size + 63) / 64;
+        size_t first = ha_align_up(sizeof(struct slab) + words * sizeof(uint64_t), class_align_tab[cls]);
+        HA_ASSERT(l->off_mask == chunk - 1 && l->first_off == first && l->nobj == (chunk - first) / size &&
+                      l->recip == (((uint64_t)1 << 40) + size - 1) / size,
+                  l);
+    }
+}
+
 void slab_configure(void)
 {
+    class_layout_verify();
     unsigned n = atomic_load_explicit(&classes_in_use, memory_order_relaxed);
     if (page_total_count() >= BIG_CLASSES_MIN_PAGES)
         n = SLAB_CLASSES;
@@ -373,10 +437,15 @@ HA_INLINE uint64_t free_tag(const void *p)
     return ((uint64_t)(uintptr_t)p ^ 0xF7EEB10CF7EEB10Cull) + ha_secret;
 }
 
-HA_INLINE size_t chunk_size(unsigned cls)
+/* Is s the header of a live slab of class cls?  Read where a header's
+ * links and bitmap are about to be used (refill, drain, trim): the check
+ * word comes first in the chunk, so an overflow off the end of the chunk
+ * below cannot reach them without wiping it. */
+HA_INLINE bool slab_header_ok(const struct slab *s, unsigned cls)
 {
-    return cls < SMALL_CHUNK_CLASSES ? HA_CHUNK_SIZE : BIG_CHUNK_SIZE;
+    return s->check == slab_check_word(s, cls) && s->cls == cls;
 }
+
 
 HA_INLINE size_t chunk_pages(unsigned cls)
 {
@@ -449,26 +518,16 @@ static struct slab *slab_new(struct slab_class *k, unsigned cls)
     struct slab *s = page_alloc(chunk / HA_PAGE_SIZE, chunk, PAGE_KIND_SLAB, 0);
     if (!s)
         return 0;
-    size_t size = class_size_tab[cls];
+    const struct class_layout *l = &class_layout_tab[cls];
+    size_t size = class_size_tab[cls], nobj = l->nobj;
     size_t words = (chunk / size + 63) / 64;
-    size_t first = ha_align_up(sizeof *s + words * sizeof(uint64_t), class_align_tab[cls]);
-    size_t nobj = (chunk - first) / size;
     s->check = slab_check_word(s, cls);
     s->cls = (uint16_t)cls;
     s->nobj = (uint16_t)nobj;
     s->navail = (uint16_t)nobj;
-    s->first_off = (uint16_t)first;
+    s->first_off = l->first_off;
     s->words = (uint16_t)words;
-    s->recip = (((uint64_t)1 << 40) + size - 1) / size;
-    /* A 256 KiB chunk's inner 64 KiB boundaries fall inside its objects,
-     * yet a free looks there first for a header (slab_free).  Whatever
-     * the memory held before must not pass for one: a small slab's header
-     * from an earlier life of these bytes stays valid after a warm reboot
-     * under the unseeded key.  Cleared before the objects are tagged (a
-     * boundary may be an object's start); the objects' own contents, once
-     * handed out, cannot forge one without the key. */
-    for (size_t off = HA_CHUNK_SIZE; off < chunk; off += HA_CHUNK_SIZE)
-        ((struct slab *)((uintptr_t)s + off))->check = 0;
+    s->recip = l->recip;
     for (size_t w = 0; w < words; w++) {
         /* words was sized for a header-less chunk: the last may be empty. */
         size_t left = w * 64 >= nobj ? 0 : nobj - w * 64 < 64 ? nobj - w * 64 : 64;
@@ -481,6 +540,9 @@ static struct slab *slab_new(struct slab_class *k, unsigned cls)
 #endif
         *o = free_tag(o);
     }
+    /* The class is told to the free path last: no object is out yet, and
+     * each reaches a CPU through this lock. */
+    page_set_aux(s, chunk / HA_PAGE_SIZE, (uint8_t)cls);
     s->list = SLAB_PARTIAL;
     list_push(&k->partial, s);
     k->nslabs++;
@@ -496,6 +558,7 @@ static void slab_release(struct slab_class *k, struct slab *s)
     k->nslabs--;
     k->navail -= s->navail;
     s->check = 0;
+    page_set_aux(s, chunk_pages(s->cls), PAGE_AUX_NONE);
     page_free(s, chunk_pages(s->cls));
 }
 
@@ -518,14 +581,10 @@ static bool slab_keep_empty(const struct slab_class *k, const struct slab *s)
     return kept + chunk_pages(s->cls) <= page_total_count() / 8;
 }
 
-/* An object of class cls came back to its slab; class lock held. */
-static void slab_put(struct slab_class *k, unsigned cls, void *p)
+/* The slab changes list or goes back to the page allocator: the first
+ * object back in a full slab, the last in an emptied one. */
+static HA_NOINLINE void slab_put_moved(struct slab_class *k, struct slab *s)
 {
-    struct slab *s = slab_of(p, cls);
-    unsigned idx = slab_index(s, p);
-    s->avail[idx / 64] |= 1ull << (idx % 64);
-    s->navail++;
-    k->navail++;
     if (s->navail == 1)
         slab_move(k, s, SLAB_PARTIAL);
     if (s->navail == s->nobj) {
@@ -534,6 +593,24 @@ static void slab_put(struct slab_class *k, unsigned cls, void *p)
         else
             slab_release(k, s);
     }
+}
+
+/* An object of class cls (layout l) came back to its slab; class lock
+ * held.  False (nothing changed) when the slab's header is damaged.
+ * Inline in the loops that drain a bin, which keep l and the class. */
+HA_INLINE bool slab_put(struct slab_class *k, unsigned cls, const struct class_layout *l, void *p)
+{
+    uintptr_t off = (uintptr_t)p & l->off_mask;
+    struct slab *s = (struct slab *)((uintptr_t)p - off);
+    if (HA_UNLIKELY(!slab_header_ok(s, cls)))
+        return false;
+    unsigned idx = (unsigned)(((uint64_t)(off - l->first_off) * l->recip) >> 40);
+    s->avail[idx / 64] |= 1ull << (idx % 64);
+    unsigned navail = ++s->navail;
+    k->navail++;
+    if (HA_UNLIKELY(navail == 1 || navail == l->nobj))
+        slab_put_moved(k, s);
+    return true;
 }
 
 /* Move up to n available objects of slab s into bin b; class lock held.
@@ -668,14 +745,20 @@ static HA_NOINLINE bool slab_object_is_free(struct slab *s, void *p, unsigned id
     return found;
 }
 
-/* Refill an empty bin with half its capacity; cache lock held. */
-static HA_NOINLINE bool bin_refill(struct bin *b, unsigned cls)
+/* Refill an empty bin with half its capacity; cache lock held.  NULL, or
+ * a slab of the class whose header is damaged (the bin then holds what
+ * came before it). */
+static HA_NOINLINE struct slab *bin_refill(struct bin *b, unsigned cls)
 {
     struct slab_class *k = &classes[cls];
     unsigned want = bin_cap_tab[cls] / 2;
     uintptr_t irq = lock_acquire(&k->lock);
     while (b->count < want) {
         struct slab *s = k->partial ? k->partial : k->empty;
+        if (s && HA_UNLIKELY(!slab_header_ok(s, cls))) {
+            lock_release(&k->lock, irq);
+            return s;
+        }
         if (!s)
             s = slab_new(k, cls);
         else if (s == k->empty)
@@ -685,20 +768,24 @@ static HA_NOINLINE bool bin_refill(struct bin *b, unsigned cls)
         slab_take(k, s, b, want - b->count);
     }
     lock_release(&k->lock, irq);
-    return b->count > 0;
+    return 0;
 }
 
 /* Return the n coldest (bottom) objects of a bin to their slabs; cache
- * lock held. */
-static HA_NOINLINE void bin_drain(struct bin *b, unsigned cls, unsigned n)
+ * lock held.  NULL, or the damaged header of the slab of the first object
+ * that could not go back (it and those above it stay in the bin). */
+static HA_NOINLINE struct slab *bin_drain(struct bin *b, unsigned cls, unsigned n)
 {
     struct slab_class *k = &classes[cls];
     uintptr_t irq = lock_acquire(&k->lock);
-    for (unsigned i = 0; i < n; i++)
-        slab_put(k, cls, b->slots[i]);
+    const struct class_layout *l = &class_layout_tab[cls];
+    unsigned i = 0;
+    while (i < n && slab_put(k, cls, l, b->slots[i]))
+        i++;
     lock_release(&k->lock, irq);
-    b->count -= n;
-    ha_memmove(b->slots, b->slots + n, b->count * sizeof b->slots[0]);
+    b->count -= i;
+    ha_memmove(b->slots, b->slots + i, b->count * sizeof b->slots[0]);
+    return i < n ? slab_of(b->slots[0], cls) : 0;
 }
 
 #if HA_CHECKED
@@ -741,9 +828,16 @@ static const unsigned char *poison_damage(const void *p, size_t size)
 static HA_NOINLINE void *cache_alloc_slow(struct cpu_cache *c, uintptr_t irq, unsigned cls, size_t accounted)
 {
     struct bin *b = &c->bins[cls];
-    if (b->count == 0 && !bin_refill(b, cls)) {
-        lock_release(&c->lock, irq);
-        return 0;
+    if (b->count == 0) {
+        struct slab *bad = bin_refill(b, cls);
+        if (HA_UNLIKELY(bad != 0)) {
+            lock_release(&c->lock, irq);
+            ha_fault(FAULT_CORRUPT, bad);
+        }
+        if (b->count == 0) {
+            lock_release(&c->lock, irq);
+            return 0;
+        }
     }
     uint64_t *p = b->slots[--b->count];
     if (HA_UNLIKELY(*p != free_tag(p))) {
@@ -845,12 +939,13 @@ void *slab_alloc_small_none(size_t size, size_t align, slab_miss_fn miss)
 /* A free that found the object's tag already there (a double free, or
  * live data equal to the tag), a full bin, or the checked build's poison;
  * cache lock held, released here. */
-static HA_NOINLINE void cache_put_slow(struct cpu_cache *c, uintptr_t irq, struct slab *s, void *p, unsigned idx,
-                                       unsigned cls, size_t accounted, bool tagged)
+static HA_NOINLINE void cache_put_slow(struct cpu_cache *c, uintptr_t irq, void *p, unsigned cls, size_t accounted,
+                                       bool tagged)
 {
     if (tagged) {
         lock_release(&c->lock, irq);
-        if (slab_object_is_free(s, p, idx, cls))
+        struct slab *s = slab_of(p, cls);
+        if (slab_object_is_free(s, p, slab_index(s, p), cls))
             ha_fault(FAULT_DOUBLE_FREE, p); /* the tag was there: nothing changed */
         irq = lock_acquire(&c->lock);       /* live, and its owner stored the tag's value */
     }
@@ -858,8 +953,14 @@ static HA_NOINLINE void cache_put_slow(struct cpu_cache *c, uintptr_t irq, struc
     ha_memset((char *)p + sizeof(uint64_t), HA_POISON_FREE, class_size_tab[cls] - sizeof(uint64_t));
 #endif
     struct bin *b = &c->bins[cls];
-    if (b->count >= bin_cap_tab[cls])
-        bin_drain(b, cls, b->count / 2);
+    if (b->count >= bin_cap_tab[cls]) {
+        struct slab *bad = bin_drain(b, cls, b->count / 2);
+        if (HA_UNLIKELY(bad != 0)) {
+            /* p is tagged but in no bin: it is lost, not handed out twice. */
+            lock_release(&c->lock, irq);
+            ha_fault(FAULT_CORRUPT, bad);
+        }
+    }
     b->slots[b->count++] = p;
     c->bins[cls].live--;
     stats_bytes_add(&c->bytes, -(intptr_t)accounted, false, true);
@@ -867,20 +968,20 @@ static HA_NOINLINE void cache_put_slow(struct cpu_cache *c, uintptr_t irq, struc
 }
 
 /* cache_put on a CPU whose cache is still to be made. */
-static HA_NOINLINE void cache_put_first(struct slab *s, void *p, unsigned idx, unsigned cls, size_t accounted)
+static HA_NOINLINE void cache_put_first(void *p, unsigned cls, size_t accounted)
 {
     struct cpu_cache *c = cache_get();
     uintptr_t irq = lock_acquire(&c->lock);
     bool tagged = __atomic_exchange_n((uint64_t *)p, free_tag(p), __ATOMIC_RELAXED) == free_tag(p);
-    cache_put_slow(c, irq, s, p, idx, cls, accounted, tagged);
+    cache_put_slow(c, irq, p, cls, accounted, tagged);
 }
 
-/* Free a validated object p (index idx of slab s, class cls). */
-HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, size_t cls, size_t accounted, unsigned hooks)
+/* Free a validated object p of class cls. */
+HA_INLINE void cache_put(void *p, size_t cls, size_t accounted, unsigned hooks)
 {
     struct cpu_cache *c = cache_peek(hooks);
     if (HA_UNLIKELY(!c)) {
-        cache_put_first(s, p, idx, cls, accounted);
+        cache_put_first(p, cls, accounted);
         return;
     }
     uintptr_t irq = lock_acquire_if(&c->lock, hooks);
@@ -892,7 +993,7 @@ HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, size_t cls, size
     struct bin *b = &c->bins[cls];
     size_t n = b->count;
     if (HA_UNLIKELY(HA_CHECKED || tagged || n >= bin_cap_tab[cls])) {
-        cache_put_slow(c, irq, s, p, idx, cls, accounted, tagged);
+        cache_put_slow(c, irq, p, cls, accounted, tagged);
         return;
     }
     b->slots[n] = p;
@@ -904,41 +1005,18 @@ HA_INLINE void cache_put(struct slab *s, void *p, unsigned idx, size_t cls, size
 
 void cache_free(void *p, unsigned cls, size_t accounted)
 {
-    struct slab *s = slab_of(p, cls);
-    cache_put(s, p, slab_index(s, p), cls, accounted, HOOKS_CHECKED);
+    cache_put(p, cls, accounted, HOOKS_CHECKED);
 }
 
-/* Is s, at a chunk boundary below p, the header of a live slab?  (A big
- * class's header found at a 64 KiB boundary is the one at the 256 KiB
- * boundary: only those are ever written, a released header is wiped, and
- * slab_new clears a big chunk's inner boundaries of whatever they held.) */
-HA_INLINE bool slab_header_ok(const struct slab *s)
+/* p is in a SLAB page of region r: its class, kept by the page allocator
+ * beside the page's kind (slab_new), or PAGE_AUX_NONE. */
+HA_INLINE size_t slab_class_in(const struct page_region *r, const void *p)
 {
-    return s->cls < SLAB_CLASSES && s->check == slab_check_word(s, s->cls);
+    return page_aux_in(r, (uintptr_t)p);
 }
 
-/* p's 64 KiB boundary holds no header: p is past the first 64 KiB of a
- * 256 KiB chunk (the boundary holds its objects), or in no slab.  The
- * header at the 256 KiB boundary is read only if that page is a slab's:
- * a region may begin between the two boundaries. */
-HA_INLINE struct slab *big_slab_in(const struct page_region *r, const void *p)
-{
-    /* A chunk lies in one region, so a big chunk holding p starts in p's
-     * region r: a boundary outside it (kind NONE) holds no header of p. */
-    struct slab *s = (struct slab *)ha_align_down((uintptr_t)p, BIG_CHUNK_SIZE);
-    if (page_kind_in(r, (uintptr_t)s) != PAGE_KIND_SLAB || !slab_header_ok(s) || s->cls < SMALL_CHUNK_CLASSES)
-        return 0;
-    return s;
-}
-
-static HA_NOINLINE struct slab *big_slab_of(const void *p)
-{
-    const struct page_region *r = page_region_of((uintptr_t)p >> HA_PAGE_SHIFT);
-    return r ? big_slab_in(r, p) : 0;
-}
-
-/* p in slab s, whose header is proven: FAULT_NONE and *idx if p is the
- * start of one of its objects. */
+/* p in a slab of class cls: FAULT_NONE and *idx if p is the start of one
+ * of its objects.  From the class's layout, not the header. */
 HA_STATIC_ASSERT(((uint64_t)1 << 40) / HA_SMALL_MAX >= ((uint64_t)1 << 24) && BIG_CHUNK_SIZE <= (1u << 18),
                  "slab_locate_in's interior test needs recip >= 2^24 and offsets below 2^18");
 
@@ -950,42 +1028,32 @@ HA_STATIC_ASSERT(((uint64_t)1 << 40) / HA_SMALL_MAX >= ((uint64_t)1 << 24) && BI
  * to 39 are all clear exactly when r == 0: the interior-pointer test
  * needs no multiply back by the size.  (Checked for every offset of every
  * class by test_bytes' interior_pointer_every_class.) */
-HA_INLINE enum ha_fault slab_locate_in(const void *p, const struct slab *s, unsigned *idx)
+HA_INLINE enum ha_fault slab_locate_in(const void *p, size_t cls, unsigned *idx)
 {
-    uintptr_t off = (uintptr_t)p - (uintptr_t)s;
-    uint64_t q = (uint64_t)(off - s->first_off) * s->recip;
+    const struct class_layout *l = &class_layout_tab[cls];
+    uintptr_t off = (uintptr_t)p & l->off_mask;
+    uint64_t q = (uint64_t)(off - l->first_off) * l->recip;
     *idx = (unsigned)(q >> 40);
-    if (HA_UNLIKELY(off < s->first_off || *idx >= s->nobj))
+    if (HA_UNLIKELY(off < l->first_off || *idx >= l->nobj))
         return FAULT_NOT_ALLOCATED;
     if (HA_UNLIKELY((q << 24) >> 48 != 0))
         return FAULT_INTERIOR;
     return FAULT_NONE;
 }
 
-/* The checks both validation paths share, for p in a SLAB page: FAULT_NONE,
- * *slab and *idx if p is the start of an object of a well-formed slab. */
-HA_INLINE enum ha_fault slab_locate(const void *p, struct slab **slab, unsigned *idx)
-{
-    struct slab *s = (struct slab *)ha_align_down((uintptr_t)p, HA_CHUNK_SIZE);
-    if (HA_UNLIKELY(!slab_header_ok(s))) {
-        s = big_slab_of(p);
-        if (!s)
-            return FAULT_CORRUPT;
-    }
-    *slab = s;
-    return slab_locate_in(p, s, idx);
-}
-
 enum ha_fault slab_validate(const void *p, unsigned *cls)
 {
-    struct slab *s;
-    unsigned idx;
-    enum ha_fault f = slab_locate(p, &s, &idx);
+    /* p's page is SLAB: it lies in a region. */
+    const struct page_region *r = page_region_of((uintptr_t)p >> HA_PAGE_SHIFT);
+    unsigned c = slab_class_in(r, p), idx;
+    if (c >= SLAB_CLASSES)
+        return FAULT_CORRUPT;
+    enum ha_fault f = slab_locate_in(p, c, &idx);
     if (f != FAULT_NONE)
         return f;
-    if (*(const uint64_t *)p == free_tag(p) && slab_object_is_free(s, (void *)p, idx, s->cls))
+    if (*(const uint64_t *)p == free_tag(p) && slab_object_is_free(slab_of(p, c), (void *)p, idx, c))
         return FAULT_DOUBLE_FREE;
-    *cls = s->cls;
+    *cls = c;
     return FAULT_NONE;
 }
 
@@ -994,59 +1062,39 @@ enum ha_fault slab_validate(const void *p, unsigned *cls)
  * than the class guarantees): the full lookup settles it, and names what
  * the caller got wrong if it differs.  Out of line: its class walk would
  * make every free save registers. */
-static HA_NOINLINE void slab_free_odd(struct slab *s, void *p, unsigned idx, size_t need, size_t align)
+static HA_NOINLINE void slab_free_odd(void *p, unsigned cls, size_t need, size_t align)
 {
     if (need == 0) /* as ha_alloc served it: as 1 */
         need = 1;
-    unsigned cls = s->cls;
     if (class_lookup(need, align, false) != (int)cls) {
         if ((uintptr_t)p % align != 0 || class_lookup(need, HA_MIN_ALIGN, false) == (int)cls)
             ha_fault(FAULT_ALIGN_MISMATCH, p);
         ha_fault(FAULT_SIZE_MISMATCH, p);
     }
-    cache_put(s, p, idx, cls, class_size_tab[cls], HOOKS_CHECKED);
+    cache_put(p, cls, class_size_tab[cls], HOOKS_CHECKED);
 }
 
-/* slab_free once s, p's slab, is proven. */
-HA_INLINE void slab_free_in(struct slab *s, void *p, size_t need, size_t align, bool sized, unsigned hooks)
+/* Free p, in a SLAB page of region r: its class from the page map, then
+ * the arithmetic of its class's layout (object start, in range), the
+ * sized free's class test, and the tag's exchange in cache_put.  The
+ * chunk's header is not read. */
+HA_INLINE void slab_free_if(void *p, size_t need, size_t align, bool sized, const struct page_region *r, unsigned hooks)
 {
+    size_t cls = slab_class_in(r, p);
     unsigned idx;
-    enum ha_fault f = slab_locate_in(p, s, &idx);
+    /* No class: the page allocator's map was written over.  One call of
+     * ha_fault for every fault, so that only its path makes a frame. */
+    enum ha_fault f = HA_LIKELY(cls < SLAB_CLASSES) ? slab_locate_in(p, cls, &idx) : FAULT_CORRUPT;
     if (HA_UNLIKELY(f != FAULT_NONE))
         ha_fault(f, p);
-    size_t cls = s->cls;
     /* What class_lookup(need, align) == cls comes to when the alignment
      * needs no walk past the size's class. */
     if (sized && HA_UNLIKELY(need - 1 >= HA_SMALL_MAX || class_by_granule[(need + 15) / 16] != cls ||
                              (align > HA_MIN_ALIGN && class_align_tab[cls] < align))) {
-        slab_free_odd(s, p, idx, need, align);
+        slab_free_odd(p, cls, need, align);
         return;
     }
-    cache_put(s, p, idx, cls, class_size_tab[cls], hooks);
-}
-
-/* slab_free of an object whose 64 KiB boundary holds no header: past the
- * first 64 KiB of a big chunk, or in no slab at all.  Out of line, so that
- * the common free calls nothing that returns; it calls nothing that
- * returns either (r is p's region, from the caller's look-up). */
-static HA_NOINLINE void slab_free_far(void *p, size_t need, size_t align, bool sized, const struct page_region *r)
-{
-    struct slab *s = big_slab_in(r, p);
-    if (!s)
-        ha_fault(FAULT_CORRUPT, p);
-    slab_free_in(s, p, need, align, sized, HOOKS_CHECKED);
-}
-
-HA_INLINE void slab_free_if(void *p, size_t need, size_t align, bool sized, const struct page_region *r, unsigned hooks)
-{
-    /* The boundary lies in p's chunk if p is in one (p's page is SLAB),
-     * so it is mapped. */
-    struct slab *s = (struct slab *)ha_align_down((uintptr_t)p, HA_CHUNK_SIZE);
-    if (HA_UNLIKELY(!slab_header_ok(s))) {
-        slab_free_far(p, need, align, sized, r);
-        return;
-    }
-    slab_free_in(s, p, need, align, sized, hooks);
+    cache_put(p, cls, class_size_tab[cls], hooks);
 }
 
 void slab_free(void *p, size_t need, size_t align, bool sized, const struct page_region *r)
@@ -1118,9 +1166,16 @@ void slab_trim(void)
         for (unsigned cls = 0; cls < SLAB_CLASSES; cls++) {
             /* bin_drain takes the class lock: put the objects back here. */
             struct bin *b = &c->bins[cls];
-            for (unsigned j = 0; j < b->count; j++)
-                slab_put(&classes[cls], cls, b->slots[j]);
-            b->count = 0;
+            unsigned j = 0;
+            while (j < b->count && slab_put(&classes[cls], cls, &class_layout_tab[cls], b->slots[j]))
+                j++;
+            b->count -= j;
+            ha_memmove(b->slots, b->slots + j, b->count * sizeof b->slots[0]);
+            if (HA_UNLIKELY(b->count != 0)) {
+                struct slab *bad = slab_of(b->slots[0], cls);
+                unlock_everything(&l);
+                ha_fault(FAULT_CORRUPT, bad);
+            }
         }
     }
     for (unsigned cls = 0; cls < SLAB_CLASSES; cls++)
@@ -1169,6 +1224,14 @@ static int slab_check_list(struct slab_class *k, unsigned cls, enum slab_list l,
         if (page_kind_of((uintptr_t)s) != PAGE_KIND_SLAB ||
             page_kind_of((uintptr_t)s + chunk_size(cls) - 1) != PAGE_KIND_SLAB)
             return check_fail("slab: chunk pages not of kind SLAB", s);
+        const struct class_layout *cl = &class_layout_tab[cls];
+        if (s->first_off != cl->first_off || s->nobj != cl->nobj || s->recip != cl->recip)
+            return check_fail("slab: header disagrees with its class's layout", s);
+        /* The free path takes the class from the page map: every page. */
+        const struct page_region *r = page_region_of((uintptr_t)s >> HA_PAGE_SHIFT);
+        for (size_t pg = 0; pg < chunk_pages(cls); pg++)
+            if (page_aux_in(r, (uintptr_t)s + pg * HA_PAGE_SIZE) != cls)
+                return check_fail("slab: a chunk page does not name its class", (char *)s + pg * HA_PAGE_SIZE);
         if (s->next && s->next->prev != s)
             return check_fail("slab: broken list links", s);
         unsigned avail = 0;

@@ -259,7 +259,8 @@ static void big_classes_follow_heap_size(void)
  * trial on the same shared arena) it still holds the last heap's slab
  * headers, valid under the same key when no seed is given.  A 256 KiB
  * chunk laid over them must not take one at an inner 64 KiB boundary for
- * its own: every big-class block is freed as itself.  The first heap runs
+ * its own: every big-class block is freed as itself (a free takes the
+ * class from the page map, not from a header).  The first heap runs
  * in a child over a shared mapping and fills it with 64 KiB chunks of a
  * small class; the second, here, over the same bytes, churns 20000 B
  * blocks, writing only their first bytes. */

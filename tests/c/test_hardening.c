@@ -9,6 +9,8 @@
  * forged links point into a read-only page, so a write through one kills
  * the child with SIGSEGV instead of the expected message.  Page runs keep
  * nothing in freed memory: the same writes there must change nothing.
+ * A slab chunk's header, which an overflow off the chunk below reaches,
+ * is reported where its links would be used.
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -174,11 +176,87 @@ static void frame_tag_written(void)
     (void)ha_alloc_pages(1, 0);
 }
 
+/* A slab chunk's header (at its 64 KiB boundary) is what an overflow off
+ * the end of the chunk below reaches first: its keyed check word, then
+ * the list links.  The free path does not read the header (the class
+ * comes from the page map), so the damage is found where the links would
+ * be used: returning objects to the slab (a bin's drain) or taking them
+ * from it (a refill).  Both report; the forged links point at the
+ * read-only page. */
+#define HDR_CLASS_SIZE 48
+#if HA_CHECKED
+/* The checked build's walk on every call finds the header first. */
+#define HDR_DAMAGED "slab: cached pointer not in a slab of its class"
+#else
+#define HDR_DAMAGED "heap metadata corrupted"
+#endif
+#define HDR_OBJS 400
+
+/* HDR_OBJS objects of one class; returns the chunk of the first and puts
+ * the objects that lie in it first in objs[], their count in *n. */
+static uintptr_t *slab_of_first(void **objs, size_t *n)
+{
+    void *all[HDR_OBJS];
+    for (size_t i = 0; i < HDR_OBJS; i++)
+        CHECK((all[i] = ha_alloc(HDR_CLASS_SIZE, 8)) != NULL);
+    uintptr_t chunk = (uintptr_t)all[0] & ~(uintptr_t)(64 * KiB - 1);
+    *n = 0;
+    for (size_t i = 0; i < HDR_OBJS; i++)
+        if (((uintptr_t)all[i] & ~(uintptr_t)(64 * KiB - 1)) == chunk)
+            objs[(*n)++] = all[i];
+    CHECK(*n > 128); /* more than two bins' worth: a drain will reach it */
+    return (uintptr_t *)chunk;
+}
+
+/* Six words over the header: the check word, the counts, and the links
+ * (what a linear overflow writes, in order). */
+static void header_overwrite(uintptr_t *hdr, uintptr_t target)
+{
+    for (int i = 0; i < 4; i++)
+        hdr[i] = 0x4141414141414141ull;
+    hdr[4] = target - 8; /* next */
+    hdr[5] = target;     /* prev */
+}
+
+static void slab_header_damaged_drain(void)
+{
+    setup(true);
+    uintptr_t target = victim();
+    void *objs[HDR_OBJS];
+    size_t n;
+    uintptr_t *hdr = slab_of_first(objs, &n);
+    header_overwrite(hdr, target);
+    for (size_t i = 0; i < n; i++)
+        ha_free(objs[i]); /* the bin fills and drains into the damaged slab */
+}
+
+static void slab_header_damaged_refill(void)
+{
+    setup(true);
+    uintptr_t target = victim();
+    void *objs[HDR_OBJS];
+    size_t n;
+    uintptr_t *hdr = slab_of_first(objs, &n);
+    for (size_t i = 0; i < n; i++)
+        ha_free(objs[i]); /* undamaged: back in the bin and the slab */
+    header_overwrite(hdr, target);
+    for (size_t i = 0; i < 2 * HDR_OBJS; i++)
+        (void)ha_alloc(HDR_CLASS_SIZE, 8); /* the bin runs empty and refills from it */
+}
+
 /* Without the damage the same sequences run clean: the reports above are
  * the writes' doing. */
 static void same_sequences_undamaged(void)
 {
     setup(true);
+    void *objs[HDR_OBJS];
+    size_t n;
+    (void)slab_of_first(objs, &n);
+    for (size_t i = 0; i < n; i++)
+        ha_free(objs[i]);
+    for (size_t i = 0; i < 2 * HDR_OBJS; i++)
+        CHECK(ha_alloc(HDR_CLASS_SIZE, 8) != NULL);
+    CHECK_HEAP();
     char *a = ha_alloc(9000, 16), *b = ha_alloc(9000, 16);
     ha_free(a);
     ha_free(b);
@@ -206,6 +284,8 @@ int main(void)
     expect_fatal("big_class_20000_same_attack", big_class_20000_same_attack, UAF);
     expect_fatal("mid_links_to_real_block", mid_links_to_real_block, UAF);
     run_isolated("page_runs_hold_no_metadata", page_runs_hold_no_metadata);
+    expect_fatal("slab_header_overflow_found_by_drain", slab_header_damaged_drain, HDR_DAMAGED);
+    expect_fatal("slab_header_overflow_found_by_refill", slab_header_damaged_refill, HDR_DAMAGED);
     expect_fatal("small_tag_overwritten", small_tag_written, UAF);
     expect_fatal("frame_tag_overwritten", frame_tag_written, UAF);
     return harness_done();
