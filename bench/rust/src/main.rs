@@ -1,7 +1,7 @@
 //! hartalloc against the `no_std` allocators kernels use, on talc's and
 //! ArceOS's published workloads plus page and SMP ones.
 //!
-//!   hartalloc-bench [--quick] [--only WORKLOAD,...] --out FILE.csv
+//!   hartalloc-bench [--quick] [--only WORKLOAD,...] [--alloc ALLOCATOR,...] --out FILE.csv
 //!   hartalloc-bench --icount ALLOCATOR OPS   (under callgrind: icount.rs)
 //!
 //! Every trial runs in a forked child with a fresh allocator over the same
@@ -259,11 +259,23 @@ fn main() {
     // No default file: a run from the wrong directory would leave a stray
     // CSV behind.
     let Some(out_path) = arg_after("--out") else {
-        eprintln!("usage: hartalloc-bench [--quick] [--only WORKLOAD,...] --out FILE.csv");
+        eprintln!("usage: hartalloc-bench [--quick] [--only WORKLOAD,...] [--alloc ALLOCATOR,...] --out FILE.csv");
         std::process::exit(2);
     };
     let only: Option<Vec<String>> = arg_after("--only").map(|s| s.split(',').map(str::to_string).collect());
     let want = |w: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == w));
+    // Some allocators only, e.g. one under `perf record`.
+    let allocs_only: Option<Vec<String>> = arg_after("--alloc").map(|s| s.split(',').map(str::to_string).collect());
+    let byte_allocs: Vec<&'static str> = allocs::BYTE_ALLOCATORS
+        .iter()
+        .copied()
+        .filter(|n| allocs_only.as_ref().is_none_or(|o| o.iter().any(|x| x == n)))
+        .collect();
+    let page_allocs: Vec<&'static str> = allocs::PAGE_ALLOCATORS
+        .iter()
+        .copied()
+        .filter(|n| allocs_only.as_ref().is_none_or(|o| o.iter().any(|x| x == n)))
+        .collect();
     let s = if quick { &QUICK } else { &FULL };
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
 
@@ -286,7 +298,7 @@ fn main() {
         }
         println!("{wl}...");
         for &max in &maxes {
-            for name in allocs::BYTE_ALLOCATORS {
+            for &name in &byte_allocs {
                 for t in 0..s.trials {
                     let figs = in_child(60, || {
                         let a = byte_alloc(name, if mt { threads } else { 1 });
@@ -314,7 +326,7 @@ fn main() {
 
     if want("heap_efficiency") {
         println!("heap_efficiency...");
-        for name in allocs::BYTE_ALLOCATORS {
+        for &name in &byte_allocs {
             for r in 0..s.eff_rounds {
                 let figs = in_child(60, || {
                     let base = arena();
@@ -330,7 +342,7 @@ fn main() {
     if want("latency") {
         println!("latency...");
         for max in [1000usize, 30000] {
-            for name in allocs::BYTE_ALLOCATORS {
+            for &name in &byte_allocs {
                 for t in 0..s.trials {
                     let figs = in_child(60, || {
                         let a = byte_alloc(name, 1);
@@ -353,7 +365,7 @@ fn main() {
             ("btree_map_50K", |d| work::btree_map(50_000 / d)),
         ];
         for (bench, f) in benches {
-            for name in allocs::BYTE_ALLOCATORS {
+            for &name in &byte_allocs {
                 for t in 0..s.coll_trials {
                     let figs = in_child(120, || {
                         let a = byte_alloc(name, 1);
@@ -373,7 +385,7 @@ fn main() {
 
     if want("pages") {
         println!("pages...");
-        for name in allocs::PAGE_ALLOCATORS {
+        for &name in &page_allocs {
             for t in 0..s.trials {
                 let figs = in_child(60, || {
                     let base = arena();
@@ -402,7 +414,7 @@ fn main() {
     if want("smp") {
         println!("smp...");
         for nt in [1usize, threads] {
-            for name in allocs::BYTE_ALLOCATORS {
+            for &name in &byte_allocs {
                 for t in 0..s.trials {
                     let figs = in_child(60, || {
                         // Threads as harts even when there is one: the
