@@ -103,7 +103,7 @@ static const uint8_t bin_cap_tab[SLAB_CLASSES] = {
 /* The header at the start of every slab chunk.
  * Invariants (slab_check):
  *  - check == slab_check_word(slab, cls); the chunk's pages have kind SLAB;
- *  - popcount(avail) == navail;
+ *  - popcount(avail) == navail; first_word < words;
  *  - an object is in exactly one of: available (avail bit), in one CPU's
  *    bin, or live; per class, sum of the CPUs' live counts + available +
  *    cached == objects in the class's slabs;
@@ -119,6 +119,7 @@ struct slab {
     uint16_t navail;
     uint16_t first_off; /* offset of object 0: a multiple of the class alignment */
     uint16_t words;     /* 64-bit words in the avail bitmap */
+    uint16_t first_word; /* where slab_take's search starts (a hint) */
     uint64_t recip;     /* ceil(2^40 / size): offset -> index without a division */
     struct slab *next, *prev;
     uint64_t avail[]; /* under the class lock */
@@ -527,6 +528,7 @@ static struct slab *slab_new(struct slab_class *k, unsigned cls)
     s->navail = (uint16_t)nobj;
     s->first_off = l->first_off;
     s->words = (uint16_t)words;
+    s->first_word = 0;
     s->recip = l->recip;
     for (size_t w = 0; w < words; w++) {
         /* words was sized for a header-less chunk: the last may be empty. */
@@ -613,29 +615,50 @@ HA_INLINE bool slab_put(struct slab_class *k, unsigned cls, const struct class_l
     return true;
 }
 
+/* The n (0 < n < popcount(bits)) lowest set bits of bits. */
+HA_INLINE uint64_t lowest_bits(uint64_t bits, unsigned n)
+{
+    uint64_t low = bits & -bits;
+    if ((bits & (bits + low)) == 0) /* one run of ones, as in a fresh slab */
+        return (low << n) - low;
+    uint64_t taken = 0;
+    for (; n; n--, bits &= bits - 1)
+        taken |= bits & -bits;
+    return taken;
+}
+
 /* Move up to n available objects of slab s into bin b; class lock held.
- * A word of the bitmap whose every available object fits is taken whole. */
+ * A word of the bitmap whose every available object fits is taken whole.
+ * The search starts where the last one stopped (first_word), and wraps to
+ * the start only if objects came back below it meanwhile: a slab is
+ * mostly taken from in address order, and the words it left behind are
+ * not read again for each refill. */
 static void slab_take(struct slab_class *k, struct slab *s, struct bin *b, unsigned n)
 {
     size_t size = class_size_tab[s->cls], count = b->count;
-    char *base = (char *)s + s->first_off;
-    unsigned got = 0;
-    for (unsigned w = 0; w < s->words && got < n; w++, base += 64 * size) {
+    unsigned w = s->first_word, got = 0, words = s->words;
+    if (n > s->navail)
+        n = s->navail;
+    for (unsigned scanned = 0; got < n && scanned < words; scanned++, w++) {
+        if (w == words)
+            w = 0;
         uint64_t bits = s->avail[w], taken = bits;
         if (!bits)
             continue;
         unsigned have = ha_popcount(bits);
-        if (have > n - got) { /* the n - got lowest */
-            taken = 0;
-            for (unsigned left = n - got; left; left--, bits &= bits - 1)
-                taken |= bits & -bits;
+        if (have > n - got) {
+            taken = lowest_bits(bits, n - got);
             have = n - got;
         }
-        s->avail[w] &= ~taken;
+        s->avail[w] = bits & ~taken;
         got += have;
+        char *base = (char *)s + s->first_off + (size_t)w * 64 * size;
         for (; taken; taken &= taken - 1)
             b->slots[count++] = base + ha_ctz(taken) * size;
+        if (s->avail[w] != 0)
+            break; /* got == n: start here next time */
     }
+    s->first_word = (uint16_t)(w < words ? w : 0);
     b->count = count;
     s->navail = (uint16_t)(s->navail - got);
     k->navail -= got;
@@ -871,11 +894,26 @@ static HA_NOINLINE void *cache_alloc_slower(unsigned cls, size_t accounted, slab
     return p || !miss ? p : miss(size, align);
 }
 
+/* The rest of an allocation that takes this CPU's byte counter to a new
+ * high (used): count it, sample the peak, let go of the cache lock.  Out
+ * of line and entered by a tail call, so that the fast path saves nothing
+ * for it: a heap that grows (a kernel building its tables) takes it on
+ * every allocation. */
+static HA_NOINLINE __attribute__((returns_nonnull)) void *cache_alloc_new_high(struct cpu_cache *c, uintptr_t irq,
+                                                                              void *p, intptr_t used)
+{
+    stats_bytes_alloc_below_hwm(&c->bytes, used);
+    c->bytes.hwm = used;
+    stats_bytes_sample_peak();
+    lock_release(&c->lock, irq);
+    return p;
+}
+
 /* The fast path: an object of class cls from this CPU's bin, or NULL when
- * the cache is still to be made, the bin is empty, the top object's tag is
- * damaged, or the byte counter reaches a new high (the peak is sampled
- * there): then the caller takes the slow path, which sorts out which.  It
- * calls nothing that returns, so that it needs no registers saved. */
+ * the cache is still to be made, the bin is empty, or the top object's tag
+ * is damaged: then the caller takes the slow path, which sorts out which.
+ * It calls nothing that returns, so that it needs no registers saved (a
+ * new high of the byte counter ends in a tail call). */
 HA_INLINE void *cache_try_alloc(unsigned cls, size_t accounted, unsigned hooks)
 {
     struct cpu_cache *c = cache_peek(hooks);
@@ -886,13 +924,15 @@ HA_INLINE void *cache_try_alloc(unsigned cls, size_t accounted, unsigned hooks)
     size_t n = b->count;
     uint64_t *p = n ? b->slots[n - 1] : 0;
     intptr_t used = atomic_load_explicit(&c->bytes.used, memory_order_relaxed) + (intptr_t)accounted;
-    if (HA_UNLIKELY(HA_CHECKED || !p || *p != free_tag(p) || used > c->bytes.hwm)) {
+    if (HA_UNLIKELY(HA_CHECKED || !p || *p != free_tag(p))) {
         lock_release_if(&c->lock, irq, hooks);
         return 0;
     }
     b->count = n - 1;
     *p = 0;
     c->bins[cls].live++;
+    if (HA_UNLIKELY(used > c->bytes.hwm))
+        return cache_alloc_new_high(c, irq, p, used);
     stats_bytes_alloc_below_hwm(&c->bytes, used);
     lock_release_if(&c->lock, irq, hooks);
     return p;
@@ -1239,6 +1279,8 @@ static int slab_check_list(struct slab_class *k, unsigned cls, enum slab_list l,
             avail += ha_popcount(s->avail[w]);
         if (avail != s->navail)
             return check_fail("slab: available count disagrees with the bitmap", s);
+        if (s->first_word >= s->words)
+            return check_fail("slab: search start past the bitmap", s);
         bool list_ok = l == SLAB_FULL ? s->navail == 0
                        : l == SLAB_EMPTY ? s->navail == s->nobj
                                          : s->navail > 0 && s->navail < s->nobj;
