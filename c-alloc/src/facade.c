@@ -80,6 +80,15 @@ int ha_check(void)
  * requested end and the trailer hold HA_POISON_SLACK.  A write one byte past
  * the request changes a slack byte or the trailer: found on free.
  */
+/* A live byte block, as block_of (below) finds it. */
+enum owner { OWNER_EARLY, OWNER_SLAB, OWNER_TLSF };
+
+struct block {
+    enum owner owner;
+    unsigned cls;  /* OWNER_SLAB */
+    size_t usable; /* bytes the block holds, trailer included */
+};
+
 #if HA_CHECKED
 static uint32_t redzone_canary(const void *p, uint32_t slack)
 {
@@ -97,6 +106,20 @@ static void redzone_arm(void *p, size_t req, size_t usable)
     ha_memcpy(b + tail, t, sizeof t);
 }
 
+static void block_of(const void *p, struct block *b);
+
+/* The red zone of p reads as written at `at`.  Another CPU may have freed
+ * p since block_of looked (two frees racing): its free poisons the block,
+ * trailer included, after marking it free.  Look again first, so that the
+ * race is named for what it is (block_of faults on a freed block); a block
+ * still live had its red zone written. */
+static HA_NOINLINE _Noreturn void redzone_fault(const void *p, const void *at)
+{
+    struct block again;
+    block_of(p, &again);
+    ha_fault(FAULT_OVERFLOW, at);
+}
+
 /* The requested size recorded for p; faults if the red zone was written. */
 static size_t redzone_verify(const void *p, size_t usable)
 {
@@ -105,11 +128,11 @@ static size_t redzone_verify(const void *p, size_t usable)
     uint32_t t[2];
     ha_memcpy(t, b + tail, sizeof t);
     if (t[0] > tail || t[1] != redzone_canary(p, t[0]))
-        ha_fault(FAULT_OVERFLOW, b + tail);
+        redzone_fault(p, b + tail);
     size_t req = tail - t[0];
     for (size_t i = req; i < tail; i++)
         if (b[i] != HA_POISON_SLACK)
-            ha_fault(FAULT_OVERFLOW, b + i);
+            redzone_fault(p, b + i);
     return req;
 }
 #endif
@@ -249,14 +272,6 @@ static void *fail(void)
 }
 
 /* ------------------------------------------------------ routing a pointer */
-
-enum owner { OWNER_EARLY, OWNER_SLAB, OWNER_TLSF };
-
-struct block {
-    enum owner owner;
-    unsigned cls;  /* OWNER_SLAB */
-    size_t usable; /* bytes the block holds, trailer included */
-};
 
 /* Identify the live byte block at p, or report the fault.  Nothing has been
  * changed when this faults. */
