@@ -10,6 +10,8 @@
 //! same treatment so that no allocator runs on a heap another trial aged.
 //! Each child writes its figures to a pipe; the parent writes one CSV row
 //! per figure: harness,workload,param,allocator,trial,metric,value.
+//! Trials go round the allocators (trial 0 of each, then trial 1, ...), so
+//! that a busy spell of a shared machine falls on all of them alike.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod allocs;
@@ -298,8 +300,8 @@ fn main() {
         }
         println!("{wl}...");
         for &max in &maxes {
-            for &name in &byte_allocs {
-                for t in 0..s.trials {
+            for t in 0..s.trials {
+                for &name in &byte_allocs {
                     let figs = in_child(60, || {
                         let a = byte_alloc(name, if mt { threads } else { 1 });
                         let ops = if mt {
@@ -342,8 +344,8 @@ fn main() {
     if want("latency") {
         println!("latency...");
         for max in [1000usize, 30000] {
-            for &name in &byte_allocs {
-                for t in 0..s.trials {
+            for t in 0..s.trials {
+                for &name in &byte_allocs {
                     let figs = in_child(60, || {
                         let a = byte_alloc(name, 1);
                         percentiles(&work::latency(a, max, s.lat_samples, SEED + t))
@@ -365,8 +367,8 @@ fn main() {
             ("btree_map_50K", |d| work::btree_map(50_000 / d)),
         ];
         for (bench, f) in benches {
-            for &name in &byte_allocs {
-                for t in 0..s.coll_trials {
+            for t in 0..s.coll_trials {
+                for &name in &byte_allocs {
                     let figs = in_child(120, || {
                         let a = byte_alloc(name, 1);
                         ROUTE.set(a).ok().expect("one route per child");
@@ -385,8 +387,8 @@ fn main() {
 
     if want("pages") {
         println!("pages...");
-        for &name in &page_allocs {
-            for t in 0..s.trials {
+        for t in 0..s.trials {
+            for &name in &page_allocs {
                 let figs = in_child(60, || {
                     let base = arena();
                     // SAFETY: a fresh arena; one allocator per child.
@@ -414,8 +416,8 @@ fn main() {
     if want("smp") {
         println!("smp...");
         for nt in [1usize, threads] {
-            for &name in &byte_allocs {
-                for t in 0..s.trials {
+            for t in 0..s.trials {
+                for &name in &byte_allocs {
                     let figs = in_child(60, || {
                         // Threads as harts even when there is one: the
                         // per-CPU machinery is what this measures.
