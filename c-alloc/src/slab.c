@@ -89,14 +89,19 @@ static const uint16_t class_align_tab[SLAB_CLASSES] = {
     16, 16, 128, 32, 16, 64, 64, 16, 32, 64, 16, 64, 32, 64, 16,
 };
 /* Bin capacity: more for small objects (cheap to hold, allocated often).
- * The big classes (heaps of 96 MiB or more only) hold 8, or 4 above
- * 32 KiB: with 4 and 2, a churn of 4..64 KiB blocks refilled or drained a
- * bin every few calls (QEMU -icount 283 -> 257 instructions per step).
- * At most about 3.5 MiB a CPU, given back before any allocation fails. */
+ * 2.5..8 KiB hold 12: with 8 and 6, a burst of 4 KiB blocks (ArceOS's
+ * vec_rand_free_7500_520) refilled or drained a bin every three or four
+ * calls, about 140 instructions each (10.9M -> 9.5M instructions for the
+ * C replica's three iterations).  The big classes (heaps of 96 MiB or
+ * more only) hold 8, or 4 above 32 KiB: with 4 and 2, a churn of
+ * 4..64 KiB blocks refilled or drained a bin every few calls (QEMU
+ * -icount 283 -> 257 instructions per step).  At most about 3.2 MiB a
+ * CPU (0.95 MiB without the big classes), given back before any
+ * allocation fails. */
 static const uint8_t bin_cap_tab[SLAB_CLASSES] = {
     62, 62, 62, 62, 62, 62, 62, 62, 48, 48, 48, 48, 32, 32,
-    32, 32, 16, 16, 16, 16, 12, 12, 12, 12, 8, 8, 8, 8,
-    6, 6, 6, 6, 6, 6, 6, 6,
+    32, 32, 16, 16, 16, 16, 12, 12, 12, 12, 12, 12, 12, 12,
+    12, 12, 12, 12, 12, 12, 12, 12,
     8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 4, 4, 4, 4, 4,
 };
 
