@@ -57,6 +57,9 @@
 #define HA_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define HA_INLINE static inline __attribute__((always_inline))
 #define HA_NOINLINE __attribute__((noinline))
+/* The compiler forgets how v was computed (no instruction): an address
+ * it would otherwise rebuild from its parts at every use. */
+#define HA_OPAQUE(v) __asm__("" : "+r"(v))
 #define HA_COLD __attribute__((cold, noinline))
 #define HA_CACHELINE 64
 #define HA_STATIC_ASSERT(c, m) _Static_assert(c, m)

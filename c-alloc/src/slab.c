@@ -880,7 +880,7 @@ static HA_NOINLINE void *cache_alloc_slow(struct cpu_cache *c, uintptr_t irq, un
     }
 #endif
     *p = 0;
-    c->bins[cls].live++;
+    b->live++;
     stats_bytes_add(&c->bytes, (intptr_t)accounted, true, false);
     lock_release(&c->lock, irq);
     return p;
@@ -926,6 +926,7 @@ HA_INLINE void *cache_try_alloc(unsigned cls, size_t accounted, unsigned hooks)
         return 0;
     uintptr_t irq = lock_acquire_if(&c->lock, hooks);
     struct bin *b = &c->bins[cls];
+    HA_OPAQUE(b); /* slots[n] from b, not from c, cls and n afresh */
     size_t n = b->count;
     uint64_t *p = n ? b->slots[n - 1] : 0;
     intptr_t used = atomic_load_explicit(&c->bytes.used, memory_order_relaxed) + (intptr_t)accounted;
@@ -935,7 +936,7 @@ HA_INLINE void *cache_try_alloc(unsigned cls, size_t accounted, unsigned hooks)
     }
     b->count = n - 1;
     *p = 0;
-    c->bins[cls].live++;
+    b->live++;
     if (HA_UNLIKELY(used > c->bytes.hwm))
         return cache_alloc_new_high(c, irq, p, used);
     stats_bytes_alloc_below_hwm(&c->bytes, used);
@@ -1007,7 +1008,7 @@ static HA_NOINLINE void cache_put_slow(struct cpu_cache *c, uintptr_t irq, void 
         }
     }
     b->slots[b->count++] = p;
-    c->bins[cls].live--;
+    b->live--;
     stats_bytes_add(&c->bytes, -(intptr_t)accounted, false, true);
     lock_release(&c->lock, irq);
 }
@@ -1036,6 +1037,7 @@ HA_INLINE void cache_put(void *p, size_t cls, size_t accounted, unsigned hooks)
     uint64_t tag = free_tag(p);
     bool tagged = __atomic_exchange_n((uint64_t *)p, tag, __ATOMIC_RELAXED) == tag;
     struct bin *b = &c->bins[cls];
+    HA_OPAQUE(b); /* slots[n] from b, not from c, cls and n afresh */
     size_t n = b->count;
     if (HA_UNLIKELY(HA_CHECKED || tagged || n >= bin_cap_tab[cls])) {
         cache_put_slow(c, irq, p, cls, accounted, tagged);
@@ -1043,7 +1045,7 @@ HA_INLINE void cache_put(void *p, size_t cls, size_t accounted, unsigned hooks)
     }
     b->slots[n] = p;
     b->count = n + 1;
-    c->bins[cls].live--;
+    b->live--;
     stats_bytes_free(&c->bytes, accounted);
     lock_release_if(&c->lock, irq, hooks);
 }
