@@ -120,12 +120,9 @@ struct slab {
     uint64_t check;
     uint16_t cls;
     uint16_t list;
-    uint16_t nobj;
     uint16_t navail;
-    uint16_t first_off; /* offset of object 0: a multiple of the class alignment */
-    uint16_t words;     /* 64-bit words in the avail bitmap */
+    uint16_t words;      /* 64-bit words in the avail bitmap */
     uint16_t first_word; /* where slab_take's search starts (a hint) */
-    uint64_t recip;     /* ceil(2^40 / size): offset -> index without a division */
     struct slab *next, *prev;
     uint64_t avail[]; /* under the class lock */
 };
@@ -148,27 +145,27 @@ struct class_layout {
     uint16_t nobj;      /* objects in a chunk */
 };
 
-HA_STATIC_ASSERT(sizeof(struct slab) == 48, "class_layout_tab's offsets assume a 48-byte header");
+HA_STATIC_ASSERT(sizeof(struct slab) == 40, "class_layout_tab's offsets assume a 40-byte header");
 HA_STATIC_ASSERT(HA_CHUNK_SIZE == HA_PAGE_SIZE << PAGE_AUX_ORDER, "a slab chunk is whole granules of the page map's aux bytes");
 
 static const struct class_layout class_layout_tab[SLAB_CLASSES] = {
     { 68719476736, 0xFFFF, 560, 4061 }, { 34359738368, 0xFFFF, 320, 2038 }, { 22906492246, 0xFFFF, 224, 1360 },
-    { 17179869184, 0xFFFF, 192, 1021 }, { 13743895348, 0xFFFF, 160, 817 }, { 11453246123, 0xFFFF, 160, 681 },
-    { 9817068106, 0xFFFF, 128, 584 }, { 8589934592, 0xFFFF, 128, 511 }, { 6871947674, 0xFFFF, 128, 408 },
+    { 17179869184, 0xFFFF, 192, 1021 }, { 13743895348, 0xFFFF, 144, 817 }, { 11453246123, 0xFFFF, 128, 681 },
+    { 9817068106, 0xFFFF, 128, 584 }, { 8589934592, 0xFFFF, 128, 511 }, { 6871947674, 0xFFFF, 96, 409 },
     { 5726623062, 0xFFFF, 128, 340 }, { 4908534053, 0xFFFF, 96, 292 }, { 4294967296, 0xFFFF, 256, 255 },
-    { 3435973837, 0xFFFF, 128, 204 }, { 2863311531, 0xFFFF, 128, 170 }, { 2454267027, 0xFFFF, 128, 146 },
+    { 3435973837, 0xFFFF, 128, 204 }, { 2863311531, 0xFFFF, 128, 170 }, { 2454267027, 0xFFFF, 64, 146 },
     { 2147483648, 0xFFFF, 512, 127 }, { 1717986919, 0xFFFF, 128, 102 }, { 1431655766, 0xFFFF, 256, 85 },
     { 1227133514, 0xFFFF, 128, 73 }, { 1073741824, 0xFFFF, 1024, 63 }, { 858993460, 0xFFFF, 256, 51 },
     { 715827883, 0xFFFF, 512, 42 }, { 613566757, 0xFFFF, 256, 36 }, { 536870912, 0xFFFF, 2048, 31 },
     { 429496730, 0xFFFF, 512, 25 }, { 357913942, 0xFFFF, 1024, 21 }, { 306783379, 0xFFFF, 512, 18 },
     { 268435456, 0xFFFF, 4096, 15 }, { 252645136, 0xFFFF, 256, 15 }, { 235340674, 0xFFFF, 64, 14 },
-    { 218851837, 0xFFFF, 64, 13 }, { 201523393, 0xFFFF, 64, 12 }, { 184729777, 0xFFFF, 64, 11 },
-    { 168018281, 0xFFFF, 64, 10 }, { 151364487, 0xFFFF, 64, 9 }, { 134480386, 0xFFFF, 64, 8 },
-    { 117469192, 0x3FFFF, 64, 28 }, { 104915232, 0x3FFFF, 64, 25 }, { 92364889, 0x3FFFF, 128, 22 },
-    { 79720971, 0x3FFFF, 64, 19 }, { 71359789, 0x3FFFF, 64, 17 }, { 62929924, 0x3FFFF, 64, 15 },
-    { 54539268, 0x3FFFF, 64, 13 }, { 46151429, 0x3FFFF, 64, 11 }, { 41953283, 0x3FFFF, 64, 10 },
-    { 37757955, 0x3FFFF, 64, 9 }, { 33570825, 0x3FFFF, 64, 8 }, { 29367298, 0x3FFFF, 64, 7 },
-    { 25171970, 0x3FFFF, 64, 6 }, { 20976642, 0x3FFFF, 64, 5 }, { 16781314, 0x3FFFF, 64, 4 },
+    { 218851837, 0xFFFF, 64, 13 }, { 201523393, 0xFFFF, 48, 12 }, { 184729777, 0xFFFF, 64, 11 },
+    { 168018281, 0xFFFF, 48, 10 }, { 151364487, 0xFFFF, 64, 9 }, { 134480386, 0xFFFF, 48, 8 },
+    { 117469192, 0x3FFFF, 48, 28 }, { 104915232, 0x3FFFF, 48, 25 }, { 92364889, 0x3FFFF, 128, 22 },
+    { 79720971, 0x3FFFF, 64, 19 }, { 71359789, 0x3FFFF, 48, 17 }, { 62929924, 0x3FFFF, 64, 15 },
+    { 54539268, 0x3FFFF, 64, 13 }, { 46151429, 0x3FFFF, 48, 11 }, { 41953283, 0x3FFFF, 64, 10 },
+    { 37757955, 0x3FFFF, 64, 9 }, { 33570825, 0x3FFFF, 48, 8 }, { 29367298, 0x3FFFF, 64, 7 },
+    { 25171970, 0x3FFFF, 64, 6 }, { 20976642, 0x3FFFF, 64, 5 }, { 16781314, 0x3FFFF, 48, 4 },
 };
 
 struct slab_class {
@@ -464,17 +461,24 @@ HA_INLINE struct slab *slab_of(const void *p, unsigned cls)
     return (struct slab *)ha_align_down((uintptr_t)p, chunk_size(cls));
 }
 
+/* Where slab s's objects lie: its class's. */
+HA_INLINE const struct class_layout *slab_layout(const struct slab *s)
+{
+    return &class_layout_tab[s->cls];
+}
+
 /* Exact for every offset in a chunk: offset * (recip - 2^40 / size) stays
  * below 2^18 * 1 < 2^40 / size for every class size. */
 HA_INLINE unsigned slab_index(const struct slab *s, const void *p)
 {
-    uint64_t rel = (uint64_t)((uintptr_t)p - (uintptr_t)s - s->first_off);
-    return (unsigned)((rel * s->recip) >> 40);
+    const struct class_layout *l = slab_layout(s);
+    uint64_t rel = (uint64_t)((uintptr_t)p - (uintptr_t)s - l->first_off);
+    return (unsigned)((rel * l->recip) >> 40);
 }
 
 HA_INLINE void *slab_object(const struct slab *s, unsigned idx)
 {
-    return (char *)s + s->first_off + (size_t)idx * class_size_tab[s->cls];
+    return (char *)s + slab_layout(s)->first_off + (size_t)idx * class_size_tab[s->cls];
 }
 
 HA_INLINE bool slab_is_avail(const struct slab *s, unsigned idx)
@@ -529,12 +533,9 @@ static struct slab *slab_new(struct slab_class *k, unsigned cls)
     size_t words = (chunk / size + 63) / 64;
     s->check = slab_check_word(s, cls);
     s->cls = (uint16_t)cls;
-    s->nobj = (uint16_t)nobj;
     s->navail = (uint16_t)nobj;
-    s->first_off = l->first_off;
     s->words = (uint16_t)words;
     s->first_word = 0;
-    s->recip = l->recip;
     for (size_t w = 0; w < words; w++) {
         /* words was sized for a header-less chunk: the last may be empty. */
         size_t left = w * 64 >= nobj ? 0 : nobj - w * 64 < 64 ? nobj - w * 64 : 64;
@@ -594,7 +595,7 @@ static HA_NOINLINE void slab_put_moved(struct slab_class *k, struct slab *s)
 {
     if (s->navail == 1)
         slab_move(k, s, SLAB_PARTIAL);
-    if (s->navail == s->nobj) {
+    if (s->navail == slab_layout(s)->nobj) {
         if (slab_keep_empty(k, s))
             slab_move(k, s, SLAB_EMPTY);
         else
@@ -657,7 +658,7 @@ static void slab_take(struct slab_class *k, struct slab *s, struct bin *b, unsig
         }
         s->avail[w] = bits & ~taken;
         got += have;
-        char *base = (char *)s + s->first_off + (size_t)w * 64 * size;
+        char *base = (char *)s + slab_layout(s)->first_off + (size_t)w * 64 * size;
         for (; taken; taken &= taken - 1)
             b->slots[count++] = base + ha_ctz(taken) * size;
         if (s->avail[w] != 0)
@@ -1235,11 +1236,7 @@ void slab_trim(void)
  * and the tail too short for an object. */
 static size_t slab_overhead(unsigned cls)
 {
-    size_t size = class_size_tab[cls];
-    size_t chunk = chunk_size(cls);
-    size_t words = (chunk / size + 63) / 64;
-    size_t first = ha_align_up(sizeof(struct slab) + words * sizeof(uint64_t), class_align_tab[cls]);
-    return chunk - (chunk - first) / size * size;
+    return chunk_size(cls) - (size_t)class_layout_tab[cls].nobj * class_size_tab[cls];
 }
 
 void slab_stats(struct ha_stats *out)
@@ -1271,9 +1268,9 @@ static int slab_check_list(struct slab_class *k, unsigned cls, enum slab_list l,
         if (page_kind_of((uintptr_t)s) != PAGE_KIND_SLAB ||
             page_kind_of((uintptr_t)s + chunk_size(cls) - 1) != PAGE_KIND_SLAB)
             return check_fail("slab: chunk pages not of kind SLAB", s);
-        const struct class_layout *cl = &class_layout_tab[cls];
-        if (s->first_off != cl->first_off || s->nobj != cl->nobj || s->recip != cl->recip)
-            return check_fail("slab: header disagrees with its class's layout", s);
+        size_t nobj_s = class_layout_tab[cls].nobj;
+        if (s->words != (chunk_size(cls) / class_size_tab[cls] + 63) / 64)
+            return check_fail("slab: bitmap length wrong for its class", s);
         /* The free path takes the class from the page map: every page. */
         const struct page_region *r = page_region_of((uintptr_t)s >> HA_PAGE_SHIFT);
         for (size_t pg = 0; pg < chunk_pages(cls); pg++)
@@ -1289,11 +1286,11 @@ static int slab_check_list(struct slab_class *k, unsigned cls, enum slab_list l,
         if (s->first_word >= s->words)
             return check_fail("slab: search start past the bitmap", s);
         bool list_ok = l == SLAB_FULL ? s->navail == 0
-                       : l == SLAB_EMPTY ? s->navail == s->nobj
-                                         : s->navail > 0 && s->navail < s->nobj;
+                       : l == SLAB_EMPTY ? s->navail == nobj_s
+                                         : s->navail > 0 && s->navail < nobj_s;
         if (!list_ok)
             return check_fail("slab: slab on the wrong list for its count", s);
-        for (unsigned i = 0; i < s->nobj; i++) {
+        for (unsigned i = 0; i < nobj_s; i++) {
             if (!slab_is_avail(s, i))
                 continue;
             const uint64_t *o = slab_object(s, i);
@@ -1307,7 +1304,7 @@ static int slab_check_list(struct slab_class *k, unsigned cls, enum slab_list l,
         }
         ++*nslabs;
         *navail += s->navail;
-        *nobj += s->nobj;
+        *nobj += nobj_s;
     }
     return 0;
 }
@@ -1323,7 +1320,7 @@ static int cache_check_object(void *p, unsigned cls, size_t *marked)
         s->check != slab_check_word(s, cls) || s->cls != cls)
         return check_fail("slab: cached pointer not in a slab of its class", p);
     unsigned idx = slab_index(s, p);
-    if (idx >= s->nobj || slab_object(s, idx) != p)
+    if (idx >= slab_layout(s)->nobj || slab_object(s, idx) != p)
         return check_fail("slab: cached pointer not an object start", p);
     if (slab_is_avail(s, idx))
         return check_fail("slab: object cached twice or also available", p);
