@@ -107,13 +107,16 @@ static const uint8_t bin_cap_tab[SLAB_CLASSES] = {
 
 /* The header at the start of every slab chunk.
  * Invariants (slab_check):
- *  - check == slab_check_word(slab, cls); the chunk's pages have kind SLAB;
- *  - popcount(avail) == navail; first_word < words;
+ *  - check == slab_check_word(slab, cls); the chunk's pages have kind SLAB
+ *    and the aux byte of each of its 64 KiB granules is cls;
+ *  - words is the class's bitmap length; popcount(avail) == navail;
+ *    first_word < words;
  *  - an object is in exactly one of: available (avail bit), in one CPU's
  *    bin, or live; per class, sum of the CPUs' live counts + available +
  *    cached == objects in the class's slabs;
  *  - every available or cached object holds its free tag;
- *  - list == SLAB_FULL iff navail == 0; SLAB_EMPTY iff navail == nobj
+ *  - list == SLAB_FULL iff navail == 0; SLAB_EMPTY iff navail == the
+ *    class's nobj
  *    (slabs kept empty: see slab_keep_empty); SLAB_PARTIAL otherwise;
  *  - kept_empty_pages is the pages of every class's SLAB_EMPTY slabs. */
 struct slab {
