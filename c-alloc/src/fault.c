@@ -103,6 +103,14 @@ uint64_t ha_secret = 0x6A09E667F3BCC909ull; /* sqrt(2) fraction: no hidden struc
  * plain address-plus-class XOR this key (three instructions to test), is
  * not related to any free tag, which adds ha_secret. */
 uint64_t ha_slab_key = 0xBB67AE8584CAA73Bull;
+/* The free tags' keys (slab objects, frames), each a domain of its own
+ * derived from the secret: a tag is the address XOR its key, one load and
+ * one XOR to make.  Bits 63 and 62 differ from each other in a key (10),
+ * so that a tag is never a canonical address (their top bits agree) and
+ * live pointers rarely equal one by chance.  Until seeded: fractions of
+ * sqrt(5) and sqrt(7) with those two bits set so. */
+uint64_t ha_tag_key = 0xBC6EF372FE94F82Bull;
+uint64_t ha_frame_tag_key = 0xA54FF53A5F1D36F1ull;
 
 /* splitmix64's finaliser: every input bit reaches every output bit. */
 static uint64_t secret_mix(uint64_t x)
@@ -112,6 +120,12 @@ static uint64_t secret_mix(uint64_t x)
     x ^= x >> 27;
     x *= 0x94D049BB133111EBull;
     return x ^ (x >> 31);
+}
+
+/* A free tag's key from a mixed word: bit 63 set, bit 62 clear. */
+static uint64_t tag_key(uint64_t x)
+{
+    return (x | (1ull << 63)) & ~(1ull << 62);
 }
 
 void secret_seed(const unsigned char *bytes, size_t len)
@@ -128,4 +142,6 @@ void secret_seed(const unsigned char *bytes, size_t len)
      * (never a plausible aligned pointer when left unkeyed by mistake). */
     ha_secret = (s | (1ull << 63)) & ~1ull;
     ha_slab_key = secret_mix(ha_secret ^ 0x51AB0C0DE5EEDull);
+    ha_tag_key = tag_key(secret_mix(ha_secret ^ 0x7A6F0B1EC7ull));
+    ha_frame_tag_key = tag_key(secret_mix(ha_secret ^ 0xF4A3E5CAC4EDull));
 }

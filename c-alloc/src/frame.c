@@ -146,7 +146,7 @@ static void frame_unlock_all(struct frame_locks *l)
 
 HA_INLINE uint64_t frame_tag(const void *p)
 {
-    return ((uint64_t)(uintptr_t)p ^ 0xF4A3E5CAC4EDF4A3ull) + ha_secret;
+    return (uint64_t)(uintptr_t)p ^ ha_frame_tag_key;
 }
 
 HA_INLINE uint64_t *frame_page(uintptr_t slot)

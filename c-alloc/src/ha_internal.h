@@ -332,6 +332,8 @@ const char *check_first(const void **addr);
 extern uint64_t ha_secret;
 /* Derived from it for the slab headers' check words (slab.c). */
 extern uint64_t ha_slab_key;
+/* And for the free tags of slab objects (slab.c) and frames (frame.c). */
+extern uint64_t ha_tag_key, ha_frame_tag_key;
 void secret_seed(const unsigned char *bytes, size_t len);
 
 /* A pointer kept in freed memory, stored keyed with the secret and the

@@ -440,7 +440,7 @@ HA_INLINE uint64_t slab_check_word(const struct slab *s, unsigned cls)
  * the slow path finds the object live and the free goes ahead. */
 HA_INLINE uint64_t free_tag(const void *p)
 {
-    return ((uint64_t)(uintptr_t)p ^ 0xF7EEB10CF7EEB10Cull) + ha_secret;
+    return (uint64_t)(uintptr_t)p ^ ha_tag_key;
 }
 
 /* Is s the header of a live slab of class cls?  Read where a header's
