@@ -146,29 +146,68 @@ struct class_layout {
     uint32_t off_mask;  /* chunk size - 1: an address's offset in its chunk */
     uint16_t first_off; /* offset of object 0 in the chunk */
     uint16_t nobj;      /* objects in a chunk */
-};
+    /* And for a free: the class's size (class_size_tab) and the requests
+     * that ha_alloc serves from it at the minimum alignment, min..min+span
+     * (class_by_granule's interval: the class below's size + 1 up to this
+     * one's), so that a sized free's size test is one unsigned compare. */
+    uint16_t size, min, span;
+} __attribute__((aligned(32))); /* an entry at a shift of the class */
 
 HA_STATIC_ASSERT(sizeof(struct slab) == 40, "class_layout_tab's offsets assume a 40-byte header");
 HA_STATIC_ASSERT(HA_CHUNK_SIZE == HA_PAGE_SIZE << PAGE_AUX_ORDER, "a slab chunk is whole granules of the page map's aux bytes");
 
 static const struct class_layout class_layout_tab[SLAB_CLASSES] = {
-    { 68719476736, 0xFFFF, 560, 4061 }, { 34359738368, 0xFFFF, 320, 2038 }, { 22906492246, 0xFFFF, 224, 1360 },
-    { 17179869184, 0xFFFF, 192, 1021 }, { 13743895348, 0xFFFF, 144, 817 }, { 11453246123, 0xFFFF, 128, 681 },
-    { 9817068106, 0xFFFF, 128, 584 }, { 8589934592, 0xFFFF, 128, 511 }, { 6871947674, 0xFFFF, 96, 409 },
-    { 5726623062, 0xFFFF, 128, 340 }, { 4908534053, 0xFFFF, 96, 292 }, { 4294967296, 0xFFFF, 256, 255 },
-    { 3435973837, 0xFFFF, 128, 204 }, { 2863311531, 0xFFFF, 128, 170 }, { 2454267027, 0xFFFF, 64, 146 },
-    { 2147483648, 0xFFFF, 512, 127 }, { 1717986919, 0xFFFF, 128, 102 }, { 1431655766, 0xFFFF, 256, 85 },
-    { 1227133514, 0xFFFF, 128, 73 }, { 1073741824, 0xFFFF, 1024, 63 }, { 858993460, 0xFFFF, 256, 51 },
-    { 715827883, 0xFFFF, 512, 42 }, { 613566757, 0xFFFF, 256, 36 }, { 536870912, 0xFFFF, 2048, 31 },
-    { 429496730, 0xFFFF, 512, 25 }, { 357913942, 0xFFFF, 1024, 21 }, { 306783379, 0xFFFF, 512, 18 },
-    { 268435456, 0xFFFF, 4096, 15 }, { 252645136, 0xFFFF, 256, 15 }, { 235340674, 0xFFFF, 64, 14 },
-    { 218851837, 0xFFFF, 64, 13 }, { 201523393, 0xFFFF, 48, 12 }, { 184729777, 0xFFFF, 64, 11 },
-    { 168018281, 0xFFFF, 48, 10 }, { 151364487, 0xFFFF, 64, 9 }, { 134480386, 0xFFFF, 48, 8 },
-    { 117469192, 0x3FFFF, 48, 28 }, { 104915232, 0x3FFFF, 48, 25 }, { 92364889, 0x3FFFF, 128, 22 },
-    { 79720971, 0x3FFFF, 64, 19 }, { 71359789, 0x3FFFF, 48, 17 }, { 62929924, 0x3FFFF, 64, 15 },
-    { 54539268, 0x3FFFF, 64, 13 }, { 46151429, 0x3FFFF, 48, 11 }, { 41953283, 0x3FFFF, 64, 10 },
-    { 37757955, 0x3FFFF, 64, 9 }, { 33570825, 0x3FFFF, 48, 8 }, { 29367298, 0x3FFFF, 64, 7 },
-    { 25171970, 0x3FFFF, 64, 6 }, { 20976642, 0x3FFFF, 64, 5 }, { 16781314, 0x3FFFF, 48, 4 },
+    { 68719476736, 0xFFFF, 560, 4061, 16, 1, 15 },
+    { 34359738368, 0xFFFF, 320, 2038, 32, 17, 15 },
+    { 22906492246, 0xFFFF, 224, 1360, 48, 33, 15 },
+    { 17179869184, 0xFFFF, 192, 1021, 64, 49, 15 },
+    { 13743895348, 0xFFFF, 144, 817, 80, 65, 15 },
+    { 11453246123, 0xFFFF, 128, 681, 96, 81, 15 },
+    { 9817068106, 0xFFFF, 128, 584, 112, 97, 15 },
+    { 8589934592, 0xFFFF, 128, 511, 128, 113, 15 },
+    { 6871947674, 0xFFFF, 96, 409, 160, 129, 31 },
+    { 5726623062, 0xFFFF, 128, 340, 192, 161, 31 },
+    { 4908534053, 0xFFFF, 96, 292, 224, 193, 31 },
+    { 4294967296, 0xFFFF, 256, 255, 256, 225, 31 },
+    { 3435973837, 0xFFFF, 128, 204, 320, 257, 63 },
+    { 2863311531, 0xFFFF, 128, 170, 384, 321, 63 },
+    { 2454267027, 0xFFFF, 64, 146, 448, 385, 63 },
+    { 2147483648, 0xFFFF, 512, 127, 512, 449, 63 },
+    { 1717986919, 0xFFFF, 128, 102, 640, 513, 127 },
+    { 1431655766, 0xFFFF, 256, 85, 768, 641, 127 },
+    { 1227133514, 0xFFFF, 128, 73, 896, 769, 127 },
+    { 1073741824, 0xFFFF, 1024, 63, 1024, 897, 127 },
+    { 858993460, 0xFFFF, 256, 51, 1280, 1025, 255 },
+    { 715827883, 0xFFFF, 512, 42, 1536, 1281, 255 },
+    { 613566757, 0xFFFF, 256, 36, 1792, 1537, 255 },
+    { 536870912, 0xFFFF, 2048, 31, 2048, 1793, 255 },
+    { 429496730, 0xFFFF, 512, 25, 2560, 2049, 511 },
+    { 357913942, 0xFFFF, 1024, 21, 3072, 2561, 511 },
+    { 306783379, 0xFFFF, 512, 18, 3584, 3073, 511 },
+    { 268435456, 0xFFFF, 4096, 15, 4096, 3585, 511 },
+    { 252645136, 0xFFFF, 256, 15, 4352, 4097, 255 },
+    { 235340674, 0xFFFF, 64, 14, 4672, 4353, 319 },
+    { 218851837, 0xFFFF, 64, 13, 5024, 4673, 351 },
+    { 201523393, 0xFFFF, 48, 12, 5456, 5025, 431 },
+    { 184729777, 0xFFFF, 64, 11, 5952, 5457, 495 },
+    { 168018281, 0xFFFF, 48, 10, 6544, 5953, 591 },
+    { 151364487, 0xFFFF, 64, 9, 7264, 6545, 719 },
+    { 134480386, 0xFFFF, 48, 8, 8176, 7265, 911 },
+    { 117469192, 0x3FFFF, 48, 28, 9360, 8177, 1183 },
+    { 104915232, 0x3FFFF, 48, 25, 10480, 9361, 1119 },
+    { 92364889, 0x3FFFF, 128, 22, 11904, 10481, 1423 },
+    { 79720971, 0x3FFFF, 64, 19, 13792, 11905, 1887 },
+    { 71359789, 0x3FFFF, 48, 17, 15408, 13793, 1615 },
+    { 62929924, 0x3FFFF, 64, 15, 17472, 15409, 2063 },
+    { 54539268, 0x3FFFF, 64, 13, 20160, 17473, 2687 },
+    { 46151429, 0x3FFFF, 48, 11, 23824, 20161, 3663 },
+    { 41953283, 0x3FFFF, 64, 10, 26208, 23825, 2383 },
+    { 37757955, 0x3FFFF, 64, 9, 29120, 26209, 2911 },
+    { 33570825, 0x3FFFF, 48, 8, 32752, 29121, 3631 },
+    { 29367298, 0x3FFFF, 64, 7, 37440, 32753, 4687 },
+    { 25171970, 0x3FFFF, 64, 6, 43680, 37441, 6239 },
+    { 20976642, 0x3FFFF, 64, 5, 52416, 43681, 8735 },
+    { 16781314, 0x3FFFF, 48, 4, 65520, 52417, 13103 },
 };
 
 struct slab_class {
@@ -400,9 +439,17 @@ static void class_layout_verify(void)
         size_t size = class_size_tab[cls], chunk = chunk_size(cls);
         size_t words = (chunk / size + 63) / 64;
         size_t first = ha_align_up(sizeof(struct slab) + words * sizeof(uint64_t), class_align_tab[cls]);
+        size_t min = (cls ? class_size_tab[cls - 1] : 0) + 1;
         HA_ASSERT(l->off_mask == chunk - 1 && l->first_off == first && l->nobj == (chunk - first) / size &&
-                      l->recip == (((uint64_t)1 << 40) + size - 1) / size,
+                      l->recip == (((uint64_t)1 << 40) + size - 1) / size && l->size == size && l->min == min &&
+                      l->span == size - min,
                   l);
+    }
+    /* Every request of each granule (16g - 15 .. 16g) is in its class's
+     * min..min+span: the sized free's one compare is class_by_granule's. */
+    for (size_t g = 1; g <= HA_SMALL_MAX / 16; g++) {
+        const struct class_layout *l = &class_layout_tab[class_by_granule[g]];
+        HA_ASSERT(16 * g - 15 - l->min <= l->span && 16 * g - l->min <= l->span, l);
     }
 }
 
@@ -1138,14 +1185,15 @@ HA_INLINE void slab_free_if(void *p, size_t need, size_t align, bool sized, cons
     enum ha_fault f = HA_LIKELY(cls < SLAB_CLASSES) ? slab_locate_in(p, cls, &idx) : FAULT_CORRUPT;
     if (HA_UNLIKELY(f != FAULT_NONE))
         ha_fault(f, p);
+    const struct class_layout *l = &class_layout_tab[cls];
     /* What class_lookup(need, align) == cls comes to when the alignment
-     * needs no walk past the size's class. */
-    if (sized && HA_UNLIKELY(need - 1 >= HA_SMALL_MAX || class_by_granule[(need + 15) / 16] != cls ||
-                             (align > HA_MIN_ALIGN && class_align_tab[cls] < align))) {
+     * needs no walk past the size's class: need in the class's interval
+     * (need 0, as ha_alloc serves it, takes slab_free_odd). */
+    if (sized && HA_UNLIKELY(need - l->min > l->span || (align > HA_MIN_ALIGN && class_align_tab[cls] < align))) {
         slab_free_odd(p, cls, need, align);
         return;
     }
-    cache_put(p, cls, class_size_tab[cls], hooks);
+    cache_put(p, cls, l->size, hooks);
 }
 
 void slab_free(void *p, size_t need, size_t align, bool sized, const struct page_region *r)
