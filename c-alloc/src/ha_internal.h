@@ -375,12 +375,17 @@ void page_fork_lock(bool take);
 struct stats_bytes {
     _Atomic intptr_t used;    /* may go negative: frees of blocks counted elsewhere */
     _Atomic uint64_t allocs, frees;
-    intptr_t hwm;             /* highest `used` seen: the peak is resampled above it */
+    /* `used` may rise to limit without making a new peak: past it, the
+     * owner calls stats_bytes_sample_peak (stats.c).  Written by the
+     * sampler, of whichever counter: atomic. */
+    _Atomic intptr_t limit;
 };
 
 /* Once per counter, before it counts anything. */
 void stats_bytes_register(struct stats_bytes *s);
-void stats_bytes_sample_peak(void);
+/* Counter s (owner's lock held) has passed its limit: sum every counter,
+ * raise the peak, hand out the room left below it as new limits. */
+void stats_bytes_sample_peak(struct stats_bytes *s);
 /* bytes_used, bytes_peak (settled), allocs and frees of every counter. */
 void stats_bytes_read(struct ha_stats *out);
 
@@ -394,6 +399,11 @@ HA_INLINE void stats_count(_Atomic uint64_t *c)
 /* Owner's lock held: the fast paths' halves of stats_bytes_add.  An
  * allocation passes the new `used`, having checked it is not a new high
  * (stats_bytes_add samples the peak there); a free never raises it. */
+HA_INLINE intptr_t stats_bytes_limit(const struct stats_bytes *s)
+{
+    return atomic_load_explicit(&s->limit, memory_order_relaxed);
+}
+
 HA_INLINE void stats_bytes_alloc_below_hwm(struct stats_bytes *s, intptr_t used)
 {
     ha_store_relaxed64(&s->used, (uint64_t)used);
@@ -415,10 +425,8 @@ HA_INLINE void stats_bytes_add(struct stats_bytes *s, intptr_t delta, bool alloc
         stats_count(&s->allocs);
     if (free)
         stats_count(&s->frees);
-    if (HA_UNLIKELY(used > s->hwm)) {
-        s->hwm = used;
-        stats_bytes_sample_peak();
-    }
+    if (HA_UNLIKELY(used > stats_bytes_limit(s)))
+        stats_bytes_sample_peak(s);
 }
 
 /* The frames a CPU frame cache holds: it registers its count (read with

@@ -959,8 +959,7 @@ static HA_NOINLINE __attribute__((returns_nonnull)) void *cache_alloc_new_high(s
                                                                               void *p, intptr_t used)
 {
     stats_bytes_alloc_below_hwm(&c->bytes, used);
-    c->bytes.hwm = used;
-    stats_bytes_sample_peak();
+    stats_bytes_sample_peak(&c->bytes);
     lock_release(&c->lock, irq);
     return p;
 }
@@ -988,7 +987,7 @@ HA_INLINE void *cache_try_alloc(unsigned cls, size_t accounted, unsigned hooks)
     b->count = n - 1;
     *p = 0;
     b->live++;
-    if (HA_UNLIKELY(used > c->bytes.hwm))
+    if (HA_UNLIKELY(used > stats_bytes_limit(&c->bytes)))
         return cache_alloc_new_high(c, irq, p, used);
     stats_bytes_alloc_below_hwm(&c->bytes, used);
     lock_release_if(&c->lock, irq, hooks);

@@ -6,10 +6,18 @@
  * and register each counter once; this module sums them when asked and
  * calls nothing back.
  *
- * Peaks: bytes_peak can only have risen when some counter rose past its
- * own high-water mark; only then is the sum over every counter taken
- * (stats_bytes_add).  Exact on one CPU; on several, sampled at each
- * counter's new highs and settled by stats_bytes_read.
+ * Peaks: each counter has a limit, and the limits less the counters add
+ * up to at most the room between the sum of the counters and the peak.
+ * So the sum can pass the peak only when some counter passes its limit;
+ * only then is the sum over every counter taken (stats_bytes_sample_peak),
+ * and the room left below the peak handed out again: what the others do
+ * not hold goes to the counter that rose (if they hold it all, they are
+ * held to what they have and it gets all).  A counter's own high-water
+ * mark would not do: a block of one tier and then one of another, each
+ * freed, then both live at once, make a peak that neither counter's high
+ * shows.  Exact on one CPU; on
+ * several, sampled at the counters' limits and settled by
+ * stats_bytes_read.
  */
 #include "ha_internal.h"
 
@@ -33,29 +41,48 @@ void stats_bytes_register(struct stats_bytes *s)
     lock_release(&register_lock, irq);
 }
 
-static void peak_raise(size_t total)
+/* Raise the peak to total; the peak after. */
+static size_t peak_raise(size_t total)
 {
     size_t peak = atomic_load_explicit(&bytes_peak, memory_order_relaxed);
     while (total > peak &&
            !atomic_compare_exchange_weak_explicit(&bytes_peak, &peak, total, memory_order_relaxed,
                                                   memory_order_relaxed)) {
     }
+    return total > peak ? total : peak;
 }
 
-/* Sum of the counters' used bytes; a counter may be negative (blocks freed
- * on a CPU other than the one that counted them), the sum never is. */
-static size_t bytes_used_now(void)
+void stats_bytes_sample_peak(struct stats_bytes *s)
 {
-    intptr_t sum = 0;
+    /* A counter may be negative (blocks freed on a CPU other than the one
+     * that counted them), the sum never is. */
+    intptr_t sum = 0, reserved = 0;
     unsigned n = atomic_load_explicit(&n_byte_counters, memory_order_acquire);
-    for (unsigned i = 0; i < n; i++)
-        sum += atomic_load_explicit(&byte_counters[i]->used, memory_order_relaxed);
-    return sum > 0 ? (size_t)sum : 0;
-}
-
-void stats_bytes_sample_peak(void)
-{
-    peak_raise(bytes_used_now());
+    for (unsigned i = 0; i < n; i++) {
+        struct stats_bytes *c = byte_counters[i];
+        intptr_t used = atomic_load_explicit(&c->used, memory_order_relaxed);
+        intptr_t room = atomic_load_explicit(&c->limit, memory_order_relaxed) - used;
+        sum += used;
+        if (c != s && room > 0)
+            reserved += room;
+    }
+    if (sum < 0)
+        sum = 0;
+    intptr_t room = (intptr_t)peak_raise((size_t)sum) - sum;
+    /* The others keep the room they hold, so that a sample writes no
+     * other counter, unless they hold it all (or more: the peak was just
+     * raised): then they are held to what they have. */
+    if (reserved >= room && reserved > 0) {
+        for (unsigned i = 0; i < n; i++) {
+            struct stats_bytes *c = byte_counters[i];
+            if (c != s)
+                atomic_store_explicit(&c->limit, atomic_load_explicit(&c->used, memory_order_relaxed),
+                                      memory_order_relaxed);
+        }
+        reserved = 0;
+    }
+    atomic_store_explicit(&s->limit, atomic_load_explicit(&s->used, memory_order_relaxed) + room - reserved,
+                          memory_order_relaxed);
 }
 
 void stats_bytes_read(struct ha_stats *out)

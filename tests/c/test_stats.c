@@ -133,6 +133,69 @@ static void exact_accounting(void)
     CHECK_HEAP();
 }
 
+/* bytes_peak without a read between: each step's stats_now() above
+ * settles the peak, which would hide one missed when it happened.  Small
+ * (slab), mid (TLSF below the big classes' heap size) and large (pages)
+ * blocks are counted by different counters; the peak is the sum's. */
+static void peak_across_tiers(void)
+{
+    heap_setup(64 * MiB);
+    /* The case that a counter's own high-water mark misses: each tier's
+     * block alone, then both at once. */
+    void *a = ha_alloc(64, 8);
+    ha_free(a);
+    void *b = ha_alloc(20000, 8);
+    size_t ub = ha_usable_size(b);
+    ha_free(b);
+    b = ha_alloc(20000, 8);
+    a = ha_alloc(64, 8);
+    size_t both = ha_usable_size(a) + ha_usable_size(b);
+    CHECK(both > ub);
+    ha_free(a);
+    ha_free(b);
+    struct ha_stats s = stats_now();
+    CHECK_EQ(s.bytes_used, 0);
+    CHECK_EQ(s.bytes_peak, both);
+
+    uint64_t seed = 0x9EA4;
+    harness_seed_announce("peak_across_tiers", seed);
+    struct harness_rng r;
+    harness_rng_seed(&r, seed);
+    enum { N = 64 };
+    struct blk blk[N];
+    memset(blk, 0, sizeof blk);
+    size_t used = 0, peak = both;
+    for (unsigned round = 0; round < 40; round++) {
+        uint64_t steps = 1 + harness_rng_below(&r, 200);
+        for (uint64_t k = 0; k < steps; k++) {
+            size_t i = (size_t)harness_rng_below(&r, N);
+            if (blk[i].p) {
+                ha_free(blk[i].p);
+                used -= blk[i].usable;
+                memset(&blk[i], 0, sizeof blk[i]);
+                continue;
+            }
+            uint64_t tier = harness_rng_below(&r, 3);
+            size_t size = tier == 0   ? 1 + (size_t)harness_rng_below(&r, 4096)
+                          : tier == 1 ? 5000 + (size_t)harness_rng_below(&r, 60000)
+                                      : 100 * KiB + (size_t)harness_rng_below(&r, 400 * KiB);
+            blk[i].p = ha_alloc(size, 8);
+            CHECK(blk[i].p != NULL);
+            blk[i].usable = ha_usable_size(blk[i].p);
+            used += blk[i].usable;
+            if (used > peak)
+                peak = used;
+        }
+        s = stats_now();
+        CHECK_EQ(s.bytes_used, used);
+        CHECK_EQ(s.bytes_peak, peak);
+    }
+    for (size_t i = 0; i < N; i++)
+        ha_free(blk[i].p);
+    printf("bytes_peak %zu\n", peak);
+    CHECK_HEAP();
+}
+
 /* Free everything, trim: bytes_used 0, pages back, largest run back. */
 static void trim_returns_to_start(void)
 {
@@ -239,6 +302,7 @@ static void stats_invariants(void)
 int main(void)
 {
     run_isolated("exact_accounting", exact_accounting);
+    run_isolated("peak_across_tiers", peak_across_tiers);
     run_isolated("trim_returns_to_start", trim_returns_to_start);
     run_isolated("trim_drains_every_cpu", trim_drains_every_cpu);
     run_isolated("stats_invariants", stats_invariants);
