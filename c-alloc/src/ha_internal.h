@@ -410,6 +410,13 @@ HA_INLINE void stats_bytes_alloc_below_hwm(struct stats_bytes *s, intptr_t used)
     stats_count(&s->allocs);
 }
 
+/* Owner's lock held: n bytes given back by a free that the counter's
+ * owner counts some other way (a slab free: slab_stats). */
+HA_INLINE void stats_bytes_release(struct stats_bytes *s, size_t n)
+{
+    ha_store_relaxed64(&s->used, (uint64_t)(atomic_load_explicit(&s->used, memory_order_relaxed) - (intptr_t)n));
+}
+
 HA_INLINE void stats_bytes_free(struct stats_bytes *s, size_t n)
 {
     ha_store_relaxed64(&s->used, (uint64_t)(atomic_load_explicit(&s->used, memory_order_relaxed) - (intptr_t)n));

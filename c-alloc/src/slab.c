@@ -236,9 +236,15 @@ struct bin {
 
 HA_STATIC_ASSERT(sizeof(struct bin) == 512, "a class's bin at a shift of the class");
 
+/* Counts: bytes.allocs counts every allocation made here, of this cache's
+ * objects and (cache_account_alloc) of the tiers above; tier_allocs the
+ * latter.  bytes.frees counts the tiers' frees only: the objects freed
+ * here are the objects allocated here less the bins' live counts, so the
+ * free path counts nothing more (slab_stats adds them). */
 struct cpu_cache {
     ha_lock_t lock;
     struct stats_bytes bytes; /* registered with stats.c when made */
+    uint64_t tier_allocs;
     struct bin bins[SLAB_CLASSES];
 };
 
@@ -1059,7 +1065,7 @@ static HA_NOINLINE void cache_put_slow(struct cpu_cache *c, uintptr_t irq, void 
     }
     b->slots[b->count++] = p;
     b->live--;
-    stats_bytes_add(&c->bytes, -(intptr_t)accounted, false, true);
+    stats_bytes_add(&c->bytes, -(intptr_t)accounted, false, false);
     lock_release(&c->lock, irq);
 }
 
@@ -1096,7 +1102,7 @@ HA_INLINE void cache_put(void *p, size_t cls, size_t accounted, unsigned hooks)
     b->slots[n] = p;
     b->count = n + 1;
     b->live--;
-    stats_bytes_free(&c->bytes, accounted);
+    stats_bytes_release(&c->bytes, accounted);
     lock_release_if(&c->lock, irq, hooks);
 }
 
@@ -1216,41 +1222,38 @@ void slab_free_unsized_none(void *p, const struct page_region *r)
     slab_free_if(p, 0, 0, false, r, HOOKS_NONE);
 }
 
-/* The stats record for this CPU, locked: the shared one before the
- * caches exist. */
-static struct stats_bytes *account_begin(ha_lock_t **lock, uintptr_t *irq)
+/* The cache whose record counts for this CPU, locked: the shared one
+ * before the caches exist. */
+static struct cpu_cache *account_begin(uintptr_t *irq)
 {
     struct cpu_cache *c = page_is_live() ? cache_get() : shared_cache_get();
-    *lock = &c->lock;
     *irq = lock_acquire(&c->lock);
-    return &c->bytes;
+    return c;
 }
 
 void cache_account_alloc(size_t usable)
 {
-    ha_lock_t *l;
     uintptr_t irq;
-    struct stats_bytes *st = account_begin(&l, &irq);
-    stats_bytes_add(st, (intptr_t)usable, true, false);
-    lock_release(l, irq);
+    struct cpu_cache *c = account_begin(&irq);
+    stats_bytes_add(&c->bytes, (intptr_t)usable, true, false);
+    c->tier_allocs++;
+    lock_release(&c->lock, irq);
 }
 
 void cache_account_free(size_t usable)
 {
-    ha_lock_t *l;
     uintptr_t irq;
-    struct stats_bytes *st = account_begin(&l, &irq);
-    stats_bytes_add(st, -(intptr_t)usable, false, true);
-    lock_release(l, irq);
+    struct cpu_cache *c = account_begin(&irq);
+    stats_bytes_add(&c->bytes, -(intptr_t)usable, false, true);
+    lock_release(&c->lock, irq);
 }
 
 void cache_account_resize(size_t old_usable, size_t new_usable)
 {
-    ha_lock_t *l;
     uintptr_t irq;
-    struct stats_bytes *st = account_begin(&l, &irq);
-    stats_bytes_add(st, (intptr_t)new_usable - (intptr_t)old_usable, false, false);
-    lock_release(l, irq);
+    struct cpu_cache *c = account_begin(&irq);
+    stats_bytes_add(&c->bytes, (intptr_t)new_usable - (intptr_t)old_usable, false, false);
+    lock_release(&c->lock, irq);
 }
 
 /* ------------------------------------------------------------ maintenance */
@@ -1294,11 +1297,19 @@ void slab_stats(struct ha_stats *out)
     struct all_locks l;
     lock_everything(&l);
     size_t free_bytes = 0, meta = l.n * CACHE_PAGES * HA_PAGE_SIZE;
+    uint64_t frees = 0;
     for (unsigned i = 0; i <= l.n; i++) {
         const struct cpu_cache *c = cache_at(&l, i);
-        for (unsigned cls = 0; cls < SLAB_CLASSES; cls++)
+        /* The objects freed here: allocated here, less those still live
+         * by this cache's count (a count that other CPUs' frees made
+         * negative adds theirs). */
+        frees += atomic_load_explicit(&c->bytes.allocs, memory_order_relaxed) - c->tier_allocs;
+        for (unsigned cls = 0; cls < SLAB_CLASSES; cls++) {
             free_bytes += (size_t)c->bins[cls].count * class_size_tab[cls];
+            frees -= (uint64_t)c->bins[cls].live;
+        }
     }
+    out->frees += frees;
     for (unsigned cls = 0; cls < SLAB_CLASSES; cls++) {
         free_bytes += (size_t)classes[cls].navail * class_size_tab[cls];
         meta += classes[cls].nslabs * slab_overhead(cls);
