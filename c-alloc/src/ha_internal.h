@@ -134,7 +134,8 @@ HA_INLINE unsigned ha_log2_ceil(uint64_t x) { return x <= 1 ? 0 : ha_fls(x - 1) 
 /* ------------------------------------------------------------ spinlocks */
 
 /* A word as wide as a register: on RV64 a 32-bit exchange's result is
- * sign-extended before the test, one instruction more per acquire. */
+ * sign-extended before the test, one instruction more per acquire.  Held:
+ * nonzero (the lock's own address, already in a register). */
 typedef struct {
     atomic_uintptr_t held;
 } ha_lock_t;
@@ -258,11 +259,36 @@ HA_INLINE void platform_irq_restore_if(uintptr_t state, unsigned hooks)
         platform_irq_restore(state);
 }
 
+/* Try to take l: its old word (zero: taken now).  The value stored is the
+ * lock's address, which the exchange needs in a register anyway: no
+ * constant to make.  The release: a fence and a store.  On riscv64 GCC
+ * ties an exchange's result to its operand (a move more) and makes a
+ * release store an AMO (slower than a store on real cores), so there both
+ * are written out as the RVWMO mapping has them (Linux's spinlocks are
+ * asm too). */
+#if defined(__riscv) && __riscv_xlen == 64
+HA_INLINE uintptr_t lock_swap_in(ha_lock_t *l)
+{
+    uintptr_t old;
+    __asm__ volatile("amoswap.d.aq %0, %1, (%1)" : "=r"(old) : "r"(l) : "memory");
+    return old;
+}
+
+HA_INLINE void lock_clear(ha_lock_t *l) { __asm__ volatile("fence rw, w\n\tsd zero, 0(%0)" : : "r"(l) : "memory"); }
+#else
+HA_INLINE uintptr_t lock_swap_in(ha_lock_t *l)
+{
+    return atomic_exchange_explicit(&l->held, (uintptr_t)l, memory_order_acquire);
+}
+
+HA_INLINE void lock_clear(ha_lock_t *l) { atomic_store_explicit(&l->held, 0u, memory_order_release); }
+#endif
+
 /* Disable interrupts, then spin.  Returns the interrupt state to restore. */
 HA_INLINE uintptr_t lock_acquire_if(ha_lock_t *l, unsigned hooks)
 {
     uintptr_t irq = platform_irq_save_if(hooks);
-    while (atomic_exchange_explicit(&l->held, 1u, memory_order_acquire)) {
+    while (HA_UNLIKELY(lock_swap_in(l))) {
         while (atomic_load_explicit(&l->held, memory_order_relaxed))
             ha_cpu_relax();
     }
@@ -271,7 +297,7 @@ HA_INLINE uintptr_t lock_acquire_if(ha_lock_t *l, unsigned hooks)
 
 HA_INLINE void lock_release_if(ha_lock_t *l, uintptr_t irq, unsigned hooks)
 {
-    atomic_store_explicit(&l->held, 0u, memory_order_release);
+    lock_clear(l);
     platform_irq_restore_if(irq, hooks);
 }
 
