@@ -58,9 +58,9 @@
  * off and 75% with them on.  96 MiB, so that a machine or arena of
  * 128 MiB, less the kernel and the early range, has them. */
 #define BIG_CLASSES_MIN_PAGES ((size_t)96 * 1024 * 1024 / HA_PAGE_SIZE)
-/* 62: with its count and live count a bin is 512 bytes, so a class's bin
- * is found with a shift. */
-#define BIN_SLOTS 62
+/* 61: with its count, live count and class size a bin is 512 bytes, so a
+ * class's bin is found with a shift. */
+#define BIN_SLOTS 61
 
 /* Class sizes: 16-byte steps to 128, then four classes per doubling up to
  * a page, so that most requests below 4 KiB never reach TLSF.  Above a
@@ -99,7 +99,7 @@ static const uint16_t class_align_tab[SLAB_CLASSES] = {
  * CPU (0.95 MiB without the big classes), given back before any
  * allocation fails. */
 static const uint8_t bin_cap_tab[SLAB_CLASSES] = {
-    62, 62, 62, 62, 62, 62, 62, 62, 48, 48, 48, 48, 32, 32,
+    61, 61, 61, 61, 61, 61, 61, 61, 48, 48, 48, 48, 32, 32,
     32, 32, 16, 16, 16, 16, 12, 12, 12, 12, 12, 12, 12, 12,
     12, 12, 12, 12, 12, 12, 12, 12,
     8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 4, 4, 4, 4, 4,
@@ -225,12 +225,16 @@ static struct slab_class classes[SLAB_CLASSES];
  * read under another: atomic). */
 static _Atomic size_t kept_empty_pages;
 
-/* A CPU's objects of one class, and beside them (one address for both on
+/* A CPU's objects of one class, and beside them (one address for all on
  * the fast paths) its count of the class's objects handed out here less
- * those freed here. */
+ * those freed here, and the class's size (class_size_tab's, set when the
+ * cache is made: the allocation's byte count without a table address to
+ * make; checked by slab_check).  The capacity stays in the read-only
+ * table: it bounds where the slots are written. */
 struct bin {
     size_t count; /* register-wide: no extension before it indexes slots */
     intptr_t live;
+    size_t size;
     void *slots[BIN_SLOTS];
 };
 
@@ -462,6 +466,12 @@ static void class_layout_verify(void)
 void slab_configure(void)
 {
     class_layout_verify();
+    /* The shared cache is static (zero): its bins learn their sizes here,
+     * before any object goes through it.  Every bin holds its cap. */
+    for (unsigned cls = 0; cls < SLAB_CLASSES; cls++) {
+        HA_ASSERT(bin_cap_tab[cls] <= BIN_SLOTS, &bin_cap_tab[cls]);
+        shared_cache.bins[cls].size = class_size_tab[cls];
+    }
     unsigned n = atomic_load_explicit(&classes_in_use, memory_order_relaxed);
     if (page_total_count() >= BIG_CLASSES_MIN_PAGES)
         n = SLAB_CLASSES;
@@ -738,6 +748,14 @@ static struct cpu_cache *shared_cache_get(void)
     return &shared_cache;
 }
 
+/* A cache as made: empty, each bin knowing its class's size. */
+static void cache_init(struct cpu_cache *c)
+{
+    ha_memset(c, 0, sizeof *c);
+    for (unsigned cls = 0; cls < SLAB_CLASSES; cls++)
+        c->bins[cls].size = class_size_tab[cls];
+}
+
 /* Make cpu's cache (first use); the shared cache when out of pages. */
 static HA_NOINLINE struct cpu_cache *cache_create(unsigned cpu)
 {
@@ -748,7 +766,7 @@ static HA_NOINLINE struct cpu_cache *cache_create(unsigned cpu)
         /* SYSTEM kind: ha_free_pages can't be handed these pages. */
         c = page_alloc(CACHE_PAGES, HA_PAGE_SIZE, PAGE_KIND_SYSTEM, 0);
         if (c) {
-            ha_memset(c, 0, sizeof *c);
+            cache_init(c);
             stats_bytes_register(&c->bytes);
             unsigned n = atomic_load_explicit(&ncaches, memory_order_relaxed);
             cache_list[n] = c;
@@ -975,7 +993,7 @@ static HA_NOINLINE __attribute__((returns_nonnull)) void *cache_alloc_new_high(s
  * is damaged: then the caller takes the slow path, which sorts out which.
  * It calls nothing that returns, so that it needs no registers saved (a
  * new high of the byte counter ends in a tail call). */
-HA_INLINE void *cache_try_alloc(unsigned cls, size_t accounted, unsigned hooks)
+HA_INLINE void *cache_try_alloc(unsigned cls, unsigned hooks)
 {
     struct cpu_cache *c = cache_peek(hooks);
     if (HA_UNLIKELY(!c))
@@ -984,9 +1002,15 @@ HA_INLINE void *cache_try_alloc(unsigned cls, size_t accounted, unsigned hooks)
     struct bin *b = &c->bins[cls];
     HA_OPAQUE(b); /* slots[n] from b, not from c, cls and n afresh */
     size_t n = b->count;
-    uint64_t *p = n ? b->slots[n - 1] : 0;
-    intptr_t used = atomic_load_explicit(&c->bytes.used, memory_order_relaxed) + (intptr_t)accounted;
-    if (HA_UNLIKELY(HA_CHECKED || !p || *p != free_tag(p))) {
+    if (HA_UNLIKELY(HA_CHECKED || n == 0)) {
+        lock_release_if(&c->lock, irq, hooks);
+        return 0;
+    }
+    uint64_t *p = b->slots[n - 1];
+    /* The default build counts the class's size (the checked build's
+     * requested size takes the slow path). */
+    intptr_t used = atomic_load_explicit(&c->bytes.used, memory_order_relaxed) + (intptr_t)b->size;
+    if (HA_UNLIKELY(*p != free_tag(p))) {
         lock_release_if(&c->lock, irq, hooks);
         return 0;
     }
@@ -1004,7 +1028,7 @@ void *slab_alloc(unsigned cls, size_t size, size_t *usable)
 {
     *usable = class_size_tab[cls];
     size_t accounted = HA_CHECKED ? size : *usable;
-    void *p = cache_try_alloc(cls, accounted, HOOKS_CHECKED);
+    void *p = cache_try_alloc(cls, HOOKS_CHECKED);
     return HA_LIKELY(p != 0) ? p : cache_alloc_slower(cls, accounted, 0, 0, 0);
 }
 
@@ -1024,7 +1048,7 @@ static HA_NOINLINE void *slab_alloc_small_slow(size_t size, size_t align, slab_m
 HA_INLINE void *slab_alloc_small_if(size_t size, size_t align, slab_miss_fn miss, unsigned hooks)
 {
     unsigned cls = class_by_granule[(size + 15) / 16];
-    void *p = cache_try_alloc(cls, class_size_tab[cls], hooks);
+    void *p = cache_try_alloc(cls, hooks);
     return HA_LIKELY(p != 0) ? p : slab_alloc_small_slow(size, align, miss);
 }
 
@@ -1411,6 +1435,10 @@ int slab_check(void)
             live[cls] += c->bins[cls].live;
             if (b->count > bin_cap_tab[cls]) {
                 r = check_fail("slab: bin over capacity", b);
+                break;
+            }
+            if (b->size != class_size_tab[cls]) {
+                r = check_fail("slab: bin's class size damaged", b);
                 break;
             }
             cached[cls] += b->count;
