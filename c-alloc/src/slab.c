@@ -146,68 +146,74 @@ struct class_layout {
     uint32_t off_mask;  /* chunk size - 1: an address's offset in its chunk */
     uint16_t first_off; /* offset of object 0 in the chunk */
     uint16_t nobj;      /* objects in a chunk */
+    uint32_t objs;      /* bytes of them: nobj * size */
     /* And for a free: the class's size (class_size_tab) and the requests
      * that ha_alloc serves from it at the minimum alignment, min..min+span
      * (class_by_granule's interval: the class below's size + 1 up to this
-     * one's), so that a sized free's size test is one unsigned compare. */
+     * one's), so that a sized free's size test is one unsigned compare;
+     * the bin capacity (bin_cap_tab), read-only as it must stay. */
     uint16_t size, min, span;
+    uint8_t cap;
 } __attribute__((aligned(32))); /* an entry at a shift of the class */
 
 HA_STATIC_ASSERT(sizeof(struct slab) == 40, "class_layout_tab's offsets assume a 40-byte header");
 HA_STATIC_ASSERT(HA_CHUNK_SIZE == HA_PAGE_SIZE << PAGE_AUX_ORDER, "a slab chunk is whole granules of the page map's aux bytes");
 
-static const struct class_layout class_layout_tab[SLAB_CLASSES] = {
-    { 68719476736, 0xFFFF, 560, 4061, 16, 1, 15 },
-    { 34359738368, 0xFFFF, 320, 2038, 32, 17, 15 },
-    { 22906492246, 0xFFFF, 224, 1360, 48, 33, 15 },
-    { 17179869184, 0xFFFF, 192, 1021, 64, 49, 15 },
-    { 13743895348, 0xFFFF, 144, 817, 80, 65, 15 },
-    { 11453246123, 0xFFFF, 128, 681, 96, 81, 15 },
-    { 9817068106, 0xFFFF, 128, 584, 112, 97, 15 },
-    { 8589934592, 0xFFFF, 128, 511, 128, 113, 15 },
-    { 6871947674, 0xFFFF, 96, 409, 160, 129, 31 },
-    { 5726623062, 0xFFFF, 128, 340, 192, 161, 31 },
-    { 4908534053, 0xFFFF, 96, 292, 224, 193, 31 },
-    { 4294967296, 0xFFFF, 256, 255, 256, 225, 31 },
-    { 3435973837, 0xFFFF, 128, 204, 320, 257, 63 },
-    { 2863311531, 0xFFFF, 128, 170, 384, 321, 63 },
-    { 2454267027, 0xFFFF, 64, 146, 448, 385, 63 },
-    { 2147483648, 0xFFFF, 512, 127, 512, 449, 63 },
-    { 1717986919, 0xFFFF, 128, 102, 640, 513, 127 },
-    { 1431655766, 0xFFFF, 256, 85, 768, 641, 127 },
-    { 1227133514, 0xFFFF, 128, 73, 896, 769, 127 },
-    { 1073741824, 0xFFFF, 1024, 63, 1024, 897, 127 },
-    { 858993460, 0xFFFF, 256, 51, 1280, 1025, 255 },
-    { 715827883, 0xFFFF, 512, 42, 1536, 1281, 255 },
-    { 613566757, 0xFFFF, 256, 36, 1792, 1537, 255 },
-    { 536870912, 0xFFFF, 2048, 31, 2048, 1793, 255 },
-    { 429496730, 0xFFFF, 512, 25, 2560, 2049, 511 },
-    { 357913942, 0xFFFF, 1024, 21, 3072, 2561, 511 },
-    { 306783379, 0xFFFF, 512, 18, 3584, 3073, 511 },
-    { 268435456, 0xFFFF, 4096, 15, 4096, 3585, 511 },
-    { 252645136, 0xFFFF, 256, 15, 4352, 4097, 255 },
-    { 235340674, 0xFFFF, 64, 14, 4672, 4353, 319 },
-    { 218851837, 0xFFFF, 64, 13, 5024, 4673, 351 },
-    { 201523393, 0xFFFF, 48, 12, 5456, 5025, 431 },
-    { 184729777, 0xFFFF, 64, 11, 5952, 5457, 495 },
-    { 168018281, 0xFFFF, 48, 10, 6544, 5953, 591 },
-    { 151364487, 0xFFFF, 64, 9, 7264, 6545, 719 },
-    { 134480386, 0xFFFF, 48, 8, 8176, 7265, 911 },
-    { 117469192, 0x3FFFF, 48, 28, 9360, 8177, 1183 },
-    { 104915232, 0x3FFFF, 48, 25, 10480, 9361, 1119 },
-    { 92364889, 0x3FFFF, 128, 22, 11904, 10481, 1423 },
-    { 79720971, 0x3FFFF, 64, 19, 13792, 11905, 1887 },
-    { 71359789, 0x3FFFF, 48, 17, 15408, 13793, 1615 },
-    { 62929924, 0x3FFFF, 64, 15, 17472, 15409, 2063 },
-    { 54539268, 0x3FFFF, 64, 13, 20160, 17473, 2687 },
-    { 46151429, 0x3FFFF, 48, 11, 23824, 20161, 3663 },
-    { 41953283, 0x3FFFF, 64, 10, 26208, 23825, 2383 },
-    { 37757955, 0x3FFFF, 64, 9, 29120, 26209, 2911 },
-    { 33570825, 0x3FFFF, 48, 8, 32752, 29121, 3631 },
-    { 29367298, 0x3FFFF, 64, 7, 37440, 32753, 4687 },
-    { 25171970, 0x3FFFF, 64, 6, 43680, 37441, 6239 },
-    { 20976642, 0x3FFFF, 64, 5, 52416, 43681, 8735 },
-    { 16781314, 0x3FFFF, 48, 4, 65520, 52417, 13103 },
+/* 256 entries, one per value of a page-map class byte: those past the
+ * classes are zero (no objects), so that a damaged byte fails the range
+ * test of slab_locate_in with no test of its own on the free path. */
+static const struct class_layout class_layout_tab[256] = {
+    { 68719476736, 0xFFFF, 560, 4061, 64976, 16, 1, 15, 61 },
+    { 34359738368, 0xFFFF, 320, 2038, 65216, 32, 17, 15, 61 },
+    { 22906492246, 0xFFFF, 224, 1360, 65280, 48, 33, 15, 61 },
+    { 17179869184, 0xFFFF, 192, 1021, 65344, 64, 49, 15, 61 },
+    { 13743895348, 0xFFFF, 144, 817, 65360, 80, 65, 15, 61 },
+    { 11453246123, 0xFFFF, 128, 681, 65376, 96, 81, 15, 61 },
+    { 9817068106, 0xFFFF, 128, 584, 65408, 112, 97, 15, 61 },
+    { 8589934592, 0xFFFF, 128, 511, 65408, 128, 113, 15, 61 },
+    { 6871947674, 0xFFFF, 96, 409, 65440, 160, 129, 31, 48 },
+    { 5726623062, 0xFFFF, 128, 340, 65280, 192, 161, 31, 48 },
+    { 4908534053, 0xFFFF, 96, 292, 65408, 224, 193, 31, 48 },
+    { 4294967296, 0xFFFF, 256, 255, 65280, 256, 225, 31, 48 },
+    { 3435973837, 0xFFFF, 128, 204, 65280, 320, 257, 63, 32 },
+    { 2863311531, 0xFFFF, 128, 170, 65280, 384, 321, 63, 32 },
+    { 2454267027, 0xFFFF, 64, 146, 65408, 448, 385, 63, 32 },
+    { 2147483648, 0xFFFF, 512, 127, 65024, 512, 449, 63, 32 },
+    { 1717986919, 0xFFFF, 128, 102, 65280, 640, 513, 127, 16 },
+    { 1431655766, 0xFFFF, 256, 85, 65280, 768, 641, 127, 16 },
+    { 1227133514, 0xFFFF, 128, 73, 65408, 896, 769, 127, 16 },
+    { 1073741824, 0xFFFF, 1024, 63, 64512, 1024, 897, 127, 16 },
+    { 858993460, 0xFFFF, 256, 51, 65280, 1280, 1025, 255, 12 },
+    { 715827883, 0xFFFF, 512, 42, 64512, 1536, 1281, 255, 12 },
+    { 613566757, 0xFFFF, 256, 36, 64512, 1792, 1537, 255, 12 },
+    { 536870912, 0xFFFF, 2048, 31, 63488, 2048, 1793, 255, 12 },
+    { 429496730, 0xFFFF, 512, 25, 64000, 2560, 2049, 511, 12 },
+    { 357913942, 0xFFFF, 1024, 21, 64512, 3072, 2561, 511, 12 },
+    { 306783379, 0xFFFF, 512, 18, 64512, 3584, 3073, 511, 12 },
+    { 268435456, 0xFFFF, 4096, 15, 61440, 4096, 3585, 511, 12 },
+    { 252645136, 0xFFFF, 256, 15, 65280, 4352, 4097, 255, 12 },
+    { 235340674, 0xFFFF, 64, 14, 65408, 4672, 4353, 319, 12 },
+    { 218851837, 0xFFFF, 64, 13, 65312, 5024, 4673, 351, 12 },
+    { 201523393, 0xFFFF, 48, 12, 65472, 5456, 5025, 431, 12 },
+    { 184729777, 0xFFFF, 64, 11, 65472, 5952, 5457, 495, 12 },
+    { 168018281, 0xFFFF, 48, 10, 65440, 6544, 5953, 591, 12 },
+    { 151364487, 0xFFFF, 64, 9, 65376, 7264, 6545, 719, 12 },
+    { 134480386, 0xFFFF, 48, 8, 65408, 8176, 7265, 911, 12 },
+    { 117469192, 0x3FFFF, 48, 28, 262080, 9360, 8177, 1183, 8 },
+    { 104915232, 0x3FFFF, 48, 25, 262000, 10480, 9361, 1119, 8 },
+    { 92364889, 0x3FFFF, 128, 22, 261888, 11904, 10481, 1423, 8 },
+    { 79720971, 0x3FFFF, 64, 19, 262048, 13792, 11905, 1887, 8 },
+    { 71359789, 0x3FFFF, 48, 17, 261936, 15408, 13793, 1615, 8 },
+    { 62929924, 0x3FFFF, 64, 15, 262080, 17472, 15409, 2063, 8 },
+    { 54539268, 0x3FFFF, 64, 13, 262080, 20160, 17473, 2687, 8 },
+    { 46151429, 0x3FFFF, 48, 11, 262064, 23824, 20161, 3663, 8 },
+    { 41953283, 0x3FFFF, 64, 10, 262080, 26208, 23825, 2383, 8 },
+    { 37757955, 0x3FFFF, 64, 9, 262080, 29120, 26209, 2911, 8 },
+    { 33570825, 0x3FFFF, 48, 8, 262016, 32752, 29121, 3631, 4 },
+    { 29367298, 0x3FFFF, 64, 7, 262080, 37440, 32753, 4687, 4 },
+    { 25171970, 0x3FFFF, 64, 6, 262080, 43680, 37441, 6239, 4 },
+    { 20976642, 0x3FFFF, 64, 5, 262080, 52416, 43681, 8735, 4 },
+    { 16781314, 0x3FFFF, 48, 4, 262080, 65520, 52417, 13103, 4 },
 };
 
 struct slab_class {
@@ -452,9 +458,13 @@ static void class_layout_verify(void)
         size_t min = (cls ? class_size_tab[cls - 1] : 0) + 1;
         HA_ASSERT(l->off_mask == chunk - 1 && l->first_off == first && l->nobj == (chunk - first) / size &&
                       l->recip == (((uint64_t)1 << 40) + size - 1) / size && l->size == size && l->min == min &&
-                      l->span == size - min,
+                      l->span == size - min && l->objs == l->nobj * size && l->cap == bin_cap_tab[cls],
                   l);
     }
+    for (unsigned v = SLAB_CLASSES; v < 256; v++)
+        HA_ASSERT(class_layout_tab[v].objs == 0 && class_layout_tab[v].off_mask == 0 &&
+                      class_layout_tab[v].first_off == 0,
+                  &class_layout_tab[v]);
     /* Every request of each granule (16g - 15 .. 16g) is in its class's
      * min..min+span: the sized free's one compare is class_by_granule's. */
     for (size_t g = 1; g <= HA_SMALL_MAX / 16; g++) {
@@ -1119,7 +1129,7 @@ HA_INLINE void cache_put(void *p, size_t cls, size_t accounted, unsigned hooks)
     struct bin *b = &c->bins[cls];
     HA_OPAQUE(b); /* slots[n] from b, not from c, cls and n afresh */
     size_t n = b->count;
-    if (HA_UNLIKELY(HA_CHECKED || tagged || n >= bin_cap_tab[cls])) {
+    if (HA_UNLIKELY(HA_CHECKED || tagged || n >= class_layout_tab[cls].cap)) {
         cache_put_slow(c, irq, p, cls, accounted, tagged);
         return;
     }
@@ -1142,8 +1152,10 @@ HA_INLINE size_t slab_class_in(const struct page_region *r, const void *p)
     return page_aux_in(r, (uintptr_t)p);
 }
 
-/* p in a slab of class cls: FAULT_NONE and *idx if p is the start of one
- * of its objects.  From the class's layout, not the header. */
+/* p in a slab of class cls (any page-map class byte): FAULT_NONE and *idx
+ * if p is the start of one of its objects.  From the class's layout, not
+ * the header.  A byte that names no class fails the range test; the
+ * callers tell FAULT_CORRUPT from the rest by the byte. */
 HA_STATIC_ASSERT(((uint64_t)1 << 40) / HA_SMALL_MAX >= ((uint64_t)1 << 24) && BIG_CHUNK_SIZE <= (1u << 18),
                  "slab_locate_in's interior test needs recip >= 2^24 and offsets below 2^18");
 
@@ -1158,11 +1170,12 @@ HA_STATIC_ASSERT(((uint64_t)1 << 40) / HA_SMALL_MAX >= ((uint64_t)1 << 24) && BI
 HA_INLINE enum ha_fault slab_locate_in(const void *p, size_t cls, unsigned *idx)
 {
     const struct class_layout *l = &class_layout_tab[cls];
-    uintptr_t off = (uintptr_t)p & l->off_mask;
-    uint64_t q = (uint64_t)(off - l->first_off) * l->recip;
+    /* Below the first object it wraps: one compare for both ends. */
+    uint64_t rel = ((uintptr_t)p & l->off_mask) - l->first_off;
+    uint64_t q = rel * l->recip;
     *idx = (unsigned)(q >> 40);
-    if (HA_UNLIKELY(off < l->first_off || *idx >= l->nobj))
-        return FAULT_NOT_ALLOCATED;
+    if (HA_UNLIKELY(rel >= l->objs))
+        return cls < SLAB_CLASSES ? FAULT_NOT_ALLOCATED : FAULT_CORRUPT;
     if (HA_UNLIKELY((q << 24) >> 48 != 0))
         return FAULT_INTERIOR;
     return FAULT_NONE;
@@ -1209,9 +1222,10 @@ HA_INLINE void slab_free_if(void *p, size_t need, size_t align, bool sized, cons
 {
     size_t cls = slab_class_in(r, p);
     unsigned idx;
-    /* No class: the page allocator's map was written over.  One call of
-     * ha_fault for every fault, so that only its path makes a frame. */
-    enum ha_fault f = HA_LIKELY(cls < SLAB_CLASSES) ? slab_locate_in(p, cls, &idx) : FAULT_CORRUPT;
+    /* No class (the page allocator's map was written over) is
+     * FAULT_CORRUPT.  One call of ha_fault for every fault, so that only
+     * its path makes a frame. */
+    enum ha_fault f = slab_locate_in(p, cls, &idx);
     if (HA_UNLIKELY(f != FAULT_NONE))
         ha_fault(f, p);
     const struct class_layout *l = &class_layout_tab[cls];
