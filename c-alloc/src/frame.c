@@ -337,7 +337,7 @@ static HA_NOINLINE enum ha_fault frame_free_first(void *p, uint8_t *kind_at)
 {
     struct frame_cache *c = frame_cache_get();
     uintptr_t irq = lock_acquire(&c->lock);
-    bool tagged = __atomic_exchange_n(frame_tag_at(p), frame_tag(p), __ATOMIC_RELAXED) == frame_tag(p);
+    bool tagged = ha_xchg_relaxed64(frame_tag_at(p), frame_tag(p)) == frame_tag(p);
     return frame_free_slow(c, irq, p, tagged, kind_at);
 }
 
@@ -367,7 +367,7 @@ HA_INLINE void frame_free_if(void *p, frame_fault_fn fault, unsigned hooks)
     /* Claim the frame: of two CPUs freeing it at once, one sees the tag
      * the other wrote (see the file comment). */
     uint64_t tag = frame_tag(p);
-    bool tagged = __atomic_exchange_n(frame_tag_at(p), tag, __ATOMIC_RELAXED) == tag;
+    bool tagged = ha_xchg_relaxed64(frame_tag_at(p), tag) == tag;
     struct frame_bin *fb = &c->bin;
     size_t n = fb->count;
     if (HA_UNLIKELY(tagged || n >= FRAME_SLOTS)) {

@@ -80,6 +80,20 @@ HA_INLINE void ha_store_relaxed32(void *p, uint32_t v) { __atomic_store_n((uint3
 HA_INLINE void ha_store_relaxed8(void *p, uint8_t v) { __atomic_store_n((uint8_t *)p, v, __ATOMIC_RELAXED); }
 #endif
 
+/* A relaxed atomic exchange of a word (a free tag's claim): the old word.
+ * On riscv64 GCC ties the result register to the operand, a move more
+ * than the one amoswap, hence the asm. */
+#if defined(__riscv) && __riscv_xlen == 64
+HA_INLINE uint64_t ha_xchg_relaxed64(uint64_t *p, uint64_t v)
+{
+    uint64_t old;
+    __asm__ volatile("amoswap.d %0, %2, (%1)" : "=r"(old) : "r"(p), "r"(v) : "memory");
+    return old;
+}
+#else
+HA_INLINE uint64_t ha_xchg_relaxed64(uint64_t *p, uint64_t v) { return __atomic_exchange_n(p, v, __ATOMIC_RELAXED); }
+#endif
+
 /* The load of a pointer that was published with a release store, for
  * reading what it points to.  On RISC-V and ARMv8 the address dependency
  * orders those reads after it (RVWMO and the ARMv8 model both keep
