@@ -555,10 +555,17 @@ HA_INLINE void free_sized(void *p, size_t size, size_t align)
         const struct page_region *r;
         int kind = page_kind_region((uintptr_t)p, &r);
         if (HA_LIKELY(kind == PAGE_KIND_SLAB)) {
-            if (hooks_none())
-                slab_free_none(p, size, align, true, r);
-            else
-                slab_free(p, size, align, true, r);
+            /* Folds for ha_free_sized_min_align. */
+            if (align <= HA_MIN_ALIGN) {
+                if (hooks_none())
+                    slab_free_min_none(p, size, r);
+                else
+                    slab_free_min(p, size, r);
+            } else if (hooks_none()) {
+                slab_free_none(p, size, align, r);
+            } else {
+                slab_free(p, size, align, r);
+            }
             return;
         }
         if (kind == PAGE_KIND_ARENA) {

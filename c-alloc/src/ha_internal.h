@@ -778,8 +778,11 @@ void cache_free(void *p, unsigned cls, size_t accounted);
 /* Validate and free p (page kind SLAB, in region r) in one pass: the fast
  * path of ha_free / ha_free_sized.  need and align are checked against
  * the class when sized.  Faults before any change. */
-void slab_free(void *p, size_t need, size_t align, bool sized, const struct page_region *r);
-void slab_free_none(void *p, size_t need, size_t align, bool sized, const struct page_region *r);
+void slab_free(void *p, size_t need, size_t align, const struct page_region *r);
+void slab_free_none(void *p, size_t need, size_t align, const struct page_region *r);
+/* slab_free(p, need, align, r) for any align <= HA_MIN_ALIGN. */
+void slab_free_min(void *p, size_t need, const struct page_region *r);
+void slab_free_min_none(void *p, size_t need, const struct page_region *r);
 /* slab_free(p, 0, 0, false, r), for ha_free. */
 void slab_free_unsized(void *p, const struct page_region *r);
 void slab_free_unsized_none(void *p, const struct page_region *r);

@@ -1252,14 +1252,26 @@ HA_INLINE void slab_free_if(void *p, size_t need, size_t align, bool sized, cons
     cache_put(p, cls, l->size, hooks);
 }
 
-void slab_free(void *p, size_t need, size_t align, bool sized, const struct page_region *r)
+void slab_free(void *p, size_t need, size_t align, const struct page_region *r)
 {
-    slab_free_if(p, need, align, sized, r, HOOKS_ALL);
+    slab_free_if(p, need, align, true, r, HOOKS_ALL);
 }
 
-void slab_free_none(void *p, size_t need, size_t align, bool sized, const struct page_region *r)
+void slab_free_none(void *p, size_t need, size_t align, const struct page_region *r)
 {
-    slab_free_if(p, need, align, sized, r, HOOKS_NONE);
+    slab_free_if(p, need, align, true, r, HOOKS_NONE);
+}
+
+/* The copies for align <= HA_MIN_ALIGN (every class honours it): the
+ * alignment test folds away, one argument fewer. */
+void slab_free_min(void *p, size_t need, const struct page_region *r)
+{
+    slab_free_if(p, need, HA_MIN_ALIGN, true, r, HOOKS_ALL);
+}
+
+void slab_free_min_none(void *p, size_t need, const struct page_region *r)
+{
+    slab_free_if(p, need, HA_MIN_ALIGN, true, r, HOOKS_NONE);
 }
 
 /* ha_free's copies: no size to check, so two arguments fewer to keep. */
