@@ -80,6 +80,22 @@ HA_INLINE void ha_store_relaxed32(void *p, uint32_t v) { __atomic_store_n((uint3
 HA_INLINE void ha_store_relaxed8(void *p, uint8_t v) { __atomic_store_n((uint8_t *)p, v, __ATOMIC_RELAXED); }
 #endif
 
+/* A relaxed atomic load of a byte that others store to without our lock,
+ * zero-extended.  On riscv64 GCC masks the byte loaded (lbu, which
+ * zero-extends already) again with an andi before it indexes with it,
+ * atomic or volatile; written as the lbu it is (an aligned byte load is
+ * single-copy atomic), the result is a whole register. */
+#if defined(__riscv)
+HA_INLINE size_t ha_load_relaxed8(const void *p)
+{
+    size_t v;
+    __asm__ volatile("lbu %0, %1" : "=r"(v) : "m"(*(const volatile uint8_t *)p));
+    return v;
+}
+#else
+HA_INLINE size_t ha_load_relaxed8(const void *p) { return __atomic_load_n((const uint8_t *)p, __ATOMIC_RELAXED); }
+#endif
+
 /* A relaxed atomic exchange of a word (a free tag's claim): the old word.
  * On riscv64 GCC ties the result register to the operand, a move more
  * than the one amoswap, hence the asm. */
@@ -658,8 +674,7 @@ HA_INLINE int page_kind_of(uintptr_t addr)
 /* The byte of the granule holding addr, which lies in region r. */
 HA_INLINE size_t page_aux_in(const struct page_region *r, uintptr_t addr)
 {
-    return __atomic_load_n((const uint8_t *)(r->aux_at + (addr >> (HA_PAGE_SHIFT + PAGE_AUX_ORDER))),
-                           __ATOMIC_RELAXED);
+    return ha_load_relaxed8((const uint8_t *)(r->aux_at + (addr >> (HA_PAGE_SHIFT + PAGE_AUX_ORDER))));
 }
 /* Set the byte of the granules of the count pages from p (the caller's, in
  * one region; p and count whole granules) to v. */
