@@ -452,22 +452,21 @@ HA_INLINE void stats_count(_Atomic uint64_t *c)
     ha_store_relaxed64(c, atomic_load_explicit(c, memory_order_relaxed) + 1);
 }
 
-/* Owner's lock held: the fast paths' halves of stats_bytes_add.  An
- * allocation passes the new `used`, having checked it is not a new high
- * (stats_bytes_add samples the peak there); a free never raises it. */
+/* The counter's limit: an allocation that takes `used` past it samples
+ * the peak (stats_bytes_sample_peak); a free never raises it. */
 HA_INLINE intptr_t stats_bytes_limit(const struct stats_bytes *s)
 {
     return atomic_load_explicit(&s->limit, memory_order_relaxed);
 }
 
-HA_INLINE void stats_bytes_alloc_below_hwm(struct stats_bytes *s, intptr_t used)
+/* Owner's lock held: the byte count of an allocation or a free that the
+ * counter's owner counts some other way (the slab's bins: slab_stats), an
+ * allocation's having been checked against the limit. */
+HA_INLINE void stats_bytes_set(struct stats_bytes *s, intptr_t used)
 {
     ha_store_relaxed64(&s->used, (uint64_t)used);
-    stats_count(&s->allocs);
 }
 
-/* Owner's lock held: n bytes given back by a free that the counter's
- * owner counts some other way (a slab free: slab_stats). */
 HA_INLINE void stats_bytes_release(struct stats_bytes *s, size_t n)
 {
     ha_store_relaxed64(&s->used, (uint64_t)(atomic_load_explicit(&s->used, memory_order_relaxed) - (intptr_t)n));

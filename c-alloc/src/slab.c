@@ -58,9 +58,9 @@
  * off and 75% with them on.  96 MiB, so that a machine or arena of
  * 128 MiB, less the kernel and the early range, has them. */
 #define BIG_CLASSES_MIN_PAGES ((size_t)96 * 1024 * 1024 / HA_PAGE_SIZE)
-/* 61: with its count, live count and class size a bin is 512 bytes, so a
- * class's bin is found with a shift. */
-#define BIN_SLOTS 61
+/* 60: with its count, its two counters and the class size a bin is 512
+ * bytes, so a class's bin is found with a shift. */
+#define BIN_SLOTS 60
 
 /* Class sizes: 16-byte steps to 128, then four classes per doubling up to
  * a page, so that most requests below 4 KiB never reach TLSF.  Above a
@@ -99,7 +99,7 @@ static const uint16_t class_align_tab[SLAB_CLASSES] = {
  * CPU (0.95 MiB without the big classes), given back before any
  * allocation fails. */
 static const uint8_t bin_cap_tab[SLAB_CLASSES] = {
-    61, 61, 61, 61, 61, 61, 61, 61, 48, 48, 48, 48, 32, 32,
+    60, 60, 60, 60, 60, 60, 60, 60, 48, 48, 48, 48, 32, 32,
     32, 32, 16, 16, 16, 16, 12, 12, 12, 12, 12, 12, 12, 12,
     12, 12, 12, 12, 12, 12, 12, 12,
     8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 4, 4, 4, 4, 4,
@@ -112,7 +112,7 @@ static const uint8_t bin_cap_tab[SLAB_CLASSES] = {
  *  - words is the class's bitmap length; popcount(avail) == navail;
  *    first_word < words;
  *  - an object is in exactly one of: available (avail bit), in one CPU's
- *    bin, or live; per class, sum of the CPUs' live counts + available +
+ *    bin, or live; per class, sum of the CPUs' pops - pushes + available +
  *    cached == objects in the class's slabs;
  *  - every available or cached object holds its free tag;
  *  - list == SLAB_FULL iff navail == 0; SLAB_EMPTY iff navail == the
@@ -163,14 +163,14 @@ HA_STATIC_ASSERT(HA_CHUNK_SIZE == HA_PAGE_SIZE << PAGE_AUX_ORDER, "a slab chunk 
  * classes are zero (no objects), so that a damaged byte fails the range
  * test of slab_locate_in with no test of its own on the free path. */
 static const struct class_layout class_layout_tab[256] = {
-    { 68719476736, 0xFFFF, 560, 4061, 64976, 16, 1, 15, 61 },
-    { 34359738368, 0xFFFF, 320, 2038, 65216, 32, 17, 15, 61 },
-    { 22906492246, 0xFFFF, 224, 1360, 65280, 48, 33, 15, 61 },
-    { 17179869184, 0xFFFF, 192, 1021, 65344, 64, 49, 15, 61 },
-    { 13743895348, 0xFFFF, 144, 817, 65360, 80, 65, 15, 61 },
-    { 11453246123, 0xFFFF, 128, 681, 65376, 96, 81, 15, 61 },
-    { 9817068106, 0xFFFF, 128, 584, 65408, 112, 97, 15, 61 },
-    { 8589934592, 0xFFFF, 128, 511, 65408, 128, 113, 15, 61 },
+    { 68719476736, 0xFFFF, 560, 4061, 64976, 16, 1, 15, 60 },
+    { 34359738368, 0xFFFF, 320, 2038, 65216, 32, 17, 15, 60 },
+    { 22906492246, 0xFFFF, 224, 1360, 65280, 48, 33, 15, 60 },
+    { 17179869184, 0xFFFF, 192, 1021, 65344, 64, 49, 15, 60 },
+    { 13743895348, 0xFFFF, 144, 817, 65360, 80, 65, 15, 60 },
+    { 11453246123, 0xFFFF, 128, 681, 65376, 96, 81, 15, 60 },
+    { 9817068106, 0xFFFF, 128, 584, 65408, 112, 97, 15, 60 },
+    { 8589934592, 0xFFFF, 128, 511, 65408, 128, 113, 15, 60 },
     { 6871947674, 0xFFFF, 96, 409, 65440, 160, 129, 31, 48 },
     { 5726623062, 0xFFFF, 128, 340, 65280, 192, 161, 31, 48 },
     { 4908534053, 0xFFFF, 96, 292, 65408, 224, 193, 31, 48 },
@@ -232,14 +232,16 @@ static struct slab_class classes[SLAB_CLASSES];
 static _Atomic size_t kept_empty_pages;
 
 /* A CPU's objects of one class, and beside them (one address for all on
- * the fast paths) its count of the class's objects handed out here less
- * those freed here, and the class's size (class_size_tab's, set when the
- * cache is made: the allocation's byte count without a table address to
- * make; checked by slab_check).  The capacity stays in the read-only
- * table: it bounds where the slots are written. */
+ * the fast paths) the class's objects handed out here (pops) and freed
+ * here (pushes): their sums over the CPUs are the class's allocations and
+ * frees for ha_get_stats, their difference the objects live for ha_check;
+ * and the class's size (class_size_tab's, set when the cache is made: the
+ * allocation's byte count without a table address to make; checked by
+ * slab_check).  The capacity stays in the read-only table: it bounds where
+ * the slots are written. */
 struct bin {
     size_t count; /* register-wide: no extension before it indexes slots */
-    intptr_t live;
+    uint64_t pops, pushes;
     size_t size;
     void *slots[BIN_SLOTS];
 };
@@ -259,15 +261,13 @@ HA_INLINE void **bin_slot(struct bin *b, size_t i)
 #endif
 }
 
-/* Counts: bytes.allocs counts every allocation made here, of this cache's
- * objects and (cache_account_alloc) of the tiers above; tier_allocs the
- * latter.  bytes.frees counts the tiers' frees only: the objects freed
- * here are the objects allocated here less the bins' live counts, so the
- * free path counts nothing more (slab_stats adds them). */
+/* Counts: bytes.allocs and bytes.frees count the tiers' blocks accounted
+ * here (cache_account_alloc and _free); this cache's own objects are
+ * counted by its bins alone (slab_stats adds them), so an allocation or a
+ * free through a bin updates one counter, not two. */
 struct cpu_cache {
     ha_lock_t lock;
     struct stats_bytes bytes; /* registered with stats.c when made */
-    uint64_t tier_allocs;
     struct bin bins[SLAB_CLASSES];
 };
 
@@ -978,8 +978,8 @@ static HA_NOINLINE void *cache_alloc_slow(struct cpu_cache *c, uintptr_t irq, un
     }
 #endif
     *p = 0;
-    b->live++;
-    stats_bytes_add(&c->bytes, (intptr_t)accounted, true, false);
+    b->pops++;
+    stats_bytes_add(&c->bytes, (intptr_t)accounted, false, false);
     lock_release(&c->lock, irq);
     return p;
 }
@@ -1005,7 +1005,7 @@ static HA_NOINLINE void *cache_alloc_slower(unsigned cls, size_t accounted, slab
 static HA_NOINLINE __attribute__((returns_nonnull)) void *cache_alloc_new_high(struct cpu_cache *c, uintptr_t irq,
                                                                               void *p, intptr_t used)
 {
-    stats_bytes_alloc_below_hwm(&c->bytes, used);
+    stats_bytes_set(&c->bytes, used);
     stats_bytes_sample_peak(&c->bytes);
     lock_release(&c->lock, irq);
     return p;
@@ -1039,10 +1039,10 @@ HA_INLINE void *cache_try_alloc(unsigned cls, unsigned hooks)
     }
     b->count = n - 1;
     *p = 0;
-    b->live++;
+    b->pops++;
     if (HA_UNLIKELY(used > stats_bytes_limit(&c->bytes)))
         return cache_alloc_new_high(c, irq, p, used);
-    stats_bytes_alloc_below_hwm(&c->bytes, used);
+    stats_bytes_set(&c->bytes, used);
     lock_release_if(&c->lock, irq, hooks);
     return p;
 }
@@ -1111,7 +1111,7 @@ static HA_NOINLINE void cache_put_slow(struct cpu_cache *c, uintptr_t irq, void 
         }
     }
     b->slots[b->count++] = p;
-    b->live--;
+    b->pushes++;
     stats_bytes_add(&c->bytes, -(intptr_t)accounted, false, false);
     lock_release(&c->lock, irq);
 }
@@ -1148,7 +1148,7 @@ HA_INLINE void cache_put(void *p, size_t cls, size_t accounted, unsigned hooks)
     }
     *bin_slot(b, n) = p;
     b->count = n + 1;
-    b->live--;
+    b->pushes++;
     stats_bytes_release(&c->bytes, accounted);
     lock_release_if(&c->lock, irq, hooks);
 }
@@ -1299,7 +1299,6 @@ void cache_account_alloc(size_t usable)
     uintptr_t irq;
     struct cpu_cache *c = account_begin(&irq);
     stats_bytes_add(&c->bytes, (intptr_t)usable, true, false);
-    c->tier_allocs++;
     lock_release(&c->lock, irq);
 }
 
@@ -1360,19 +1359,14 @@ void slab_stats(struct ha_stats *out)
     struct all_locks l;
     lock_everything(&l);
     size_t free_bytes = 0, meta = l.n * CACHE_PAGES * HA_PAGE_SIZE;
-    uint64_t frees = 0;
     for (unsigned i = 0; i <= l.n; i++) {
         const struct cpu_cache *c = cache_at(&l, i);
-        /* The objects freed here: allocated here, less those still live
-         * by this cache's count (a count that other CPUs' frees made
-         * negative adds theirs). */
-        frees += atomic_load_explicit(&c->bytes.allocs, memory_order_relaxed) - c->tier_allocs;
         for (unsigned cls = 0; cls < SLAB_CLASSES; cls++) {
             free_bytes += (size_t)c->bins[cls].count * class_size_tab[cls];
-            frees -= (uint64_t)c->bins[cls].live;
+            out->allocs += c->bins[cls].pops;
+            out->frees += c->bins[cls].pushes;
         }
     }
-    out->frees += frees;
     for (unsigned cls = 0; cls < SLAB_CLASSES; cls++) {
         free_bytes += (size_t)classes[cls].navail * class_size_tab[cls];
         meta += classes[cls].nslabs * slab_overhead(cls);
@@ -1471,7 +1465,7 @@ int slab_check(void)
         struct cpu_cache *c = cache_at(&l, i);
         for (unsigned cls = 0; cls < SLAB_CLASSES && r == 0; cls++) {
             struct bin *b = &c->bins[cls];
-            live[cls] += c->bins[cls].live;
+            live[cls] += (intptr_t)(c->bins[cls].pops - c->bins[cls].pushes);
             if (b->count > bin_cap_tab[cls]) {
                 r = check_fail("slab: bin over capacity", b);
                 break;
