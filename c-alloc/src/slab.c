@@ -998,7 +998,7 @@ static HA_NOINLINE void *cache_alloc_slower(unsigned cls, size_t accounted, slab
 }
 
 /* The rest of an allocation that takes this CPU's byte counter to a new
- * high (used): count it, sample the peak, let go of the cache lock.  Out
+ * high (used): store it, sample the peak, let go of the cache lock.  Out
  * of line and entered by a tail call, so that the fast path saves nothing
  * for it: a heap that grows (a kernel building its tables) takes it on
  * every allocation. */
