@@ -15,9 +15,14 @@ unsigned ha_platform_cpu_id(void)
 
 uintptr_t ha_platform_irq_save(void)
 {
+    /* Read first, write only to clear a set SIE: the allocator is often
+     * called with interrupts off, and a CSR write costs more than a read. */
     uintptr_t old;
-    __asm__ volatile("csrrci %0, sstatus, %1" : "=r"(old) : "i"(KC_SSTATUS_SIE) : "memory");
-    return old & KC_SSTATUS_SIE;
+    __asm__ volatile("csrr %0, sstatus" : "=r"(old) : : "memory");
+    old &= KC_SSTATUS_SIE;
+    if (old)
+        __asm__ volatile("csrci sstatus, %0" : : "i"(KC_SSTATUS_SIE) : "memory");
+    return old;
 }
 
 void ha_platform_irq_restore(uintptr_t state)
