@@ -530,16 +530,21 @@ static void blocks_insert_range(struct page_region *r, uintptr_t pfn, uintptr_t 
 
 /* Free the block [pfn, pfn + 2^order) of r, merging with free buddies
  * (one bit test an order) and with the rest of the run being freed, up to
- * *end: a buddy that lies wholly in [pfn + 2^order, *end) is taken whole
+ * end: a buddy that lies wholly in [pfn + 2^order, end) is taken whole
  * instead of being made a block and absorbed the next time round.  Returns
- * where the rest of the run starts. */
+ * where the rest of the run starts.  The region's bounds are read once:
+ * the map stores below could alias them, so the compiler would reload them
+ * every order. */
 static uintptr_t block_free_merge(struct page_region *r, uintptr_t pfn, unsigned order, uintptr_t end)
 {
+    const uintptr_t lo = r->base_pfn, hi = r->end_pfn;
+    const unsigned top = r->norders - 1;
+    struct page_order_map *maps = r->maps;
     uintptr_t next = pfn + (PFN_ONE << order);
-    while (order + 1 < r->norders) {
+    for (; order < top; order++) {
         uintptr_t size = PFN_ONE << order;
         uintptr_t buddy = pfn ^ size;
-        if (buddy < r->base_pfn || buddy - r->base_pfn + size > r->npages)
+        if (buddy < lo || buddy + size > hi)
             break; /* never merge across a region boundary */
         if (buddy > pfn && buddy < end) {
             /* The rest of the run: whole, or not a block yet. */
@@ -547,14 +552,12 @@ static uintptr_t block_free_merge(struct page_region *r, uintptr_t pfn, unsigned
                 break;
             next = buddy + size;
         } else {
-            struct page_order_map *m = &r->maps[order];
-            size_t bi = map_index(m, buddy, order);
-            if (!map_test(m, bi))
+            size_t bi = map_index(&maps[order], buddy, order);
+            if (!map_test(&maps[order], bi))
                 break;
             map_clear(r, order, bi);
             pfn &= ~size;
         }
-        order++;
     }
     block_add(r, pfn, order);
     return next;
@@ -576,15 +579,30 @@ static size_t bits_count_set(const uint64_t *bm, size_t i, size_t n)
 }
 
 /* Free the allocated run [pfn, pfn + n) of r (zero: its pages hold zeros):
- * maximal aligned blocks, each merged. */
+ * maximal aligned blocks, each merged.
+ *
+ * A block merges only with a buddy that touches the run: if a piece of the
+ * run's decomposition merged at some order, its block and the buddy would
+ * form a free aligned block holding the piece; it cannot lie inside the run
+ * (the piece is maximal there), so it holds page pfn - 1 or page end.  So
+ * when both of those are allocated (or outside the region) the pieces are
+ * final and no buddy is looked at. */
 static void region_free_run(struct page_region *r, uintptr_t pfn, size_t n, bool zero)
 {
-    bits_clear(r->bitmap, pfn - r->base_pfn, n);
+    size_t i = pfn - r->base_pfn;
+    uintptr_t end = pfn + n;
+    bits_clear(r->bitmap, i, n);
     if (zero && r->zero) {
-        bits_set(r->zero, pfn - r->base_pfn, n);
+        bits_set(r->zero, i, n);
         page_state.zero_free += n;
     }
-    for (uintptr_t end = pfn + n; pfn < end;)
+    bool left_free = i > 0 && !bits_test(r->bitmap, i - 1);
+    bool right_free = i + n < r->npages && !bits_test(r->bitmap, i + n);
+    if (!left_free && !right_free) {
+        blocks_insert_range(r, pfn, end);
+        return;
+    }
+    while (pfn < end)
         pfn = block_free_merge(r, pfn, block_order_fit(pfn, end - pfn), end);
 }
 
@@ -1069,8 +1087,15 @@ void *page_alloc(size_t count, size_t align, enum page_kind kind, bool *zeroed)
     }
     if (HA_LIKELY(r != NULL)) {
         block_remove(r, pfn, o);
-        /* Give back the tail beyond count: no more pages taken than asked. */
-        blocks_insert_range(r, pfn + count, pfn + (PFN_ONE << o));
+        /* Give back the tail beyond count: no more pages taken than asked.
+         * pfn is 2^o-aligned, so the tail's maximal blocks are the set bits
+         * of its length, the lowest first. */
+        uintptr_t at = pfn + count;
+        for (uintptr_t left = (PFN_ONE << o) - count; left; left &= left - 1) {
+            unsigned b = ha_ctz(left);
+            block_add(r, at, b);
+            at += PFN_ONE << b;
+        }
     } else if (count <= page_state.free_pages) {
         r = region_find_run(count, aorder, &pfn);
         if (r)
