@@ -530,12 +530,22 @@ static void blocks_insert_range(struct page_region *r, uintptr_t pfn, uintptr_t 
 
 /* Free the block [pfn, pfn + 2^order) of r, merging with free buddies
  * (one bit test an order) and with the rest of the run being freed, up to
- * end: a buddy that lies wholly in [pfn + 2^order, end) is taken whole
- * instead of being made a block and absorbed the next time round.  Returns
- * where the rest of the run starts.  The region's bounds are read once:
- * the map stores below could alias them, so the compiler would reload them
- * every order. */
-static uintptr_t block_free_merge(struct page_region *r, uintptr_t pfn, unsigned order, uintptr_t end)
+ * *end: a buddy that lies wholly in [pfn + 2^order, *end) is taken whole
+ * instead of being made a block and absorbed the next time round.
+ *
+ * A buddy that starts in the run and ends past it, at over, is taken too
+ * when [*end, over) is free: its free blocks are then the set bits of
+ * over - *end, lowest first (none crosses *end, whose left page was
+ * allocated, nor over, an aligned boundary of a block that held allocated
+ * pages; inside, blocks are maximal, F4), so they are cleared without a
+ * look-up and *end moves to over.  Without this the piece would be made a
+ * block, and the cascade from the run's last piece would find and clear
+ * it again, with every block between.
+ *
+ * Returns where the rest of the run starts.  The region's bounds are read
+ * once: the map stores below could alias them, so the compiler would
+ * reload them every order. */
+static uintptr_t block_free_merge(struct page_region *r, uintptr_t pfn, unsigned order, uintptr_t *end)
 {
     const uintptr_t lo = r->base_pfn, hi = r->end_pfn;
     const unsigned top = r->norders - 1;
@@ -546,11 +556,21 @@ static uintptr_t block_free_merge(struct page_region *r, uintptr_t pfn, unsigned
         uintptr_t buddy = pfn ^ size;
         if (buddy < lo || buddy + size > hi)
             break; /* never merge across a region boundary */
-        if (buddy > pfn && buddy < end) {
-            /* The rest of the run: whole, or not a block yet. */
-            if (size > end - buddy)
-                break;
-            next = buddy + size;
+        if (buddy > pfn && buddy < *end) {
+            /* The rest of the run, and maybe free pages past it. */
+            uintptr_t over = buddy + size;
+            if (over > *end) {
+                size_t e = *end - lo;
+                if (bits_find(r->bitmap, e, over - lo, true) != over - lo)
+                    break; /* never wholly free */
+                for (uintptr_t left = over - *end, at = *end; left; left &= left - 1) {
+                    unsigned b = ha_ctz(left);
+                    block_remove(r, at, b);
+                    at += PFN_ONE << b;
+                }
+                *end = over;
+            }
+            next = over;
         } else {
             size_t bi = map_index(&maps[order], buddy, order);
             if (!map_test(&maps[order], bi))
@@ -603,7 +623,7 @@ static void region_free_run(struct page_region *r, uintptr_t pfn, size_t n, bool
         return;
     }
     while (pfn < end)
-        pfn = block_free_merge(r, pfn, block_order_fit(pfn, end - pfn), end);
+        pfn = block_free_merge(r, pfn, block_order_fit(pfn, end - pfn), &end);
 }
 
 /* The order of the free block holding the free page x of r, or PAGE_ORDERS

@@ -442,6 +442,61 @@ static void tail_give_back(void)
     CHECK_PAGES();
 }
 
+/* A freed run whose last buddy ends past it, on the split's free tail:
+ * the tail's blocks are taken with it, and the block is whole again; with
+ * a page of that tail allocated, the run's blocks stay apart and exact. */
+static void free_merges_past_the_run(void)
+{
+    uintptr_t m = map_pages(1024, 4 * MiB);
+    CHECK_EQ(page_add_region(m, m + 1024 * PG, 0), HA_OK);
+    CHECK_EQ(page_start(), HA_OK);
+    /* Every free page but those of [64, 128) taken, so that the requests
+     * below can only be served there. */
+    size_t held = 0;
+    for (size_t i = 0; i < 1024; i++)
+        if ((i < 64 || i >= 128) && !page_is_allocated(m + i * PG)) {
+            CHECK(page_claim((void *)(m + i * PG), 1, PAGE_KIND_ARENA));
+            held++;
+        }
+    struct ha_stats s0 = pstats();
+    CHECK_EQ(s0.pages_free, 64);
+    CHECK_EQ(s0.pages_largest_run, 64);
+
+    /* 37 pages of a 64-page block: its tail is 1 + 2 + 8 + 16 pages. */
+    char *a = page_alloc(37, 64 * PG, PAGE_KIND_USER, NULL);
+    CHECK_EQ((uintptr_t)a, m + 64 * PG);
+    CHECK_PAGES();
+    page_free(a, 37);
+    CHECK_PAGES();
+    CHECK_EQ(pstats().pages_largest_run, s0.pages_largest_run);
+    CHECK_EQ(pstats().pages_free, s0.pages_free);
+    /* The block is one again: a 64-page request takes it whole. */
+    CHECK_EQ(page_alloc(64, 64 * PG, PAGE_KIND_USER, NULL), (void *)a);
+    page_free(a, 64);
+    CHECK_PAGES();
+
+    /* Page 50 of the tail taken: [32, 64) never frees whole, so the run
+     * ends as [0, 32) and [32, 48) + [48, 50) beside the page. */
+    CHECK_EQ(page_alloc(37, 64 * PG, PAGE_KIND_USER, NULL), (void *)a);
+    CHECK(page_claim(a + 50 * PG, 1, PAGE_KIND_USER));
+    page_free(a, 37);
+    CHECK_PAGES();
+    CHECK_EQ(pstats().pages_free, s0.pages_free - 1);
+    CHECK_EQ(page_alloc(16, 16 * PG, PAGE_KIND_USER, NULL), (void *)(a + 32 * PG));
+    CHECK_EQ(page_alloc(32, 32 * PG, PAGE_KIND_USER, NULL), (void *)a);
+    CHECK_EQ(page_alloc(2, 2 * PG, PAGE_KIND_USER, NULL), (void *)(a + 48 * PG));
+    CHECK_PAGES();
+    page_free(a + 32 * PG, 16);
+    page_free(a, 32);
+    page_free(a + 48 * PG, 2);
+    page_free(a + 50 * PG, 1);
+    CHECK_PAGES();
+    struct ha_stats s1 = pstats();
+    CHECK_EQ(s1.pages_used, held);
+    CHECK_EQ(s1.pages_free, s0.pages_free);
+    CHECK_EQ(s1.pages_largest_run, s0.pages_largest_run);
+}
+
 /* Free every other page: no two free pages touch.  Then free single pages
  * to make runs that straddle buddy boundaries: they are still found. */
 static void fragmentation_fallback(void)
@@ -936,6 +991,7 @@ int main(void)
     run_isolated("early_range_apart_from_a_region", early_range_apart_from_a_region);
     run_isolated("counts_and_alignments", counts_and_alignments);
     run_isolated("tail_give_back", tail_give_back);
+    run_isolated("free_merges_past_the_run", free_merges_past_the_run);
     run_isolated("fragmentation_fallback", fragmentation_fallback);
     run_isolated("claim", claim);
     run_isolated("validate_faults", validate_faults);
