@@ -712,6 +712,20 @@ static HA_NOINLINE void *pages_alloc_general(size_t count, size_t align)
     return pages_alloc(count, align, &zeroed);
 }
 
+/* A run after final init: straight to the page allocator, which refuses
+ * what it cannot serve (bad arguments too) with nothing changed; the
+ * general path then reclaims, retries or reports.  Out of line, as the
+ * general path: the frame path in ha_alloc_pages stays a tail call. */
+static HA_NOINLINE void *pages_alloc_run(size_t count, size_t align)
+{
+    if (HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL)) {
+        void *p = page_alloc(count, align < HA_PAGE_SIZE ? HA_PAGE_SIZE : align, PAGE_KIND_USER, 0);
+        if (HA_LIKELY(p != 0))
+            return p;
+    }
+    return pages_alloc_general(count, align);
+}
+
 void *ha_alloc_pages(size_t count, size_t align)
 {
     /* The single frame: straight to this CPU's frame cache, which ends in
@@ -720,7 +734,7 @@ void *ha_alloc_pages(size_t count, size_t align)
         HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL))
         return hooks_none() ? frame_alloc_or_none(pages_alloc_general, count, align)
                             : frame_alloc_or(pages_alloc_general, count, align);
-    return pages_alloc_general(count, align);
+    return HA_CHECKED ? pages_alloc_general(count, align) : pages_alloc_run(count, align);
 }
 
 void *ha_alloc_pages_zeroed(size_t count, size_t align)
@@ -733,6 +747,7 @@ void *ha_alloc_pages_zeroed(size_t count, size_t align)
 }
 
 static void free_pages_general(void *p, size_t count, enum ha_fault f);
+static void free_pages_run(void *p, size_t count);
 
 /* A single frame the frame cache refused (fault f, nothing changed). */
 static HA_NOINLINE void free_frame_refused(void *p, enum ha_fault f)
@@ -756,6 +771,16 @@ void ha_free_pages(void *p, size_t count)
             frame_free_or(p, free_frame_refused);
         return;
     }
+    free_pages_run(p, count);
+}
+
+/* A run: the page allocator first (it refuses a bad one with nothing
+ * changed, early pages included: they are SYSTEM or in no region); the
+ * general path then tells the early allocator's or reports. */
+static HA_NOINLINE void free_pages_run(void *p, size_t count)
+{
+    if (HA_LIKELY(page_free_checked(p, count, PAGE_KIND_USER) == FAULT_NONE))
+        return;
     free_pages_general(p, count, FAULT_NONE);
 }
 
