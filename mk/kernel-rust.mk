@@ -65,7 +65,8 @@ KRUST_TIMEOUT := 180
 KRUST_EXPECT = \
 	$(KERNEL_CHECKS_EXPECT) \
 	--expect "[ ok ] all harts started (SBI HSM)" \
-	--expect "kernel: 12 checks passed, 0 failed; stats:" \
+	--expect "[ ok ] sstatus.SIE as it was after every call, set or clear" \
+	--expect "kernel: 13 checks passed, 0 failed; stats:" \
 	--reject "[FAIL]" --reject "panicked" \
 	--show "kernel: " --show "realloc growth:" --show "info: alloc+free of     64 B"
 
