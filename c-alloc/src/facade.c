@@ -673,7 +673,10 @@ void *ha_realloc(void *p, size_t new_size, size_t align)
 
 /* --------------------------------------------------------------- pages */
 
-static void *pages_alloc(size_t count, size_t align, bool *zeroed)
+/* missed: the caller's own attempt (the frame cache, or page_alloc for a
+ * run) has just failed, so the loop starts with the reclaim instead of
+ * asking again (for a run, a full bitmap scan more). */
+static void *pages_alloc(size_t count, size_t align, bool *zeroed, bool missed)
 {
     CHECKED_WALK();
     *zeroed = false;
@@ -683,10 +686,12 @@ static void *pages_alloc(size_t count, size_t align, bool *zeroed)
         return fail();
     int tries = 0;
     bool flushed = false;
-    for (;;) {
+    for (;; missed = false) {
         int p = atomic_load_explicit(&phase, memory_order_acquire);
         void *r = 0;
-        if (p == PHASE_FINAL && count == 1 && align == HA_PAGE_SIZE)
+        if (missed && p == PHASE_FINAL)
+            ; /* straight to the reclaim */
+        else if (p == PHASE_FINAL && count == 1 && align == HA_PAGE_SIZE)
             r = frame_alloc(zeroed);
         else if (p == PHASE_FINAL)
             r = page_alloc(count, align, PAGE_KIND_USER, zeroed);
@@ -709,7 +714,14 @@ static void *pages_alloc(size_t count, size_t align, bool *zeroed)
 static HA_NOINLINE void *pages_alloc_general(size_t count, size_t align)
 {
     bool zeroed;
-    return pages_alloc(count, align, &zeroed);
+    return pages_alloc(count, align, &zeroed, false);
+}
+
+/* The same after a fast path's own attempt failed. */
+static HA_NOINLINE void *pages_alloc_missed(size_t count, size_t align)
+{
+    bool zeroed;
+    return pages_alloc(count, align, &zeroed, true);
 }
 
 /* A run after final init: straight to the page allocator, which refuses
@@ -722,6 +734,7 @@ static HA_NOINLINE void *pages_alloc_run(size_t count, size_t align)
         void *p = page_alloc(count, align < HA_PAGE_SIZE ? HA_PAGE_SIZE : align, PAGE_KIND_USER, 0);
         if (HA_LIKELY(p != 0))
             return p;
+        return pages_alloc_missed(count, align);
     }
     return pages_alloc_general(count, align);
 }
@@ -732,15 +745,15 @@ void *ha_alloc_pages(size_t count, size_t align)
      * the general path (reclaim, OOM hook) when it has none to give. */
     if (!HA_CHECKED && count == 1 && align <= HA_PAGE_SIZE &&
         HA_LIKELY(atomic_load_explicit(&phase, memory_order_acquire) == PHASE_FINAL))
-        return hooks_none() ? frame_alloc_or_none(pages_alloc_general, count, align)
-                            : frame_alloc_or(pages_alloc_general, count, align);
+        return hooks_none() ? frame_alloc_or_none(pages_alloc_missed, count, align)
+                            : frame_alloc_or(pages_alloc_missed, count, align);
     return HA_CHECKED ? pages_alloc_general(count, align) : pages_alloc_run(count, align);
 }
 
 void *ha_alloc_pages_zeroed(size_t count, size_t align)
 {
     bool zeroed;
-    void *p = pages_alloc(count, align, &zeroed);
+    void *p = pages_alloc(count, align, &zeroed, false);
     if (p && !zeroed)
         ha_memset(p, 0, count * HA_PAGE_SIZE);
     return p;
