@@ -528,6 +528,21 @@ static void blocks_insert_range(struct page_region *r, uintptr_t pfn, uintptr_t 
     }
 }
 
+/* Add (or remove) the maximal blocks of [at, at + len), whose end is
+ * aligned to a power of two above len (a split block's tail): they are the
+ * set bits of len, the lowest first. */
+HA_INLINE void tail_blocks(struct page_region *r, uintptr_t at, uintptr_t len, bool add)
+{
+    for (; len; len &= len - 1) {
+        unsigned b = ha_ctz(len);
+        if (add)
+            block_add(r, at, b);
+        else
+            block_remove(r, at, b);
+        at += PFN_ONE << b;
+    }
+}
+
 /* Free the block [pfn, pfn + 2^order) of r, merging with free buddies
  * (one bit test an order) and with the rest of the run being freed, up to
  * *end: a buddy that lies wholly in [pfn + 2^order, *end) is taken whole
@@ -535,7 +550,7 @@ static void blocks_insert_range(struct page_region *r, uintptr_t pfn, uintptr_t 
  *
  * A buddy that starts in the run and ends past it, at over, is taken too
  * when [*end, over) is free: its free blocks are then the set bits of
- * over - *end, lowest first (none crosses *end, whose left page was
+ * over - *end (tail_blocks; none crosses *end, whose left page was
  * allocated, nor over, an aligned boundary of a block that held allocated
  * pages; inside, blocks are maximal, F4), so they are cleared without a
  * look-up and *end moves to over.  Without this the piece would be made a
@@ -563,11 +578,7 @@ static uintptr_t block_free_merge(struct page_region *r, uintptr_t pfn, unsigned
                 size_t e = *end - lo;
                 if (bits_find(r->bitmap, e, over - lo, true) != over - lo)
                     break; /* never wholly free */
-                for (uintptr_t left = over - *end, at = *end; left; left &= left - 1) {
-                    unsigned b = ha_ctz(left);
-                    block_remove(r, at, b);
-                    at += PFN_ONE << b;
-                }
+                tail_blocks(r, *end, over - *end, false);
                 *end = over;
             }
             next = over;
@@ -1107,15 +1118,8 @@ void *page_alloc(size_t count, size_t align, enum page_kind kind, bool *zeroed)
     }
     if (HA_LIKELY(r != NULL)) {
         block_remove(r, pfn, o);
-        /* Give back the tail beyond count: no more pages taken than asked.
-         * pfn is 2^o-aligned, so the tail's maximal blocks are the set bits
-         * of its length, the lowest first. */
-        uintptr_t at = pfn + count;
-        for (uintptr_t left = (PFN_ONE << o) - count; left; left &= left - 1) {
-            unsigned b = ha_ctz(left);
-            block_add(r, at, b);
-            at += PFN_ONE << b;
-        }
+        /* Give back the tail beyond count: no more pages taken than asked. */
+        tail_blocks(r, pfn + count, (PFN_ONE << o) - count, true);
     } else if (count <= page_state.free_pages) {
         r = region_find_run(count, aorder, &pfn);
         if (r)
