@@ -629,14 +629,11 @@ static bool block_resize_in_place(void *p, struct block *b, size_t need, size_t 
     return true;
 }
 
-void *ha_realloc(void *p, size_t new_size, size_t align)
+/* ha_realloc past its fast path: every owner, the checked build, and any
+ * pointer that is not plainly a live slab object (block_of names what is
+ * wrong with it). */
+static HA_NOINLINE void *realloc_general(void *p, size_t new_size, size_t align)
 {
-    if (!p)
-        return ha_alloc(new_size, align);
-    if (new_size == 0) {
-        ha_free(p);
-        return 0;
-    }
     CHECKED_WALK();
     if (!ha_is_pow2(align))
         return fail();
@@ -660,8 +657,7 @@ void *ha_realloc(void *p, size_t new_size, size_t align)
             cache_account_resize(old_accounted, new_accounted);
         return p;
     }
-    bool zeroed;
-    void *q = alloc_any(new_size, align, &zeroed);
+    void *q = ha_alloc(new_size, align);
     if (!q)
         return 0;
     ha_memcpy(q, p, old_size < new_size ? old_size : new_size);
@@ -669,6 +665,48 @@ void *ha_realloc(void *p, size_t new_size, size_t align)
      * caller owns it until this returns. */
     block_release(p, &b);
     return q;
+}
+
+#if !HA_CHECKED
+/* ha_realloc of an object in a SLAB page of region r, align a power of two
+ * <= HA_MIN_ALIGN (default build): the free path's look-up instead of
+ * block_of's, then either nothing (the new size maps to the same class,
+ * so a sized free still finds it), or the fast allocation, the copy and
+ * the cache's free, whose tag exchange catches a free racing with this. */
+static HA_NOINLINE void *realloc_slab(void *p, size_t new_size, size_t align, const struct page_region *r)
+{
+    bool fits;
+    int cls = slab_realloc_class(p, r, new_size, &fits);
+    if (HA_UNLIKELY(cls < 0))
+        return realloc_general(p, new_size, align);
+    if (fits)
+        return p;
+    void *q = alloc_min_align(new_size, align);
+    if (!q)
+        return 0;
+    size_t usable = slab_class_size((unsigned)cls);
+    ha_memcpy(q, p, usable < new_size ? usable : new_size);
+    cache_free(p, (unsigned)cls, usable);
+    return q;
+}
+#endif
+
+void *ha_realloc(void *p, size_t new_size, size_t align)
+{
+    if (!p)
+        return ha_alloc(new_size, align);
+    if (new_size == 0) {
+        ha_free(p);
+        return 0;
+    }
+#if !HA_CHECKED
+    if (HA_LIKELY(align <= HA_MIN_ALIGN && ((SMALL_ALIGNS >> align) & 1u))) {
+        const struct page_region *r;
+        if (HA_LIKELY(page_kind_region((uintptr_t)p, &r) == PAGE_KIND_SLAB))
+            return realloc_slab(p, new_size, align, r);
+    }
+#endif
+    return realloc_general(p, new_size, align);
 }
 
 /* --------------------------------------------------------------- pages */

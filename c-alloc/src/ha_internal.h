@@ -808,6 +808,11 @@ void slab_free_min_none(void *p, size_t need, const struct page_region *r);
 /* slab_free(p, 0, 0, false, r), for ha_free. */
 void slab_free_unsized(void *p, const struct page_region *r);
 void slab_free_unsized_none(void *p, const struct page_region *r);
+/* ha_realloc's fast look-up of p (page kind SLAB, in region r): the class
+ * of the live object at p, *fits if need bytes (align <= HA_MIN_ALIGN) map
+ * to it; -1 when p is not plainly a live object (the general path names
+ * the fault).  Changes nothing. */
+int slab_realloc_class(const void *p, const struct page_region *r, size_t need, bool *fits);
 /* For p inside a slab chunk: FAULT_NONE and *cls, or the fault. */
 enum ha_fault slab_validate(const void *p, unsigned *cls);
 /* Make the calling CPU's cache now (ha_final_init), so that it sits at the

@@ -1274,6 +1274,23 @@ void slab_free_min_none(void *p, size_t need, const struct page_region *r)
     slab_free_if(p, need, HA_MIN_ALIGN, true, r, HOOKS_NONE);
 }
 
+/* ha_realloc's look-up of p, in a SLAB page of region r: the class of the
+ * live object starting at p, found as slab_free finds it (the page map's
+ * class, the layout's arithmetic), and in *fits whether need bytes at an
+ * alignment <= HA_MIN_ALIGN map to that class too.  -1 when no object
+ * starts at p or p holds a free object's tag: the caller's general path
+ * tells which, and names it. */
+int slab_realloc_class(const void *p, const struct page_region *r, size_t need, bool *fits)
+{
+    size_t cls = slab_class_in(r, p);
+    unsigned idx;
+    if (slab_locate_in(p, cls, &idx) != FAULT_NONE || *(const uint64_t *)p == free_tag(p))
+        return -1;
+    const struct class_layout *l = &class_layout_tab[cls];
+    *fits = need - l->min <= l->span;
+    return (int)cls;
+}
+
 /* ha_free's copies: no size to check, so two arguments fewer to keep. */
 void slab_free_unsized(void *p, const struct page_region *r)
 {

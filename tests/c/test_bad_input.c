@@ -371,6 +371,14 @@ static void interior_small(void)
     ha_free(p + 16);
 }
 
+/* ha_realloc's slab fast path looks the pointer up as a free does. */
+static void realloc_interior_small(void)
+{
+    setup();
+    char *p = live(SMALL);
+    ha_realloc(p + 16, 200, 16);
+}
+
 static void interior_mid(void)
 {
     setup();
@@ -627,6 +635,7 @@ int main(void)
                         "never handed out");
 
     expect_fatal_intact("interior_small", interior_small, INTERIOR);
+    expect_fatal_intact("realloc_interior_small", realloc_interior_small, INTERIOR);
     expect_fatal_intact("interior_mid", interior_mid, INTERIOR);
     expect_fatal_intact("interior_large", interior_large, INTERIOR);
     expect_fatal_intact("interior_large_unaligned", interior_large_unaligned, INTERIOR);

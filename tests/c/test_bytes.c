@@ -538,6 +538,55 @@ static void realloc_edge_cases(void)
     CHECK_HEAP();
 }
 
+/* A small block resized within its class stays where it is and counts
+ * nothing; resized to another class it moves, keeps its bytes, and the
+ * old block goes back (the byte count is the new class's).  The default
+ * build's promise: the checked one's usable size is the size asked for. */
+static void realloc_small_classes(void)
+{
+    heap_setup(32 * MiB);
+    if (HA_CHECKED)
+        return;
+    const size_t sizes[] = { 1, 16, 17, 48, 100, 128, 129, 500, 1000, 2048, 4000, 6000 };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i];
+        char *p = ha_alloc(n, 8);
+        CHECK(p != NULL);
+        size_t u = ha_usable_size(p);
+        pattern_fill(p, n, 20 + i);
+        struct ha_stats s0 = stats_now();
+        /* Down to one more than the class below's size: the same class. */
+        char *q = ha_realloc(p, u, 8);
+        CHECK_EQ(q, p);
+        struct ha_stats s1 = stats_now();
+        CHECK_EQ(s1.allocs, s0.allocs);
+        CHECK_EQ(s1.bytes_used, s0.bytes_used);
+        CHECK_PATTERN(q, n, 20 + i);
+        /* Up past the class: a move to the next one. */
+        char *r = ha_realloc(q, u + 1, 16);
+        CHECK(r != NULL && r != q);
+        CHECK_PATTERN(r, n, 20 + i);
+        size_t u2 = ha_usable_size(r);
+        CHECK(u2 > u);
+        struct ha_stats s2 = stats_now();
+        CHECK_EQ(s2.allocs, s1.allocs + 1);
+        CHECK_EQ(s2.frees, s1.frees + 1);
+        CHECK_EQ(s2.bytes_used, s1.bytes_used - u + u2);
+        /* The old block is free: the same class hands it out again. */
+        char *again = ha_alloc(u, 8);
+        CHECK_EQ(again, q);
+        ha_free(again);
+        /* Down again by a class: moves back. */
+        char *t = ha_realloc(r, n, 8);
+        CHECK(t != NULL);
+        CHECK_EQ(ha_usable_size(t), u);
+        CHECK_PATTERN(t, n, 20 + i);
+        ha_free_sized(t, n, 8);
+    }
+    CHECK_HEAP();
+    CHECK_EQ(stats_now().bytes_used, 0);
+}
+
 /* A large block with free memory after it grows where it is. */
 static void realloc_grows_in_place(void)
 {
@@ -692,6 +741,7 @@ int main(void)
     run_isolated("realloc_keeps_contents", realloc_keeps_contents);
     run_isolated("realloc_edge_cases", realloc_edge_cases);
     run_isolated("realloc_grows_in_place", realloc_grows_in_place);
+    run_isolated("realloc_small_classes", realloc_small_classes);
     run_isolated("usable_size_is_writable", usable_size_is_writable);
     run_isolated("free_null_is_noop", free_null_is_noop);
     run_isolated("empty_slabs_kept_within_an_eighth", empty_slabs_kept_within_an_eighth);
