@@ -615,11 +615,17 @@ static bool block_resize_in_place(void *p, struct block *b, size_t need, size_t 
     case OWNER_SLAB:
         /* Only within the class: a sized free must still find it. */
         return slab_class_for(need, align) == (int)b->cls;
-    case OWNER_TLSF:
-        if (!tlsf_resize_in_place(p, need))
+    case OWNER_TLSF: {
+        bool resized;
+        size_t usable[2];
+        enum ha_fault f = tlsf_resize_in(0, p, need, &resized, usable);
+        if (f != FAULT_NONE) /* freed by another CPU since block_of looked */
+            ha_fault(f, p);
+        if (!resized)
             return false;
-        b->usable = tlsf_usable(p);
+        b->usable = usable[1];
         break;
+    }
     case OWNER_EARLY:
         if (!early_resize_in_place(p, need))
             return false;
@@ -689,6 +695,32 @@ static HA_NOINLINE void *realloc_slab(void *p, size_t new_size, size_t align, co
     cache_free(p, (unsigned)cls, usable);
     return q;
 }
+
+/* ha_realloc of a block in an ARENA page of region r, align a power of two
+ * <= HA_MIN_ALIGN (every TLSF block is that aligned; default build): one
+ * lock for the validation and the resize in place where block_of,
+ * tlsf_usable and the resize took one each, then, if it must move, the
+ * fast allocation, the copy and the arena free (which validates again:
+ * the lock was let go). */
+static HA_NOINLINE void *realloc_arena(void *p, size_t new_size, size_t align, const struct page_region *r)
+{
+    bool resized;
+    size_t usable[2];
+    enum ha_fault f = tlsf_resize_in(r, p, new_size, &resized, usable);
+    if (HA_UNLIKELY(f != FAULT_NONE))
+        ha_fault(f, p);
+    if (resized) {
+        if (usable[1] != usable[0])
+            cache_account_resize(usable[0], usable[1]);
+        return p;
+    }
+    void *q = alloc_min_align(new_size, align);
+    if (!q)
+        return 0;
+    ha_memcpy(q, p, usable[0] < new_size ? usable[0] : new_size);
+    free_arena(r, p, 0, 0, false);
+    return q;
+}
 #endif
 
 void *ha_realloc(void *p, size_t new_size, size_t align)
@@ -702,8 +734,11 @@ void *ha_realloc(void *p, size_t new_size, size_t align)
 #if !HA_CHECKED
     if (HA_LIKELY(align <= HA_MIN_ALIGN && ((SMALL_ALIGNS >> align) & 1u))) {
         const struct page_region *r;
-        if (HA_LIKELY(page_kind_region((uintptr_t)p, &r) == PAGE_KIND_SLAB))
+        int kind = page_kind_region((uintptr_t)p, &r);
+        if (HA_LIKELY(kind == PAGE_KIND_SLAB))
             return realloc_slab(p, new_size, align, r);
+        if (kind == PAGE_KIND_ARENA)
+            return realloc_arena(p, new_size, align, r);
     }
 #endif
     return realloc_general(p, new_size, align);

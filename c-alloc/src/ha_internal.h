@@ -884,6 +884,11 @@ HA_INLINE bool tlsf_size_fits(size_t usable, size_t need)
 size_t tlsf_usable(const void *p);
 /* Grow or shrink p's block in place to hold new_size; false if it can't. */
 bool tlsf_resize_in_place(void *p, size_t new_size);
+/* Validate p (in region r, or anywhere when r is NULL) and resize it in
+ * place to new_size under one lock: FAULT_NONE with *resized, and
+ * usable[0] and usable[1] its usable sizes before and after (equal when it
+ * was not resized); else the fault, and nothing changed. */
+enum ha_fault tlsf_resize_in(const struct page_region *r, void *p, size_t new_size, bool *resized, size_t usable[2]);
 void tlsf_trim(void);
 void tlsf_stats(struct ha_stats *out);
 int tlsf_check(void);

@@ -1128,27 +1128,39 @@ static bool dedicated_resize_locked(struct heap *h, arena_t *a, block_t *b, size
     return true;
 }
 
-bool tlsf_resize_in_place(void *p, size_t new_size)
+enum ha_fault tlsf_resize_in(const struct page_region *r, void *p, size_t new_size, bool *resized, size_t usable[2])
 {
-    if (new_size > SIZE_MAX / 4)
-        return false;
-    size_t need = size_round(new_size);
-    uintptr_t bad = 0;
-    bool ok;
-    uintptr_t irq;
+    uintptr_t irq, bad = 0;
     arena_t *a;
     enum ha_fault f;
-    struct heap *h = heap_lock_block(p, &irq, &a, &f);
+    struct heap *h = heap_lock_block_in(r, p, &irq, &a, &f);
     if (!h)
-        ha_fault(f, p);
+        return f;
     block_t *b = block_of_payload(p);
-    if (a->flags & ARENA_DEDICATED)
-        ok = dedicated_resize_locked(h, a, b, need);
-    else
-        ok = shared_resize_locked(h, b, need, &bad);
+    usable[0] = block_size(b);
+    bool ok = false;
+    if (new_size <= SIZE_MAX / 4) {
+        size_t need = size_round(new_size);
+        if (a->flags & ARENA_DEDICATED)
+            ok = dedicated_resize_locked(h, a, b, need);
+        else
+            ok = shared_resize_locked(h, b, need, &bad);
+    }
+    usable[1] = block_size(b);
     lock_release(&h->lock, irq);
     if (HA_UNLIKELY(bad))
         ha_fault(FAULT_USE_AFTER_FREE, (void *)bad);
+    *resized = ok;
+    return FAULT_NONE;
+}
+
+bool tlsf_resize_in_place(void *p, size_t new_size)
+{
+    bool ok;
+    size_t usable[2];
+    enum ha_fault f = tlsf_resize_in(0, p, new_size, &ok, usable);
+    if (f != FAULT_NONE)
+        ha_fault(f, p);
     return ok;
 }
 

@@ -379,6 +379,13 @@ static void realloc_interior_small(void)
     ha_realloc(p + 16, 200, 16);
 }
 
+static void realloc_interior_mid(void)
+{
+    setup();
+    char *p = live(MID);
+    ha_realloc(p + 64, 20000, 16);
+}
+
 static void interior_mid(void)
 {
     setup();
@@ -636,6 +643,7 @@ int main(void)
 
     expect_fatal_intact("interior_small", interior_small, INTERIOR);
     expect_fatal_intact("realloc_interior_small", realloc_interior_small, INTERIOR);
+    expect_fatal_intact("realloc_interior_mid", realloc_interior_mid, INTERIOR);
     expect_fatal_intact("interior_mid", interior_mid, INTERIOR);
     expect_fatal_intact("interior_large", interior_large, INTERIOR);
     expect_fatal_intact("interior_large_unaligned", interior_large_unaligned, INTERIOR);

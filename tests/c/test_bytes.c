@@ -587,6 +587,40 @@ static void realloc_small_classes(void)
     CHECK_EQ(stats_now().bytes_used, 0);
 }
 
+/* Mid blocks (a heap too small for the big classes: TLSF) resized:
+ * in place or moved, the byte count follows the usable sizes exactly and
+ * the bytes are kept; a shrink stays where it is. */
+static void realloc_mid_accounting(void)
+{
+    heap_setup(32 * MiB);
+    char *keep = ha_alloc(12000, 16); /* something live beside them */
+    const size_t sizes[] = { 9000, 14000, 30000, 11000, 60000, 20000, 100000, 9500 };
+    char *p = ha_alloc(sizes[0], 16);
+    CHECK(p != NULL && keep != NULL);
+    pattern_fill(p, sizes[0], 40);
+    size_t have = sizes[0];
+    for (size_t i = 1; i < sizeof sizes / sizeof sizes[0]; i++) {
+        struct ha_stats s0 = stats_now();
+        size_t u0 = ha_usable_size(p);
+        char *q = ha_realloc(p, sizes[i], 16);
+        CHECK(q != NULL);
+        size_t kept = have < sizes[i] ? have : sizes[i];
+        CHECK_PATTERN(q, kept, 40);
+        CHECK(ha_usable_size(q) >= sizes[i]);
+        struct ha_stats s1 = stats_now();
+        CHECK_EQ(s1.bytes_used, s0.bytes_used - u0 + ha_usable_size(q));
+        if (sizes[i] < have)
+            CHECK_EQ(q, p);
+        pattern_fill(q, sizes[i], 40);
+        p = q;
+        have = sizes[i];
+        CHECK_HEAP();
+    }
+    ha_free_sized(p, have, 16);
+    ha_free(keep);
+    CHECK_EQ(stats_now().bytes_used, 0);
+}
+
 /* A large block with free memory after it grows where it is. */
 static void realloc_grows_in_place(void)
 {
@@ -742,6 +776,7 @@ int main(void)
     run_isolated("realloc_edge_cases", realloc_edge_cases);
     run_isolated("realloc_grows_in_place", realloc_grows_in_place);
     run_isolated("realloc_small_classes", realloc_small_classes);
+    run_isolated("realloc_mid_accounting", realloc_mid_accounting);
     run_isolated("usable_size_is_writable", usable_size_is_writable);
     run_isolated("free_null_is_noop", free_null_is_noop);
     run_isolated("empty_slabs_kept_within_an_eighth", empty_slabs_kept_within_an_eighth);
