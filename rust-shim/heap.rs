@@ -17,7 +17,7 @@
 //! READY; everything else is in the slow paths here.
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::platform::platform;
 
@@ -88,7 +88,23 @@ fn run_init(init: Option<fn(&crate::HartAlloc)>, heap: &crate::HartAlloc) {
 /// After a fault: the C core may hold its locks and its metadata is
 /// suspect, so nothing may enter it again.
 pub(crate) fn give_up_heap() {
+    DETOUR.store(true, Ordering::Relaxed);
     STATE.store(FATAL, Ordering::Release);
+}
+
+/// Set before the reserve hands out its first block and when the heap is
+/// given up: until then a free or a realloc can skip both tests
+/// ([`reserve_owns`], [`is_given_up`]) for one load.  A block of the
+/// reserve reaches another CPU only after the store that set it, through
+/// whatever handed the pointer over, so a relaxed load there sees it.
+static DETOUR: AtomicBool = AtomicBool::new(false);
+
+/// Must a free or a realloc of `ptr` look at the reserve or the given-up
+/// heap?  Either, once [`DETOUR`] is set: `ptr` belongs to the reserve, or
+/// nothing may enter the C core.
+#[inline]
+pub(crate) fn free_detour(ptr: *const u8) -> bool {
+    DETOUR.load(Ordering::Relaxed) && (reserve_owns(ptr) || is_given_up())
 }
 
 #[inline]
@@ -120,6 +136,7 @@ static RESERVE: Reserve = Reserve { bytes: UnsafeCell::new([0; RESERVE_SIZE]), u
 /// Memory of `size` bytes at `align` from the reserve, zeroed (it is never
 /// reused), or null once it is exhausted.
 pub(crate) fn reserve_alloc(size: usize, align: usize) -> *mut u8 {
+    DETOUR.store(true, Ordering::Relaxed);
     let base = RESERVE.bytes.get() as *mut u8;
     let mut used = RESERVE.used.load(Ordering::Relaxed);
     loop {

@@ -519,11 +519,9 @@ unsafe impl GlobalAlloc for HartAlloc {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if layout.size() == 0 || heap::reserve_owns(ptr) {
-            return;
-        }
-        if heap::is_given_up() {
-            // The C core may hold its locks: leak.
+        // A reserve block is never freed; after a fault the C core may
+        // hold its locks: leak.
+        if layout.size() == 0 || heap::free_detour(ptr) {
             return;
         }
         // SAFETY: the caller passes a live block of ours with the layout it
@@ -552,7 +550,7 @@ unsafe impl GlobalAlloc for HartAlloc {
             unsafe { self.dealloc(ptr, layout) };
             return zero_size_block(layout);
         }
-        if heap::reserve_owns(ptr) || heap::is_given_up() {
+        if heap::free_detour(ptr) {
             // SAFETY: the caller's guarantees, passed on.
             return unsafe { self.realloc_by_moving(ptr, layout, new_size) };
         }
