@@ -48,11 +48,12 @@ struct frame_bin {
 struct frame_cache {
     ha_lock_t lock;
     struct frame_bin bin;
-    /* Frames handed out here less those taken back here, its high-water
-     * mark and the page allocator's peak generation then. */
-    intptr_t pages, pages_hwm;
-    unsigned pages_gen;
+    /* Frames handed out here and taken back here (frame_out: the
+     * difference), the high-water mark of the difference and the page
+     * allocator's peak generation then. */
     uint64_t page_allocs, page_frees;
+    intptr_t pages_hwm;
+    unsigned pages_gen;
 };
 
 #define FRAME_CACHE_PAGES ((sizeof(struct frame_cache) + HA_PAGE_SIZE - 1) / HA_PAGE_SIZE)
@@ -161,6 +162,13 @@ HA_INLINE uint64_t *frame_tag_at(void *p)
     return (uint64_t *)(a + (((a >> HA_PAGE_SHIFT) % (HA_PAGE_SIZE / HA_CACHELINE)) * HA_CACHELINE));
 }
 
+/* Frames handed out by cache c less those taken back into it (negative on
+ * a CPU that frees what others took). */
+HA_INLINE intptr_t frames_out(const struct frame_cache *c)
+{
+    return (intptr_t)(c->page_allocs - c->page_frees);
+}
+
 HA_INLINE void frame_count_set(struct frame_bin *f, size_t n)
 {
     ha_store_relaxed64(&f->count, n);
@@ -222,10 +230,9 @@ static HA_NOINLINE void *frame_alloc_slow(struct frame_cache *c, uintptr_t irq, 
     *tag = 0;
     *zeroed = slot & 1;
     c->page_allocs++;
-    c->pages++;
     unsigned gen = page_peak_generation();
-    if (c->pages > c->pages_hwm || gen != c->pages_gen) {
-        c->pages_hwm = c->pages;
+    if (frames_out(c) > c->pages_hwm || gen != c->pages_gen) {
+        c->pages_hwm = frames_out(c);
         c->pages_gen = gen;
         page_sample_peak();
     }
@@ -262,7 +269,7 @@ HA_INLINE void *frame_alloc_in(bool *zeroed, frame_miss_fn miss, size_t count, s
     uintptr_t slot = n ? f->slots[n - 1] : 0;
     uint64_t *p = frame_page(slot), *tag = frame_tag_at(p);
     /* Empty bin, damaged tag, or the peak to sample. */
-    if (HA_UNLIKELY(!n || *tag != frame_tag(p) || c->pages + 1 > c->pages_hwm ||
+    if (HA_UNLIKELY(!n || *tag != frame_tag(p) || frames_out(c) + 1 > c->pages_hwm ||
                     page_peak_generation() != c->pages_gen))
         return miss ? frame_alloc_slower(c, irq, miss, count, align) : frame_alloc_slow(c, irq, zeroed);
     frame_count_set(f, n - 1);
@@ -271,7 +278,6 @@ HA_INLINE void *frame_alloc_in(bool *zeroed, frame_miss_fn miss, size_t count, s
     if (zeroed)
         *zeroed = slot & 1;
     c->page_allocs++;
-    c->pages++;
     lock_release_if(&c->lock, irq, hooks);
     return p;
 }
@@ -328,7 +334,6 @@ static HA_NOINLINE enum ha_fault frame_free_slow(struct frame_cache *c, uintptr_
     frame_count_set(fb, fb->count + 1);
     ha_store_relaxed8(kind_at, PAGE_KIND_FRAME);
     c->page_frees++;
-    c->pages--;
     lock_release(&c->lock, irq);
     return FAULT_NONE;
 }
@@ -379,7 +384,6 @@ HA_INLINE void frame_free_if(void *p, frame_fault_fn fault, unsigned hooks)
     frame_count_set(fb, n + 1);
     ha_store_relaxed8(kind_at, PAGE_KIND_FRAME);
     c->page_frees++;
-    c->pages--;
     lock_release_if(&c->lock, irq, hooks);
 }
 
