@@ -48,7 +48,7 @@ struct frame_bin {
 struct frame_cache {
     ha_lock_t lock;
     struct frame_bin bin;
-    /* Frames handed out here and taken back here (frame_out: the
+    /* Frames handed out here and taken back here (frames_out: the
      * difference), the high-water mark of the difference and the page
      * allocator's peak generation then. */
     uint64_t page_allocs, page_frees;
