@@ -45,17 +45,12 @@ fn init_heap(heap: &HartAlloc) {
     } else {
         hartalloc::set_platform(&Platform::PER_THREAD);
     }
-    let base = ARENA.base();
     // SAFETY: the arena is a static used by nothing else, and .bss: zero.
-    unsafe {
-        heap.early_init(base, EARLY_SIZE);
-        heap.add_region_zeroed(base + EARLY_SIZE, ARENA_SIZE - EARLY_SIZE).expect("add_region");
-    }
-    heap.final_init().expect("final_init");
+    unsafe { ARENA.start_heap(heap, EARLY_SIZE) };
 }
 
 fn in_arena(p: *const u8) -> bool {
-    (p as usize).wrapping_sub(ARENA.base()) < ARENA_SIZE
+    ARENA.contains(p)
 }
 
 #[test]

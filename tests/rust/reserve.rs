@@ -25,17 +25,12 @@ static HEAP: HartAlloc = HartAlloc::with_init(|heap| {
     let v: Vec<u64> = (0..10).collect();
     EARLY_VEC.store(Box::into_raw(Box::new(v)), Ordering::Relaxed);
     EARLY_BOX.store(Box::into_raw(Box::new([7u8; 100])), Ordering::Relaxed);
-    let base = ARENA.base();
     // SAFETY: the arena is a static used by nothing else, and .bss: zero.
-    unsafe {
-        heap.early_init(base, EARLY_SIZE);
-        heap.add_region_zeroed(base + EARLY_SIZE, ARENA_SIZE - EARLY_SIZE).expect("add_region");
-    }
-    heap.final_init().expect("final_init");
+    unsafe { ARENA.start_heap(heap, EARLY_SIZE) };
 });
 
 fn in_arena(p: *const u8) -> bool {
-    (p as usize).wrapping_sub(ARENA.base()) < ARENA_SIZE
+    ARENA.contains(p)
 }
 
 fn main() {

@@ -22,6 +22,28 @@ impl<const N: usize> Arena<N> {
     pub fn base(&self) -> usize {
         self.0.get() as usize
     }
+
+    /// Does `p` point into the arena?
+    pub fn contains(&self, p: *const u8) -> bool {
+        (p as usize).wrapping_sub(self.base()) < N
+    }
+
+    /// Start `heap` over the arena, as a kernel's boot does: its first
+    /// `early` bytes to the early allocator, the rest as a zeroed region,
+    /// then the final heap.
+    ///
+    /// # Safety
+    ///
+    /// Nothing else uses the arena, and it is still zero (.bss).
+    pub unsafe fn start_heap(&self, heap: &hartalloc::HartAlloc, early: usize) {
+        let base = self.base();
+        // SAFETY: the caller's guarantees: the memory is ours to give, zero.
+        unsafe {
+            heap.early_init(base, early);
+            heap.add_region_zeroed(base + early, N - early).expect("add_region");
+        }
+        heap.final_init().expect("final_init");
+    }
 }
 
 /// xorshift64*: deterministic for a given seed.
