@@ -635,9 +635,10 @@ static bool block_resize_in_place(void *p, struct block *b, size_t need, size_t 
     return true;
 }
 
-/* ha_realloc past its fast path: every owner, the checked build, and any
- * pointer that is not plainly a live slab object (block_of names what is
- * wrong with it). */
+/* ha_realloc past its fast paths (realloc_slab, realloc_arena): the early
+ * allocator's blocks, alignments above HA_MIN_ALIGN, the checked build,
+ * and any pointer that is not plainly a live slab object (block_of names
+ * what is wrong with it). */
 static HA_NOINLINE void *realloc_general(void *p, size_t new_size, size_t align)
 {
     CHECKED_WALK();
