@@ -43,8 +43,7 @@
 /* Byte allocator size tiers. */
 #define HA_SMALL_MAX 65520              /* <= this: slab size classes (not a power of two) */
 #define HA_MID_MAX (128u * 1024)        /* <= this: TLSF in shared arenas */
-#define HA_CHUNK_SIZE (64u * 1024)      /* slab chunk: size and alignment */
-#define HA_CHUNK_PAGES (HA_CHUNK_SIZE / HA_PAGE_SIZE)
+#define HA_CHUNK_SIZE (16u * 1024)      /* smallest slab chunk (size and alignment) */
 
 /* Checked build: every byte block carries a trailer at its usable end. */
 #define HA_TRAILER_SIZE (HA_CHECKED ? 8u : 0u)
@@ -594,7 +593,7 @@ struct page_region {
     size_t npages;
     uint64_t *bitmap; /* ceil(npages / 64) words */
     uint8_t *kinds;   /* a byte per page (enum page_kind), right after the bitmap */
-    uint8_t *aux;     /* a byte per 64 KiB granule for the layer its pages are given to (page_aux_in) */
+    uint8_t *aux;     /* a byte per 16 KiB granule for the layer its pages are given to (page_aux_in) */
     uintptr_t aux_at; /* aux's address less base_pfn's granule: aux_at + granule is its byte */
     uint64_t *zero;   /* a bit per free page known zero; NULL unless HA_REGION_ZEROED */
     struct page_order_map *maps; /* maps[k], k < norders: the free blocks of order k */
@@ -668,15 +667,15 @@ HA_INLINE int page_kind_of(uintptr_t addr)
     return page_kind_region(addr, &r);
 }
 
-/* Beside the pages' kinds the page allocator keeps a byte per 64 KiB
+/* Beside the pages' kinds the page allocator keeps a byte per 16 KiB
  * granule (aligned) for the layer its pages are given to: slab.c keeps
- * there the class of a slab chunk (64 or 256 KiB, aligned to its size), so
- * that a free learns it from a small dense map rather than from the
- * chunk's header (at a 64 KiB boundary, where every chunk's header shares
- * a few cache sets with every other's).  PAGE_AUX_NONE when a region is
- * made; written by the owner with relaxed stores (page_set_aux) and read
- * without a lock.  16 KiB per GiB of RAM. */
-#define PAGE_AUX_ORDER 4 /* pages per granule: 1 << PAGE_AUX_ORDER */
+ * there the class of a slab chunk (16, 64 or 256 KiB, aligned to its
+ * size), so that a free learns it from a small dense map rather than from
+ * the chunk's header (at a chunk boundary, where every chunk's header
+ * shares a few cache sets with every other's).  PAGE_AUX_NONE when a
+ * region is made; written by the owner with relaxed stores (page_set_aux)
+ * and read without a lock.  64 KiB per GiB of RAM. */
+#define PAGE_AUX_ORDER 2 /* pages per granule: 1 << PAGE_AUX_ORDER */
 #define PAGE_AUX_NONE 0xFFu
 /* The byte of the granule holding addr, which lies in region r. */
 HA_INLINE size_t page_aux_in(const struct page_region *r, uintptr_t addr)

@@ -36,8 +36,8 @@
  *                O(count / 64) bitmap words;
  *   lookups      the first two regions, then O(R) compares after a global
  *                bound check, no lock;
- *   metadata     11 bits a page (352 KiB per GiB), 12 in a zeroed region,
- *                inside the region.
+ *   metadata     13 bits a page (416 KiB per GiB), 14 in a zeroed region,
+ *                inside the region (2 of them slab.c's aux bytes).
  *
  * Lookups from the free path (page_kind_of, page_is_allocated) take no lock:
  * regions are never removed, and a region descriptor is complete before the
@@ -58,7 +58,7 @@
 
 /* Words of the kind map (one byte per page), zero-padded to a word. */
 static inline size_t region_kind_words(size_t npages) { return (npages + 7) / 8; }
-/* Aux bytes of the region [s, e) (page frames): one per 64 KiB granule it
+/* Aux bytes of the region [s, e) (page frames): one per granule it
  * touches. */
 static inline size_t region_aux_count(uintptr_t s, uintptr_t e)
 {

@@ -697,17 +697,19 @@ static void free_null_is_noop(void)
  * beyond the eighth they go back; ha_trim gives back every kept one, and
  * so does the reclaim before an allocation would fail. */
 /* What may stay out of the page allocator once every block is freed: the
- * eighth, each class's first empty slab (16 pages: 64 KiB slabs), the
+ * eighth, each class's first empty slab (at most 16 pages: 16 or 64 KiB slabs), the
  * slabs that the objects in the CPU's bins keep partly used (62 at most
  * per class), and the caches themselves. */
 #define KEPT_MAX(s0) ((s0).pages_total / 8 + 2 * 16 + 2 * 62 * 16 + 64)
 
 static void empty_slabs_kept_within_an_eighth(void)
 {
-    /* 512 B each: about 10 MiB of 64 KiB slabs at full scale.  Smaller in
-     * the checked build, whose walk on every call looks at every free
-     * object's poison. */
-    const size_t n = harness_scale(HA_CHECKED ? 4000 : 20000), m = harness_scale(HA_CHECKED ? 4000 : 50000);
+    /* 512 B each: about 7.5 MiB of 16 KiB slabs at full scale, within the
+     * eighth (8 MiB), so that a round after the first takes no page; the
+     * m blocks after the rounds go beyond it.  Smaller in the checked
+     * build, whose walk on every call looks at every free object's
+     * poison. */
+    const size_t n = harness_scale(HA_CHECKED ? 4000 : 15000), m = harness_scale(HA_CHECKED ? 4000 : 50000);
     void **p = malloc(n * sizeof *p), **q = malloc(m * sizeof *q);
     CHECK(p && q);
     heap_setup(64 * MiB);

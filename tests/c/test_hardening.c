@@ -176,9 +176,9 @@ static void frame_tag_written(void)
     (void)ha_alloc_pages(1, 0);
 }
 
-/* A slab chunk's header (at its 64 KiB boundary) is what an overflow off
- * the end of the chunk below reaches first: its keyed check word, then
- * the list links.  The free path does not read the header (the class
+/* A slab chunk's header (at its 16 KiB boundary, for a
+ * class of 48 B) is what an overflow off the end of the chunk below
+ * reaches first: its keyed check word, then the list links.  The free path does not read the header (the class
  * comes from the page map), so the damage is found where the links would
  * be used: returning objects to the slab (a bin's drain) or taking them
  * from it (a refill).  Both report; the forged links point at the
@@ -190,7 +190,10 @@ static void frame_tag_written(void)
 #else
 #define HDR_DAMAGED "heap metadata corrupted"
 #endif
-#define HDR_OBJS 400
+/* Fewer than a 16 KiB chunk holds (339 of 48 B, 254 of the checked
+ * build's 64 B, trailer included) less what the harness took before: all
+ * in the first object's chunk, and some of them still in the bin. */
+#define HDR_OBJS 200
 
 /* HDR_OBJS objects of one class; returns the chunk of the first and puts
  * the objects that lie in it first in objs[], their count in *n. */
@@ -199,10 +202,10 @@ static uintptr_t *slab_of_first(void **objs, size_t *n)
     void *all[HDR_OBJS];
     for (size_t i = 0; i < HDR_OBJS; i++)
         CHECK((all[i] = ha_alloc(HDR_CLASS_SIZE, 8)) != NULL);
-    uintptr_t chunk = (uintptr_t)all[0] & ~(uintptr_t)(64 * KiB - 1);
+    uintptr_t chunk = (uintptr_t)all[0] & ~(uintptr_t)(16 * KiB - 1);
     *n = 0;
     for (size_t i = 0; i < HDR_OBJS; i++)
-        if (((uintptr_t)all[i] & ~(uintptr_t)(64 * KiB - 1)) == chunk)
+        if (((uintptr_t)all[i] & ~(uintptr_t)(16 * KiB - 1)) == chunk)
             objs[(*n)++] = all[i];
     CHECK(*n > 128); /* more than two bins' worth: a drain will reach it */
     return (uintptr_t *)chunk;
