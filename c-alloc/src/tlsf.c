@@ -2,8 +2,8 @@
  * tlsf.c: the mid and large byte allocator.
  *
  * Mid requests (no slab class in use holds them, size <= HA_MID_MAX, align
- * <= HA_PAGE_SIZE: above 8 KiB, or above 64 KiB in a heap of 96 MiB or
- * more, see slab.c) are served by a two-level segregated fit (TLSF, after
+ * <= HA_PAGE_SIZE: above 1 KiB in a heap under 48 MiB, above 8 KiB under
+ * 96 MiB, else above 64 KiB, see slab.c) are served by a two-level segregated fit (TLSF, after
  * M. Masmano et al. and Matt Conte's implementation) over shared 256 KiB
  * arenas taken from the page allocator.  Larger or more aligned requests,
  * and a mid request when no 256 KiB run is left for an arena, get an arena

@@ -231,28 +231,54 @@ static void min_align_entry_points(void)
     CHECK_EQ(s.pages_used, s0.pages_used);
 }
 
-/* The big classes depend on the heap's size: off in 32 MiB (a 20000 B
- * block is TLSF's, exact to 16 bytes), on once a region brings the heap
- * to 160 MiB (the same request is a slab object), and blocks made before
- * stay what they were. */
+/* The classes in use follow the heap's size: in 32 MiB only those up to
+ * 1 KiB (a 4000 B and a 20000 B block are TLSF's, exact to 16 bytes); a
+ * region that brings the heap to 64 MiB turns on those up to 8 KiB (4000 B
+ * is a slab object, 20000 B still TLSF's); one that brings it to 192 MiB
+ * turns on the big classes (20000 B is a slab object).  Blocks made before
+ * stay what they were, and each is freed as what it is. */
 static void big_classes_follow_heap_size(void)
 {
     heap_setup(32 * MiB);
-    void *a = ha_alloc(20000, 16);
-    CHECK(a != NULL);
+    void *a = ha_alloc(4000, 16), *b = ha_alloc(20000, 16), *c = ha_alloc(1000, 16);
+    CHECK(a != NULL && b != NULL && c != NULL);
     CHECK_EQ(page_kind_of((uintptr_t)a), PAGE_KIND_ARENA);
-    CHECK_EQ(ha_usable_size(a), 20000);
-    char *more = harness_map(128 * MiB, HA_PAGE_SIZE);
-    CHECK_EQ(ha_add_region(more, 128 * MiB), HA_OK);
-    void *b = ha_alloc(20000, 16);
-    CHECK(b != NULL);
-    CHECK_EQ(page_kind_of((uintptr_t)b), PAGE_KIND_SLAB);
+    CHECK_EQ(ha_usable_size(a), 4000);
+    CHECK_EQ(page_kind_of((uintptr_t)b), PAGE_KIND_ARENA);
+    CHECK_EQ(ha_usable_size(b), 20000);
+    CHECK_EQ(page_kind_of((uintptr_t)c), PAGE_KIND_SLAB);
+    CHECK_EQ(ha_usable_size(c), HA_CHECKED ? 1000 : 1024); /* checked: the size asked for */
+    /* Aligned beyond the classes in use: the first class honouring it. */
+    void *d = ha_alloc(48, 4096);
+    CHECK(d != NULL && (uintptr_t)d % 4096 == 0);
+    CHECK_EQ(page_kind_of((uintptr_t)d), PAGE_KIND_SLAB);
+    CHECK_EQ(ha_usable_size(d), HA_CHECKED ? 48 : 4096);
+    char *more = harness_map(32 * MiB, HA_PAGE_SIZE);
+    CHECK_EQ(ha_add_region(more, 32 * MiB), HA_OK);
+    void *a2 = ha_alloc(4000, 16), *b2 = ha_alloc(20000, 16);
+    CHECK(a2 != NULL && b2 != NULL);
+    CHECK_EQ(page_kind_of((uintptr_t)a2), PAGE_KIND_SLAB);
+    CHECK_EQ(ha_usable_size(a2), HA_CHECKED ? 4000 : 4096);
+    CHECK_EQ(page_kind_of((uintptr_t)b2), PAGE_KIND_ARENA);
+    char *most = harness_map(128 * MiB, HA_PAGE_SIZE);
+    CHECK_EQ(ha_add_region(most, 128 * MiB), HA_OK);
+    void *b3 = ha_alloc(20000, 16);
+    CHECK(b3 != NULL);
+    CHECK_EQ(page_kind_of((uintptr_t)b3), PAGE_KIND_SLAB);
     CHECK_EQ(page_kind_of((uintptr_t)a), PAGE_KIND_ARENA);
-    CHECK_EQ(ha_usable_size(a), 20000);
+    CHECK_EQ(ha_usable_size(a), 4000);
+    CHECK_EQ(page_kind_of((uintptr_t)b), PAGE_KIND_ARENA);
+    CHECK_EQ(ha_usable_size(b), 20000);
     CHECK_HEAP();
-    ha_free_sized(a, 20000, 16);
+    ha_free_sized(a, 4000, 16);
     ha_free_sized(b, 20000, 16);
+    ha_free_sized(c, 1000, 16);
+    ha_free_sized(d, 48, 4096);
+    ha_free_sized(a2, 4000, 16);
+    ha_free_sized(b2, 20000, 16);
+    ha_free_sized(b3, 20000, 16);
     CHECK_HEAP();
+    CHECK_EQ(stats_now().bytes_used, 0);
 }
 
 /* Memory is not new at boot: after a warm reboot (or a benchmark's next
@@ -544,7 +570,7 @@ static void realloc_edge_cases(void)
  * build's promise: the checked one's usable size is the size asked for. */
 static void realloc_small_classes(void)
 {
-    heap_setup(32 * MiB);
+    heap_setup(64 * MiB); /* the classes of 1..8 KiB in use */
     if (HA_CHECKED)
         return;
     const size_t sizes[] = { 1, 16, 17, 48, 100, 128, 129, 500, 1000, 2048, 4000, 6000 };
