@@ -36,7 +36,7 @@ WORKLOADS = [
      "As random actions, one loop per core on the same allocator (the peers behind a spinlock)."),
     ("heap_efficiency", "Heap efficiency (talc's)", "efficiency", "% of arena", True,
      "alloc 50% (<= 10000 B) / free 10% / realloc 40% (<= 100000 B) until the first failure; "
-     "live requested bytes / arena size (32 MiB), mean over 300 rounds."),
+     "live requested bytes / arena size (4 and 32 MiB), mean over 300 rounds."),
     ("latency", "Latency: one free + one alloc", None, "cycles (rdtsc)", False,
      "300 live blocks sized as random actions; cycles for free(old) + alloc(new), percentiles."),
     ("collections", "ArceOS collections benchmarks", "ms", "ms per iteration", False,

@@ -28,9 +28,11 @@ use std::time::{Duration, Instant};
 /// Size of every arena: talc's and ArceOS's benchmarks use 128 MiB.
 const ARENA: usize = 128 << 20;
 /// Heap efficiency fills the arena to the first failure, 300 times per
-/// allocator: on 32 MiB (a quarter of the arena) it fits the time budget
-/// of `make bench`.
-const EFF_ARENA: usize = 32 << 20;
+/// allocator and arena: 32 MiB (a quarter of the arena, which fits the time
+/// budget of `make bench`) and 4 MiB, the size of a small kernel's heap
+/// (rCore's is 3 to 8 MiB), where what a slab class costs before it holds
+/// much is a larger share.
+const EFF_ARENAS: [usize; 2] = [4 << 20, 32 << 20];
 /// Base of the seeds: trial t of every allocator uses SEED + t.
 const SEED: u64 = 0x6861_7274_0000;
 
@@ -328,15 +330,18 @@ fn main() {
 
     if want("heap_efficiency") {
         println!("heap_efficiency...");
-        for &name in &byte_allocs {
-            for r in 0..s.eff_rounds {
-                let figs = in_child(60, || {
-                    let base = arena();
-                    // SAFETY: the first EFF_ARENA bytes of a fresh arena; one allocator per child.
-                    let a = unsafe { allocs::make(name, base, EFF_ARENA, 1) };
-                    vec![("efficiency".into(), work::heap_efficiency(a, EFF_ARENA, SEED + r))]
-                });
-                out.record("heap_efficiency", "arena=32MiB", name, r, figs);
+        for &size in &EFF_ARENAS {
+            let param = format!("arena={}MiB", size >> 20);
+            for &name in &byte_allocs {
+                for r in 0..s.eff_rounds {
+                    let figs = in_child(60, || {
+                        let base = arena();
+                        // SAFETY: the first `size` bytes of a fresh arena; one allocator per child.
+                        let a = unsafe { allocs::make(name, base, size, 1) };
+                        vec![("efficiency".into(), work::heap_efficiency(a, size, SEED + r))]
+                    });
+                    out.record("heap_efficiency", &param, name, r, figs);
+                }
             }
         }
     }
