@@ -3,12 +3,13 @@
  *
  * Mid requests (no slab class in use holds them, size <= HA_MID_MAX, align
  * <= HA_PAGE_SIZE: above 1 KiB in a heap under 48 MiB, above 8 KiB under
- * 96 MiB, else above 64 KiB, see slab.c) are served by a two-level segregated fit (TLSF, after
- * M. Masmano et al. and Matt Conte's implementation) over shared 256 KiB
- * arenas taken from the page allocator.  Larger or more aligned requests,
- * and a mid request when no 256 KiB run is left for an arena, get an arena
- * of their own ("dedicated"), sized to the request, that goes back to the
- * page allocator as soon as its block is freed.
+ * 96 MiB, else above 64 KiB, see slab.c) are served by a two-level
+ * segregated fit (TLSF, after M. Masmano et al. and Matt Conte's
+ * implementation) over shared 256 KiB arenas taken from the page
+ * allocator.  Larger or more aligned requests, and a mid request when no
+ * 256 KiB run is left for an arena, get an arena of their own
+ * ("dedicated"), sized to the request, that goes back to the page
+ * allocator as soon as its block is freed.
  *
  * Each CPU has a heap of its own (a control block and the arenas it took),
  * so CPUs allocate without contending for one lock; a block freed on

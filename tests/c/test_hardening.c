@@ -176,13 +176,13 @@ static void frame_tag_written(void)
     (void)ha_alloc_pages(1, 0);
 }
 
-/* A slab chunk's header (at its 16 KiB boundary, for a
- * class of 48 B) is what an overflow off the end of the chunk below
- * reaches first: its keyed check word, then the list links.  The free path does not read the header (the class
- * comes from the page map), so the damage is found where the links would
- * be used: returning objects to the slab (a bin's drain) or taking them
- * from it (a refill).  Both report; the forged links point at the
- * read-only page. */
+/* A slab chunk's header (at its 16 KiB boundary, for a class of 48 B) is
+ * what an overflow off the end of the chunk below reaches first: its keyed
+ * check word, then the list links.  The free path does not read the header
+ * (the class comes from the page map), so the damage is found where the
+ * links would be used: returning objects to the slab (a bin's drain) or
+ * taking them from it (a refill).  Both report; the forged links point at
+ * the read-only page. */
 #define HDR_CLASS_SIZE 48
 #if HA_CHECKED
 /* The checked build's walk on every call finds the header first. */
