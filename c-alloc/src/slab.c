@@ -113,19 +113,22 @@ static const uint16_t class_align_tab[SLAB_CLASSES] = {
     16, 16, 128, 32, 16, 64, 64, 16, 32, 64, 16, 64, 32, 64, 16,
 };
 /* Bin capacity: more for small objects (cheap to hold, allocated often).
- * 2.5..8 KiB hold 12: with 8 and 6, a burst of 4 KiB blocks (ArceOS's
+ * 1.25..8 KiB hold 24: with 8 and 6, a burst of 4 KiB blocks (ArceOS's
  * vec_rand_free_7500_520) refilled or drained a bin every three or four
  * calls, about 140 instructions each (10.9M -> 9.5M instructions for the
- * C replica's three iterations).  The big classes (heaps of 96 MiB or
- * more only) hold 8, or 4 above 32 KiB: with 4 and 2, a churn of
- * 4..64 KiB blocks refilled or drained a bin every few calls (QEMU
- * -icount 283 -> 257 instructions per step).  At most about 3.2 MiB a
- * CPU (0.95 MiB without the big classes), given back before any
- * allocation fails. */
+ * C replica's three iterations, with 12); 12 -> 24 took the replica's
+ * 7500 blocks of 4160 B from 199 to 184 instructions a call (0.67 ->
+ * 0.60 ms), the host churn of 8..4096 B from 75.5 to 71.8 and the QEMU
+ * one of 16..4096 B from 174.6 to 171.9.  The big classes (heaps of
+ * 96 MiB or more only) hold 8, or 4 above 32 KiB: with 4 and 2, a churn
+ * of 4..64 KiB blocks refilled or drained a bin every few calls (QEMU
+ * -icount 283 -> 257 instructions per step).  At most about 4 MiB a CPU
+ * (1.7 MiB without the big classes, 0.17 MiB in a heap under 48 MiB),
+ * given back before any allocation fails. */
 static const uint8_t bin_cap_tab[SLAB_CLASSES] = {
     60, 60, 60, 60, 60, 60, 60, 60, 48, 48, 48, 48, 32, 32,
-    32, 32, 16, 16, 16, 16, 12, 12, 12, 12, 12, 12, 12, 12,
-    12, 12, 12, 12, 12, 12, 12, 12,
+    32, 32, 16, 16, 16, 16, 24, 24, 24, 24, 24, 24, 24, 24,
+    24, 24, 24, 24, 24, 24, 24, 24,
     8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 4, 4, 4, 4, 4,
 };
 
@@ -207,22 +210,22 @@ static const struct class_layout class_layout_tab[256] = {
     { 1431655766, 0x3FFF, 256, 21, 16128, 768, 641, 127, 16 },
     { 1227133514, 0x3FFF, 128, 18, 16128, 896, 769, 127, 16 },
     { 1073741824, 0x3FFF, 1024, 15, 15360, 1024, 897, 127, 16 },
-    { 858993460, 0xFFFF, 256, 51, 65280, 1280, 1025, 255, 12 },
-    { 715827883, 0xFFFF, 512, 42, 64512, 1536, 1281, 255, 12 },
-    { 613566757, 0xFFFF, 256, 36, 64512, 1792, 1537, 255, 12 },
-    { 536870912, 0xFFFF, 2048, 31, 63488, 2048, 1793, 255, 12 },
-    { 429496730, 0xFFFF, 512, 25, 64000, 2560, 2049, 511, 12 },
-    { 357913942, 0xFFFF, 1024, 21, 64512, 3072, 2561, 511, 12 },
-    { 306783379, 0xFFFF, 512, 18, 64512, 3584, 3073, 511, 12 },
-    { 268435456, 0xFFFF, 4096, 15, 61440, 4096, 3585, 511, 12 },
-    { 252645136, 0xFFFF, 256, 15, 65280, 4352, 4097, 255, 12 },
-    { 235340674, 0xFFFF, 64, 14, 65408, 4672, 4353, 319, 12 },
-    { 218851837, 0xFFFF, 64, 13, 65312, 5024, 4673, 351, 12 },
-    { 201523393, 0xFFFF, 48, 12, 65472, 5456, 5025, 431, 12 },
-    { 184729777, 0xFFFF, 64, 11, 65472, 5952, 5457, 495, 12 },
-    { 168018281, 0xFFFF, 48, 10, 65440, 6544, 5953, 591, 12 },
-    { 151364487, 0xFFFF, 64, 9, 65376, 7264, 6545, 719, 12 },
-    { 134480386, 0xFFFF, 48, 8, 65408, 8176, 7265, 911, 12 },
+    { 858993460, 0xFFFF, 256, 51, 65280, 1280, 1025, 255, 24 },
+    { 715827883, 0xFFFF, 512, 42, 64512, 1536, 1281, 255, 24 },
+    { 613566757, 0xFFFF, 256, 36, 64512, 1792, 1537, 255, 24 },
+    { 536870912, 0xFFFF, 2048, 31, 63488, 2048, 1793, 255, 24 },
+    { 429496730, 0xFFFF, 512, 25, 64000, 2560, 2049, 511, 24 },
+    { 357913942, 0xFFFF, 1024, 21, 64512, 3072, 2561, 511, 24 },
+    { 306783379, 0xFFFF, 512, 18, 64512, 3584, 3073, 511, 24 },
+    { 268435456, 0xFFFF, 4096, 15, 61440, 4096, 3585, 511, 24 },
+    { 252645136, 0xFFFF, 256, 15, 65280, 4352, 4097, 255, 24 },
+    { 235340674, 0xFFFF, 64, 14, 65408, 4672, 4353, 319, 24 },
+    { 218851837, 0xFFFF, 64, 13, 65312, 5024, 4673, 351, 24 },
+    { 201523393, 0xFFFF, 48, 12, 65472, 5456, 5025, 431, 24 },
+    { 184729777, 0xFFFF, 64, 11, 65472, 5952, 5457, 495, 24 },
+    { 168018281, 0xFFFF, 48, 10, 65440, 6544, 5953, 591, 24 },
+    { 151364487, 0xFFFF, 64, 9, 65376, 7264, 6545, 719, 24 },
+    { 134480386, 0xFFFF, 48, 8, 65408, 8176, 7265, 911, 24 },
     { 117469192, 0x3FFFF, 48, 28, 262080, 9360, 8177, 1183, 8 },
     { 104915232, 0x3FFFF, 48, 25, 262000, 10480, 9361, 1119, 8 },
     { 92364889, 0x3FFFF, 128, 22, 261888, 11904, 10481, 1423, 8 },
