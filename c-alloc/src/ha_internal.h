@@ -770,11 +770,14 @@ int early_check(void);
  * request (size above the largest, or align more than the classes that
  * fit it have). */
 int slab_class_for(size_t size, size_t align);
-/* Turn on the classes above 8 KiB once the page allocator manages enough
- * memory that their partly used chunks cost little (slab.c); called when
+/* Turn on the classes above 1 KiB once the page allocator manages enough
+ * memory that their partly used chunks cost little, and at the first call
+ * choose the chunk size of the classes up to 1 KiB (slab.c); called when
  * the heap starts and when a region is added. */
 void slab_configure(void);
 size_t slab_class_size(unsigned cls);
+/* The size (and alignment) of class cls's chunks, once configured. */
+size_t slab_class_chunk(unsigned cls);
 /* The small path of ha_alloc in one call, through this CPU's cache, for a
  * class slab_class_for gave; *usable gets the class size; the statistics
  * count it (the checked build: size, what was asked).  NULL when out of

@@ -147,7 +147,10 @@ static void interior_pointer_every_class(void)
         CHECK_EQ(slab_validate(first, &cls), FAULT_NONE);
         CHECK_EQ(cls, classes);
         size_t csize = slab_class_size(cls);
-        size_t chunk = csize <= 8176 ? 64 * KiB : 256 * KiB;
+        /* 256 MiB: the classes up to 8 KiB in 64 KiB chunks, the rest in
+         * 256 KiB ones. */
+        size_t chunk = slab_class_chunk(cls);
+        CHECK_EQ(chunk, csize <= 8176 ? 64 * KiB : 256 * KiB);
         size_t n = chunk / csize + 1; /* a whole chunk's worth and one more */
         void **blk = calloc(n, sizeof(void *));
         CHECK(blk != NULL);
@@ -279,6 +282,69 @@ static void big_classes_follow_heap_size(void)
     ha_free_sized(b3, 20000, 16);
     CHECK_HEAP();
     CHECK_EQ(stats_now().bytes_used, 0);
+}
+
+/* The chunk size of the classes up to 1 KiB is chosen when the heap is
+ * configured: 16 KiB in 32 MiB, and still so after a region brings it to
+ * 192 MiB (its slabs are found by that one layout); 64 KiB in a heap of
+ * 192 MiB from the start.  Seen in where 4000 objects of 16 B lie: a
+ * 16 KiB chunk holds 1013 beside its header, while the inner 16 KiB of a
+ * 64 KiB chunk, which hold no header, take 1024. */
+#if !HA_CHECKED
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+#endif
+
+static void tiny_chunks_check(size_t first, size_t added, size_t chunk)
+{
+    heap_setup(first);
+    if (added) {
+        char *more = harness_map(added, HA_PAGE_SIZE);
+        CHECK_EQ(ha_add_region(more, added), HA_OK);
+    }
+    for (unsigned cls = 0; cls < 20; cls++)
+        CHECK_EQ(slab_class_chunk(cls), chunk);
+    CHECK_EQ(slab_class_size(19), 1024);
+    CHECK_EQ(slab_class_chunk(20), 64 * KiB);
+    enum { N = 4000 };
+    static uintptr_t p[N];
+    for (size_t i = 0; i < N; i++) {
+        p[i] = (uintptr_t)ha_alloc(16, 16);
+        CHECK(p[i] != 0);
+    }
+    CHECK_HEAP();
+    size_t most = 0;
+#if !HA_CHECKED /* the checked build's red zones take a larger class */
+    uintptr_t q[N];
+    memcpy(q, p, sizeof q);
+    qsort(q, N, sizeof q[0], cmp_ptr);
+    for (size_t i = 0, run = 0; i < N; i++) {
+        run = i && (q[i] ^ q[i - 1]) < 16 * KiB ? run + 1 : 1;
+        most = run > most ? run : most;
+    }
+    CHECK_EQ(most, chunk == 16 * KiB ? 1013 : 1024);
+#endif
+    printf("  heap %zu MiB (+%zu MiB): tiny classes in %zu KiB chunks", first / MiB, added / MiB, chunk / KiB);
+    if (most)
+        printf("; at most %zu of 4000 x 16 B in 16 KiB", most);
+    printf("\n");
+    for (size_t i = 0; i < N; i++)
+        ha_free_sized((void *)p[i], 16, 16);
+    CHECK_HEAP();
+    CHECK_EQ(stats_now().bytes_used, 0);
+}
+
+static void tiny_chunks_small_heap_grown(void)
+{
+    tiny_chunks_check(32 * MiB, 160 * MiB, 16 * KiB);
+}
+
+static void tiny_chunks_large_heap(void)
+{
+    tiny_chunks_check(192 * MiB, 0, 64 * KiB);
 }
 
 /* Memory is not new at boot: after a warm reboot (or a benchmark's next
@@ -794,6 +860,8 @@ int main(void)
     run_isolated("interior_pointer_every_class", interior_pointer_every_class);
     run_isolated("min_align_entry_points", min_align_entry_points);
     run_isolated("big_classes_follow_heap_size", big_classes_follow_heap_size);
+    run_isolated("tiny_chunks_small_heap_grown", tiny_chunks_small_heap_grown);
+    run_isolated("tiny_chunks_large_heap", tiny_chunks_large_heap);
     run_isolated("big_classes_ignore_stale_headers", big_classes_ignore_stale_headers);
     run_isolated("large_sizes_and_alignments", large_sizes_and_alignments);
     run_isolated("zero_size_blocks_are_unique", zero_size_blocks_are_unique);
