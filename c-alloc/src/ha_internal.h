@@ -439,16 +439,59 @@ struct stats_bytes {
     _Atomic intptr_t used;    /* may go negative: frees of blocks counted elsewhere */
     _Atomic uint64_t allocs, frees;
     /* `used` may rise to limit without making a new peak: past it, the
-     * owner calls stats_bytes_sample_peak (stats.c).  Written by the
-     * sampler, of whichever counter: atomic. */
+     * owner marks the peak pending (stats.c).  Written by the sampler, of
+     * whichever counter: atomic. */
     _Atomic intptr_t limit;
 };
 
+/* Set when a counter has risen past its limit since the last sample: the
+ * sum of the counters may stand above the peak, and the first fall of any
+ * counter samples it first (stats.c). */
+extern _Atomic unsigned stats_peak_pending;
+
+/* A gate per CPU: the pointer its fast free starts from (its slab cache),
+ * registered by the owner, and NULL while the peak is pending, so that
+ * the fast free, which tests that pointer for NULL anyway (a cache still
+ * to be made), takes its slow path, where the fall samples the peak: the
+ * fast free pays nothing for the mark.  Packed, as the caches' own
+ * pointers are (a line each would cost x86 two instructions to index):
+ * written only when a mark is made or taken. */
+extern void *_Atomic stats_gates[HA_MAX_CPUS];
+
+/* cpu's gate opens on p (once, p fully made: it is published). */
+void stats_gate_register(unsigned cpu, void *p);
+/* A free that found cpu's gate shut, after its fall: a gate shut with no
+ * peak pending (a mark and a sample that raced on two CPUs) opens again. */
+void stats_gate_heal(unsigned cpu);
+/* Mark the peak pending and shut the gates (stats_bytes_rose). */
+void stats_peak_mark(void);
+
 /* Once per counter, before it counts anything. */
 void stats_bytes_register(struct stats_bytes *s);
-/* Counter s (owner's lock held) has passed its limit: sum every counter,
- * raise the peak, hand out the room left below it as new limits. */
+/* A counter is about to fall with the peak pending (s, its owner's lock
+ * held): sum every counter, raise the peak, hand out the room left below
+ * it as new limits. */
 void stats_bytes_sample_peak(struct stats_bytes *s);
+
+HA_INLINE bool stats_peak_is_pending(void)
+{
+    return atomic_load_explicit(&stats_peak_pending, memory_order_relaxed) != 0;
+}
+
+/* A counter has risen past its limit (its owner's lock held, `used`
+ * stored): the peak is pending, if it was not already. */
+HA_INLINE void stats_bytes_rose(void)
+{
+    if (!stats_peak_is_pending())
+        stats_peak_mark();
+}
+
+/* Before a counter falls: the peak, if one is pending. */
+HA_INLINE void stats_bytes_before_fall(struct stats_bytes *s)
+{
+    if (HA_UNLIKELY(stats_peak_is_pending()))
+        stats_bytes_sample_peak(s);
+}
 /* bytes_used, bytes_peak (settled), allocs and frees of every counter. */
 void stats_bytes_read(struct ha_stats *out);
 
@@ -459,8 +502,8 @@ HA_INLINE void stats_count(_Atomic uint64_t *c)
     ha_store_relaxed64(c, atomic_load_explicit(c, memory_order_relaxed) + 1);
 }
 
-/* The counter's limit: an allocation that takes `used` past it samples
- * the peak (stats_bytes_sample_peak); a free never raises it. */
+/* The counter's limit: an allocation that takes `used` past it marks the
+ * peak pending (stats_bytes_rose); a free never raises it. */
 HA_INLINE intptr_t stats_bytes_limit(const struct stats_bytes *s)
 {
     return atomic_load_explicit(&s->limit, memory_order_relaxed);
@@ -474,6 +517,8 @@ HA_INLINE void stats_bytes_set(struct stats_bytes *s, intptr_t used)
     ha_store_relaxed64(&s->used, (uint64_t)used);
 }
 
+/* A fall that needs no stats_bytes_before_fall: the slab's fast free,
+ * which its gate keeps shut while the peak is pending. */
 HA_INLINE void stats_bytes_release(struct stats_bytes *s, size_t n)
 {
     ha_store_relaxed64(&s->used, (uint64_t)(atomic_load_explicit(&s->used, memory_order_relaxed) - (intptr_t)n));
@@ -481,6 +526,7 @@ HA_INLINE void stats_bytes_release(struct stats_bytes *s, size_t n)
 
 HA_INLINE void stats_bytes_free(struct stats_bytes *s, size_t n)
 {
+    stats_bytes_before_fall(s);
     ha_store_relaxed64(&s->used, (uint64_t)(atomic_load_explicit(&s->used, memory_order_relaxed) - (intptr_t)n));
     stats_count(&s->frees);
 }
@@ -488,6 +534,8 @@ HA_INLINE void stats_bytes_free(struct stats_bytes *s, size_t n)
 /* Owner's lock held. */
 HA_INLINE void stats_bytes_add(struct stats_bytes *s, intptr_t delta, bool alloc, bool free)
 {
+    if (delta < 0)
+        stats_bytes_before_fall(s);
     intptr_t used = atomic_load_explicit(&s->used, memory_order_relaxed) + delta;
     ha_store_relaxed64(&s->used, (uint64_t)used);
     if (alloc)
@@ -495,7 +543,7 @@ HA_INLINE void stats_bytes_add(struct stats_bytes *s, intptr_t delta, bool alloc
     if (free)
         stats_count(&s->frees);
     if (HA_UNLIKELY(used > stats_bytes_limit(s)))
-        stats_bytes_sample_peak(s);
+        stats_bytes_rose();
 }
 
 /* The frames a CPU frame cache holds: it registers its count (read with

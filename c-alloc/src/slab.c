@@ -800,6 +800,7 @@ static HA_NOINLINE struct cpu_cache *cache_create(unsigned cpu)
         if (c) {
             cache_init(c);
             stats_bytes_register(&c->bytes);
+            stats_gate_register(cpu, c);
             unsigned n = atomic_load_explicit(&ncaches, memory_order_relaxed);
             cache_list[n] = c;
             atomic_store_explicit(&ncaches, n + 1, memory_order_release);
@@ -823,6 +824,13 @@ HA_INLINE struct cpu_cache *cache_get(void)
 HA_INLINE struct cpu_cache *cache_peek(unsigned hooks)
 {
     return ha_load_published(&caches[ha_cpu_if(hooks)]);
+}
+
+/* The same for the fast free, through this CPU's gate (stats.c): NULL also
+ * while a peak is pending, which the slow path's fall samples. */
+HA_INLINE struct cpu_cache *cache_peek_free(unsigned hooks)
+{
+    return (struct cpu_cache *)ha_load_published(&stats_gates[ha_cpu_if(hooks)]);
 }
 
 void cache_prepare(void)
@@ -1006,16 +1014,16 @@ static HA_NOINLINE void *cache_alloc_slower(unsigned cls, size_t accounted, slab
     return p || !miss ? p : miss(size, align);
 }
 
-/* The rest of an allocation that takes this CPU's byte counter to a new
- * high (used): store it, sample the peak, let go of the cache lock.  Out
- * of line and entered by a tail call, so that the fast path saves nothing
- * for it: a heap that grows (a kernel building its tables) takes it on
- * every allocation. */
+/* The rest of an allocation that takes this CPU's byte counter past its
+ * limit (used): store it, mark the peak pending, let go of the cache
+ * lock.  Out of line and entered by a tail call, so that the fast path
+ * saves nothing for it: a heap that grows (a kernel building its tables)
+ * takes it on every allocation. */
 static HA_NOINLINE __attribute__((returns_nonnull)) void *cache_alloc_new_high(struct cpu_cache *c, uintptr_t irq,
                                                                               void *p, intptr_t used)
 {
     stats_bytes_set(&c->bytes, used);
-    stats_bytes_sample_peak(&c->bytes);
+    stats_bytes_rose();
     lock_release(&c->lock, irq);
     return p;
 }
@@ -1125,19 +1133,22 @@ static HA_NOINLINE void cache_put_slow(struct cpu_cache *c, uintptr_t irq, void 
     lock_release(&c->lock, irq);
 }
 
-/* cache_put on a CPU whose cache is still to be made. */
+/* cache_put on a CPU whose cache is still to be made, or whose gate is
+ * shut: the fall in cache_put_slow samples a pending peak (and opens the
+ * gates). */
 static HA_NOINLINE void cache_put_first(void *p, unsigned cls, size_t accounted)
 {
     struct cpu_cache *c = cache_get();
     uintptr_t irq = lock_acquire(&c->lock);
     bool tagged = ha_xchg_relaxed64((uint64_t *)p, free_tag(p)) == free_tag(p);
     cache_put_slow(c, irq, p, cls, accounted, tagged);
+    stats_gate_heal(ha_cpu());
 }
 
 /* Free a validated object p of class cls. */
 HA_INLINE void cache_put(void *p, size_t cls, size_t accounted, unsigned hooks)
 {
-    struct cpu_cache *c = cache_peek(hooks);
+    struct cpu_cache *c = cache_peek_free(hooks);
     if (HA_UNLIKELY(!c)) {
         cache_put_first(p, cls, accounted);
         return;

@@ -157,6 +157,36 @@ static void peak_across_tiers(void)
     CHECK_EQ(s.bytes_used, 0);
     CHECK_EQ(s.bytes_peak, both);
 
+    /* A rise only marks the peak pending; the first fall after it, in
+     * whichever tier, samples it.  In 64 MiB, 4000 B is a slab object and
+     * 30000 and 60000 B are TLSF blocks.  Slab blocks rise and a TLSF block falls
+     * first; then a TLSF block rises and the slab blocks fall first (their
+     * fast free's gate shut by the TLSF rise). */
+    void *t = ha_alloc(30000, 8), *sm[8];
+    size_t ut = ha_usable_size(t), us = 0;
+    for (int i = 0; i < 8; i++) {
+        sm[i] = ha_alloc(4000, 8);
+        us += ha_usable_size(sm[i]);
+    }
+    ha_free(t);
+    for (int i = 0; i < 8; i++)
+        ha_free(sm[i]);
+    s = stats_now();
+    CHECK_EQ(s.bytes_used, 0);
+    CHECK_EQ(s.bytes_peak, ut + us > both ? ut + us : both);
+    for (int i = 0; i < 8; i++)
+        sm[i] = ha_alloc(4000, 8);
+    t = ha_alloc(60000, 8);
+    size_t ut2 = ha_usable_size(t);
+    CHECK(ut2 > ut);
+    for (int i = 0; i < 8; i++)
+        ha_free(sm[i]);
+    ha_free(t);
+    s = stats_now();
+    CHECK_EQ(s.bytes_used, 0);
+    CHECK_EQ(s.bytes_peak, ut2 + us);
+    both = ut2 + us;
+
     uint64_t seed = 0x9EA4;
     harness_seed_announce("peak_across_tiers", seed);
     struct harness_rng r;
