@@ -27,6 +27,13 @@
 
 #include "hartalloc.h"
 
+/* What this header declares is the core's own: hidden, so that a
+ * position-independent build (a hosted Rust crate, the malloc front end's
+ * shared object) reaches its globals RIP-relative and calls its functions
+ * directly, not through the GOT and PLT.  The public API above keeps its
+ * default visibility. */
+#pragma GCC visibility push(hidden)
+
 /* ---------------------------------------------------------------- config */
 
 /* HA_CHECKED=1 adds red zones with canaries, poisoning of freed memory and a
@@ -942,5 +949,7 @@ enum ha_fault tlsf_resize_in(const struct page_region *r, void *p, size_t new_si
 void tlsf_trim(void);
 void tlsf_stats(struct ha_stats *out);
 int tlsf_check(void);
+
+#pragma GCC visibility pop
 
 #endif /* HA_INTERNAL_H */
