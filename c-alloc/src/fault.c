@@ -111,6 +111,12 @@ uint64_t ha_slab_key = 0xBB67AE8584CAA73Bull;
  * sqrt(5) and sqrt(7) with those two bits set so. */
 uint64_t ha_tag_key = 0xBC6EF372FE94F82Bull;
 uint64_t ha_frame_tag_key = 0xA54FF53A5F1D36F1ull;
+/* The keys of TLSF's check words, of a used block's header and a free
+ * one's (indexed by the size word's free bit), each derived from the
+ * secret: a check word is one multiply, a load and two XORs.  Until
+ * seeded: two fixed words, each XOR the fallback secret. */
+uint64_t ha_check_keys[2] = {0x7C3A5E9D1B2F4861ull ^ 0x6A09E667F3BCC909ull,
+                             0xA4D2E61F37C95B0Eull ^ 0x6A09E667F3BCC909ull};
 
 /* splitmix64's finaliser: every input bit reaches every output bit. */
 static uint64_t secret_mix(uint64_t x)
@@ -144,4 +150,6 @@ void secret_seed(const unsigned char *bytes, size_t len)
     ha_slab_key = secret_mix(ha_secret ^ 0x51AB0C0DE5EEDull);
     ha_tag_key = tag_key(secret_mix(ha_secret ^ 0x7A6F0B1EC7ull));
     ha_frame_tag_key = tag_key(secret_mix(ha_secret ^ 0xF4A3E5CAC4EDull));
+    ha_check_keys[0] = secret_mix(ha_secret ^ 0xC4EC05EDull);
+    ha_check_keys[1] = secret_mix(ha_secret ^ 0xC4EC0F8EEull);
 }

@@ -404,6 +404,7 @@ extern uint64_t ha_secret;
 extern uint64_t ha_slab_key;
 /* And for the free tags of slab objects (slab.c) and frames (frame.c). */
 extern uint64_t ha_tag_key, ha_frame_tag_key;
+extern uint64_t ha_check_keys[2];
 void secret_seed(const unsigned char *bytes, size_t len);
 
 /* A pointer kept in freed memory, stored keyed with the secret and the

@@ -92,10 +92,9 @@ enum tlsf_params {
 #define BLOCK_FIRST ((size_t)4)     /* first block of its arena: the arena header is right before */
 #define BLOCK_FLAGS ((size_t)15)    /* bit 3 is always zero */
 
-/* Keys mixed into the check word: a used header and a freed one differ in
- * every byte of the check, not only in the flag bit. */
-#define KEY_USED 0x7C3A5E9D1B2F4861ull
-#define KEY_FREE 0xA4D2E61F37C95B0Eull
+/* The check word's keys (ha_check_keys, from the secret) differ for a used
+ * header and a freed one: the two differ in every byte of the check, not
+ * only in the flag bit. */
 #define ARENA_KEY 0x4841524541524E41ull /* "HARENA" */
 
 #define ARENA_DEDICATED 1u
@@ -225,10 +224,10 @@ HA_INLINE block_t **block_footer(const block_t *b)
 /* The free predecessor of b (only when b has BLOCK_PREV_FREE). */
 HA_INLINE block_t *block_prev(const block_t *b) { return *(block_t **)((uintptr_t)b - sizeof(block_t *)); }
 
+HA_STATIC_ASSERT(BLOCK_FREE == 1, "ha_check_keys is indexed by the free bit");
 HA_INLINE uint64_t block_check_for(uintptr_t addr, size_t size_word)
 {
-    uint64_t key = (size_word & BLOCK_FREE) ? KEY_FREE : KEY_USED;
-    return ((uint64_t)addr * 0x9E3779B97F4A7C15ull) ^ (uint64_t)size_word ^ key ^ ha_secret;
+    return ((uint64_t)addr * 0x9E3779B97F4A7C15ull) ^ (uint64_t)size_word ^ ha_check_keys[size_word & BLOCK_FREE];
 }
 
 HA_INLINE bool block_check_ok(const block_t *b)
