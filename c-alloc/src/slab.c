@@ -465,6 +465,11 @@ static void class_layouts_build(size_t tiny_chunk)
         size_t words = (chunk / size + 63) / 64;
         size_t first = ha_align_up(sizeof(struct slab) + words * sizeof(uint64_t), class_align_tab[cls]);
         size_t min = (cls ? class_size_tab[cls - 1] : 0) + 1;
+        /* Every field holds its value (a port with larger chunks or
+         * headers would overflow one) and every bin its cap. */
+        HA_ASSERT(first <= UINT16_MAX && (chunk - first) / size <= UINT16_MAX && chunk - 1 <= UINT32_MAX &&
+                      bin_cap_tab[cls] <= BIN_SLOTS,
+                  &class_size_tab[cls]);
         l->recip = (((uint64_t)1 << 40) + size - 1) / size;
         l->off_mask = (uint32_t)(chunk - 1);
         l->first_off = (uint16_t)first;
@@ -474,7 +479,6 @@ static void class_layouts_build(size_t tiny_chunk)
         l->min = (uint16_t)min;
         l->span = (uint16_t)(size - min);
         l->cap = bin_cap_tab[cls];
-        HA_ASSERT(bin_cap_tab[cls] <= BIN_SLOTS && l->nobj == (chunk - first) / size, l);
     }
     /* Every request of each granule (16g - 15 .. 16g) is in its class's
      * min..min+span: the sized free's one compare is class_by_granule's. */
