@@ -1061,7 +1061,9 @@ HA_INLINE void *cache_try_alloc(unsigned cls, unsigned hooks)
     b->count = n - 1;
     *p = 0;
     b->pops++;
-    if (HA_UNLIKELY(used > stats_bytes_limit(&c->bytes)))
+    /* Past the limit with the peak already pending (a heap that grows):
+     * nothing to mark, so the fast path goes on. */
+    if (HA_UNLIKELY(used > stats_bytes_limit(&c->bytes)) && !stats_peak_is_pending())
         return cache_alloc_new_high(c, irq, p, used);
     stats_bytes_set(&c->bytes, used);
     lock_release_if(&c->lock, irq, hooks);
