@@ -1019,15 +1019,16 @@ static HA_NOINLINE void *cache_alloc_slower(unsigned cls, size_t accounted, slab
 }
 
 /* The rest of an allocation that takes this CPU's byte counter past its
- * limit (used): store it, mark the peak pending, let go of the cache
- * lock.  Out of line and entered by a tail call, so that the fast path
- * saves nothing for it: a heap that grows (a kernel building its tables)
- * takes it on every allocation. */
+ * limit (used) with no peak pending: store it, mark the peak pending, let
+ * go of the cache lock.  Out of line and entered by a tail call, so that
+ * the fast path saves nothing for it: a heap that grows (a kernel
+ * building its tables) takes it at its first allocation after each
+ * sample, the fast path the rest while the mark stands. */
 static HA_NOINLINE __attribute__((returns_nonnull)) void *cache_alloc_new_high(struct cpu_cache *c, uintptr_t irq,
                                                                               void *p, intptr_t used)
 {
     stats_bytes_set(&c->bytes, used);
-    stats_bytes_rose();
+    stats_peak_mark(); /* the fast path found no mark pending */
     lock_release(&c->lock, irq);
     return p;
 }
